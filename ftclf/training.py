@@ -333,7 +333,11 @@ def fit(
             f"expected validation labels among the training labels {labels}, found {missing}; "
             "make sure both splits use the same label names"
         )
-    clf = Classifier(config, load_encoder(config.encoder))
+    encoder = load_encoder(config.encoder)
+    from transformers import set_seed
+
+    set_seed(training.seed)  # the head's initial weights come from the seed, not from earlier runs
+    clf = Classifier(config, encoder)
     clf.data_info = {**(data_info or {}), "train_examples": len(train_ex), "validation_examples": len(val_ex)}
     return clf, train(clf, train_ex, val_ex, training, on_event, cancel)
 

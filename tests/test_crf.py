@@ -1,0 +1,96 @@
+"""CRF against brute-force enumeration of every tag path."""
+
+import itertools
+
+import pytest
+import torch
+
+from ftclf.crf import CRF, iob2_constraints
+from ftclf.evaluation import invalid_transitions
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def path_score(crf, emissions, tags):
+    start, trans = crf._start(), crf._trans()
+    s = start[tags[0]] + emissions[0, tags[0]]
+    for t in range(1, len(tags)):
+        s = s + trans[tags[t - 1], tags[t]] + emissions[t, tags[t]]
+    return s + crf.end_transitions[tags[-1]]
+
+
+def make(constrained: bool, seed: int = 0):
+    torch.manual_seed(seed)
+    crf = CRF(len(LABELS), *(iob2_constraints(LABELS) if constrained else (None, None)))
+    with torch.no_grad():
+        crf.transitions.normal_()
+        crf.start_transitions.normal_()
+        crf.end_transitions.normal_()
+    return crf
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_log_partition_nll_viterbi_marginals_match_brute_force(constrained):
+    crf = make(constrained)
+    lengths = [4, 2, 3]
+    emissions = torch.randn(3, 4, len(LABELS)) * 2
+    mask = torch.tensor([[t < n for t in range(4)] for n in lengths])
+    tags = torch.randint(0, len(LABELS), (3, 4))
+    log_z = crf.log_partition(emissions, mask)
+    nll = crf.neg_log_likelihood(emissions, tags, mask, reduction="none")
+    best = crf.decode(emissions, mask)
+    marg = crf.marginals(emissions, mask)
+    for b, n in enumerate(lengths):
+        paths = list(itertools.product(range(len(LABELS)), repeat=n))
+        scores = torch.stack([path_score(crf, emissions[b, :n], p) for p in paths])
+        brute_z = torch.logsumexp(scores, 0)
+        assert log_z[b].item() == pytest.approx(brute_z.item(), abs=1e-4)
+        gold = tags[b, :n].tolist()
+        assert nll[b].item() == pytest.approx((brute_z - path_score(crf, emissions[b, :n], gold)).item(), abs=1e-4)
+        assert best[b] == list(paths[int(scores.argmax())])
+        probs = (scores - brute_z).exp()
+        for t in range(n):
+            for k in range(len(LABELS)):
+                expected = sum(p for p, path in zip(probs.tolist(), paths) if path[t] == k)
+                assert marg[b, t, k].item() == pytest.approx(expected, abs=1e-5)
+        assert marg[b, n:].abs().sum() == 0
+
+
+def test_constrained_decoding_never_yields_invalid_iob2():
+    crf = make(True, seed=1)
+    # Emissions that strongly prefer invalid sequences (I- tags everywhere).
+    emissions = torch.zeros(4, 6, len(LABELS))
+    emissions[..., 2] = 5.0
+    emissions[..., 4] = 4.0
+    for path in crf.decode(emissions + torch.randn_like(emissions)):
+        tags = [LABELS[i] for i in path]
+        assert invalid_transitions(tags) == 0, tags
+
+
+def test_iob2_constraints():
+    start, trans = iob2_constraints(LABELS)
+    assert start.tolist() == [True, True, False, True, False]
+    i = {label: k for k, label in enumerate(LABELS)}
+    assert not trans[i["O"], i["I-PER"]]
+    assert not trans[i["B-LOC"], i["I-PER"]]
+    assert trans[i["B-PER"], i["I-PER"]] and trans[i["I-PER"], i["I-PER"]]
+    assert trans[i["I-PER"], i["B-LOC"]]
+
+
+def test_training_gradient_flows_and_padding_tags_ignored():
+    crf = make(False)
+    emissions = torch.randn(2, 3, len(LABELS), requires_grad=True)
+    tags = torch.tensor([[1, 2, 0], [3, -100, -100]])
+    mask = tags != -100
+    crf.neg_log_likelihood(emissions, tags, mask).backward()
+    assert emissions.grad is not None and crf.transitions.grad is not None
+
+
+def test_shape_errors_are_explained():
+    crf = CRF(3)
+    with pytest.raises(ValueError, match=r"expected emissions of shape \(batch, seq_len, 3\), got \(2, 4\)"):
+        crf.decode(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="expected mask of shape"):
+        crf.decode(torch.zeros(2, 4, 3), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="first position to be unmasked"):
+        crf.decode(torch.zeros(1, 2, 3), torch.tensor([[False, True]]))

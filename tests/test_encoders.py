@@ -1,0 +1,50 @@
+import sys
+
+import pytest
+import torch
+
+from ftclf.config import DEFAULT_ENCODER
+from ftclf.encoders import load_encoder, pool
+from ftclf.errors import EncoderNotFoundError
+
+
+def test_pooling_by_hand():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])  # third position is padding
+    mask = torch.tensor([[1, 1, 0]])
+    assert pool(hidden, mask, "cls").tolist() == [[1.0, 2.0]]
+    assert pool(hidden, mask, "mean").tolist() == [[2.0, 3.0]]
+
+
+def test_uncached_hub_id_offline_names_the_default(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EncoderNotFoundError, match=f"use the embedded default {DEFAULT_ENCODER!r}"):
+        load_encoder("someone/not-a-cached-model")
+
+
+def test_file_instead_of_directory(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_text("x")
+    with pytest.raises(EncoderNotFoundError, match="got the file"):
+        load_encoder(str(path))
+
+
+def test_fingerprint_is_stable_and_weight_sensitive(tiny_encoder_dir):
+    a, b = load_encoder(tiny_encoder_dir), load_encoder(tiny_encoder_dir)
+    assert a.fingerprint == b.fingerprint
+    with torch.no_grad():
+        next(b.model.parameters()).add_(1e-3)
+    from ftclf.encoders import fingerprint
+
+    assert fingerprint(b.model) != a.fingerprint
+
+
+def test_real_embedded_encoder_loads_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = load_encoder(None)
+    assert enc.name == DEFAULT_ENCODER and enc.hidden_size == 384 and enc.tokenizer.is_fast
+    batch = enc.tokenizer(["a great film", "an awful film"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = enc.model(**batch).last_hidden_state
+    vectors = pool(hidden, batch["attention_mask"], "mean")
+    assert vectors.shape == (2, 384)
+    assert "gradio" not in sys.modules

@@ -1,0 +1,43 @@
+import pytest
+
+from ftclf.evaluation import classification_metrics, confusion_matrix, invalid_transitions, token_metrics
+
+
+def test_classification_metrics_by_hand():
+    # gold: a a a b b c ; pred: a a b b c c
+    labels = ["a", "b", "c"]
+    m = classification_metrics([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2], labels)
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    # a: P=2/2 R=2/3 F=0.8 ; b: P=1/2 R=1/2 F=0.5 ; c: P=1/2 R=1 F=2/3
+    assert m["per_class"]["a"] == {"precision": 1.0, "recall": pytest.approx(2 / 3), "f1": pytest.approx(0.8), "support": 3}
+    assert m["f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert "f1_positive" not in m
+
+
+def test_binary_reports_positive_class_f1():
+    m = classification_metrics([1, 1, 0, 0], [1, 0, 0, 0], ["0", "1"])
+    assert m["f1_positive"] == pytest.approx(2 / 3)  # P=1, R=1/2
+
+
+def test_confusion_matrix_counts():
+    assert confusion_matrix([0, 1, 1], [1, 1, 1], 2).tolist() == [[0, 1], [0, 2]]
+
+
+def test_strict_entity_metrics_by_hand():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["I-ORG", "O"]]
+    m = token_metrics(gold, pred)
+    # Entities: gold {PER(0-1), LOC(3), ORG(s2 0)}, pred {PER(0-1), ORG(3)}; the stray I-ORG is no
+    # entity under strict IOB2. Correct: 1 -> P = 1/2, R = 1/3.
+    assert m["precision"] == pytest.approx(0.5)
+    assert m["recall"] == pytest.approx(1 / 3)
+    assert m["f1"] == pytest.approx(0.4)
+    assert m["per_type"]["PER"]["f1"] == 1.0 and m["per_type"]["LOC"]["f1"] == 0.0
+    assert m["invalid_transition_rate"] == pytest.approx(1 / 6)
+    assert m["token_accuracy"] == pytest.approx(4 / 6)
+
+
+def test_invalid_transitions():
+    assert invalid_transitions(["O", "I-PER", "B-LOC", "I-PER", "I-PER"]) == 2
+    assert invalid_transitions(["B-PER", "I-PER", "O"]) == 0

@@ -1,0 +1,178 @@
+"""Every training mode learns small separable data; save -> load round trips; bad input is explained."""
+
+import threading
+
+import pytest
+import torch
+
+from ftclf import Classifier, ModelConfig, TrainingConfig
+from ftclf.errors import DataError, EncoderMismatchError, InputError, ModelFormatError
+from ftclf.evaluation import evaluate
+from ftclf.tasks import Example
+from ftclf.training import fit
+
+from .conftest import pair_examples, sentiment_examples, token_examples
+
+FAST = {"frozen": dict(learning_rate=3e-2, epochs=30), "lora": dict(learning_rate=5e-3, epochs=6), "full": dict(learning_rate=1e-3, epochs=8)}
+
+
+def train(tiny_encoder_dir, task, examples, mode="frozen", val=None, fast=None, **model_kw):
+    model = ModelConfig(task=task, encoder=tiny_encoder_dir, max_length=32, **model_kw)
+    training = TrainingConfig(mode=mode, batch_size=16, patience=0, seed=3, validation_fraction=0.25, **(fast or FAST[mode]))
+    return fit(model, training, examples, val)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_frozen_sequence_heads_learn(tiny_encoder_dir, head):
+    clf, result = train(tiny_encoder_dir, "sequence", sentiment_examples(80), head=head)
+    assert result.metrics["accuracy"] >= 0.9, result.history
+    assert len(result.history) == 30 and result.history[-1]["loss"] < result.history[0]["loss"]
+    assert clf.predict(["a wonderful superb film"])[0].label == "pos"
+
+
+@pytest.mark.parametrize(
+    "pair_mode,pair_features,rule", [("cross", False, "same"), ("concat", False, "second"), ("concat", True, "same")]
+)
+def test_frozen_pair_modes_learn(tiny_encoder_dir, pair_mode, pair_features, rule):
+    # Plain concatenation feeds a and b side by side, so a rule about b alone is in reach; the
+    # |a-b| and a*b features make the joint "same class?" rule learnable too.
+    clf, result = train(tiny_encoder_dir, "pair", pair_examples(120, rule=rule), head="mlp", pair_mode=pair_mode,
+                        pair_features=pair_features)
+    assert result.metrics["accuracy"] >= 0.8, result.history
+    expected = {False: 2, True: 4}[pair_features] * 64 if pair_mode == "concat" else 64
+    assert clf.in_features == expected
+
+
+@pytest.mark.parametrize("head", ["linear", "crf"])
+def test_frozen_token_heads_learn(tiny_encoder_dir, head):
+    clf, result = train(tiny_encoder_dir, "token", token_examples(80), head=head, word_shape=True)
+    assert result.metrics["f1"] >= 0.9, result.history
+    if head == "crf":
+        assert result.metrics["invalid_transition_rate"] == 0.0
+    pred = clf.predict(["the movie john smith was"])[0]
+    assert [(e.label, e.text) for e in pred.entities] == [("PER", "john smith")]
+    assert 0.0 < pred.entities[0].score <= 1.0
+    assert all(abs(sum(w.probabilities) - 1) < 1e-4 for w in pred.words)
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_encoder_training_modes_learn(tiny_encoder_dir, mode):
+    clf, result = train(tiny_encoder_dir, "sequence", sentiment_examples(64), mode=mode)
+    assert result.metrics["accuracy"] >= 0.9, result.history
+    trainable = clf.count_parameters(trainable_only=True)
+    if mode == "lora":
+        assert trainable < 0.2 * clf.count_parameters()
+    else:
+        assert trainable == clf.count_parameters()
+
+
+def test_lora_crf_token_training_through_trainer(tiny_encoder_dir, tmp_path):
+    clf, result = train(tiny_encoder_dir, "token", token_examples(60), mode="lora", head="crf",
+                        fast=dict(learning_rate=1e-2, epochs=8))
+    assert result.metrics["f1"] >= 0.8, result.history
+    assert result.history and "f1" in result.history[-1]
+    out = clf.save_pretrained(tmp_path / "ner")
+    again = Classifier.from_pretrained(out)
+    a = clf.predict(["john was here"])[0]
+    b = again.predict(["john was here"])[0]
+    for x, y in zip(a.words, b.words):
+        assert x.label == y.label and x.probabilities == pytest.approx(y.probabilities, abs=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["frozen", "lora", "full"])
+def test_save_load_gives_identical_probabilities(tiny_encoder_dir, tmp_path, mode):
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(40), mode=mode)
+    out = clf.save_pretrained(tmp_path / "head")
+    files = sorted(p.name for p in out.iterdir())
+    assert {"config.json", "head.safetensors", "README.md"} <= set(files)
+    assert ("adapter" in files) == (mode == "lora") and ("encoder" in files) == (mode == "full")
+    assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
+    loaded = Classifier.from_pretrained(out)
+    texts = ["good good film", "awful boring plot", "the movie"]
+    assert [p.probabilities for p in loaded.predict(texts)] == [p.probabilities for p in clf.predict(texts)]
+    assert loaded.metrics["accuracy"] == clf.metrics["accuracy"]
+    if mode == "lora":
+        size = sum(f.stat().st_size for f in (out / "adapter").iterdir())
+        assert size < 5_000_000
+
+
+def test_same_seed_same_result(tiny_encoder_dir):
+    a, ra = train(tiny_encoder_dir, "sequence", sentiment_examples(40), head="mlp")
+    b, rb = train(tiny_encoder_dir, "sequence", sentiment_examples(40), head="mlp")
+    assert ra.history == rb.history
+    assert [p.probabilities for p in a.predict(["good"])] == [p.probabilities for p in b.predict(["good"])]
+
+
+def test_progress_events_and_cancel(tiny_encoder_dir):
+    events, cancel = [], threading.Event()
+
+    def on_event(event):
+        events.append(event)
+        if event.stage == "eval" and event.epoch >= 2:
+            cancel.set()
+
+    model = ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32)
+    clf, result = fit(model, TrainingConfig(epochs=50, batch_size=8, patience=0), sentiment_examples(40),
+                      on_event=on_event, cancel=cancel)
+    stages = {e.stage for e in events}
+    assert {"features", "train", "eval", "done"} <= stages
+    assert result.cancelled and len(result.history) <= 3
+    assert all(e.eta_seconds is None or e.eta_seconds >= 0 for e in events)
+
+
+def test_one_class_and_wrong_task_data_are_refused(tiny_encoder_dir):
+    one_class = [Example(f"text {i}", None, "pos") for i in range(10)]
+    with pytest.raises(DataError, match=r"expected at least 2 classes in the training data, found only \['pos'\]"):
+        train(tiny_encoder_dir, "sequence", one_class)
+    with pytest.raises(DataError, match="expected tagged sentences for task 'token'"):
+        train(tiny_encoder_dir, "token", sentiment_examples(10))
+
+
+def test_unknown_labels_at_evaluation_are_refused(tiny_encoder_dir):
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
+    with pytest.raises(DataError, match=r"expected only labels the head knows \(neg, pos\), found neutral"):
+        evaluate(clf, [Example("so so", None, "neutral")])
+
+
+def test_bad_prediction_input(tiny_encoder_dir):
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
+    with pytest.raises(InputError, match="empty or whitespace-only string at position 1"):
+        clf.predict(["fine", "   "])
+    with pytest.raises(InputError, match="expected no text_pairs for a sequence head"):
+        clf.predict(["fine"], ["other"])
+
+
+def test_long_inputs_are_flagged(tiny_encoder_dir):
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
+    pred = clf.predict(["good " * 100])[0]
+    assert pred.truncated
+
+
+def test_not_a_saved_head_and_encoder_mismatch(tiny_encoder_dir, tmp_path):
+    with pytest.raises(ModelFormatError, match="expected a saved ftclf classifier directory"):
+        Classifier.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ModelFormatError, match="plain transformers model"):
+        Classifier.from_pretrained(tmp_path)
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
+    out = clf.save_pretrained(tmp_path / "head")
+    from ftclf.encoders import load_encoder
+
+    other = load_encoder(tiny_encoder_dir)
+    with torch.no_grad():
+        next(other.model.parameters()).add_(0.01)
+    other.fingerprint = "0123456789abcdef"
+    with pytest.raises(EncoderMismatchError, match=r"expected the encoder this head was trained with, .* got .*0123456789abcdef"):
+        Classifier.from_pretrained(out, encoder=other)
+
+
+def test_save_refuses_to_overwrite_unrelated_directory(tiny_encoder_dir, tmp_path):
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="found other files there"):
+        clf.save_pretrained(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    clf.save_pretrained(tmp_path / "head")
+    clf.save_pretrained(tmp_path / "head")  # overwriting a saved head is fine (atomic swap)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["head", "mine"]
