@@ -1,0 +1,74 @@
+import json
+import sys
+
+import pytest
+
+from ftclf.cli import main
+
+from .conftest import sentiment_examples, token_examples
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def sentiment_tsv(tmp_path):
+    lines = ["sentence\tlabel"] + [f"{e.text}\t{int(e.label == 'pos')}" for e in sentiment_examples(60)]
+    path = tmp_path / "train.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_evaluate_predict(capsys, tmp_path, sentiment_tsv, tiny_encoder_dir):
+    out_dir = tmp_path / "model"
+    code, out, err = run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--head", "linear",
+                         "--mode", "frozen", "--encoder", tiny_encoder_dir, "--epochs", "20", "--learning-rate", "0.03", "--batch-size", "8",
+                         "--output", str(out_dir))
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["validation"]["accuracy"] >= 0.75 and result["train_examples"] == 54
+    code, out, _ = run(capsys, "evaluate", "--model", str(out_dir), "--data", str(sentiment_tsv))
+    metrics = json.loads(out)
+    assert code == 0 and {"accuracy", "f1", "f1_positive", "per_class", "confusion_matrix"} <= set(metrics)
+    code, out, _ = run(capsys, "predict", "--model", str(out_dir), "--text", "good great film", "--text", "awful")
+    preds = json.loads(out)
+    assert code == 0 and len(preds) == 2 and set(preds[0]["probabilities"]) == {"0", "1"}
+
+
+def test_token_train_and_evaluate(capsys, tmp_path, tiny_encoder_dir):
+    conll = tmp_path / "train.conll"
+    conll.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(e.words, e.tags)) for e in token_examples(40)) + "\n")
+    code, out, err = run(capsys, "train", "--task", "token", "--data", str(conll), "--head", "crf", "--mode", "frozen",
+                         "--encoder", tiny_encoder_dir, "--epochs", "3", "--output", str(tmp_path / "ner"))
+    assert code == 0, err
+    code, out, _ = run(capsys, "evaluate", "--model", str(tmp_path / "ner"), "--data", str(conll))
+    metrics = json.loads(out)
+    assert {"precision", "recall", "f1", "per_type", "invalid_transition_rate"} <= set(metrics)
+    code, out, _ = run(capsys, "predict", "--model", str(tmp_path / "ner"), "--text", "john smith was here")
+    assert code == 0 and "entities" in json.loads(out)[0]
+
+
+def test_errors_are_one_line_messages_with_exit_code_2(capsys, tmp_path, sentiment_tsv):
+    code, out, err = run(capsys, "evaluate", "--model", str(tmp_path), "--data", str(sentiment_tsv))
+    assert code == 2 and out == "" and err.startswith("error: expected a saved ftclf classifier directory")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\tlabel\nonly one class\t1\nanother\t1\nthird\t1\nfourth\t1\nfifth\t1\n")
+    code, _, err = run(capsys, "train", "--task", "sequence", "--data", str(bad), "--output", str(tmp_path / "o"))
+    assert code == 2 and "expected at least 2 classes" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_choice_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--task", "sequence", "--data", "x", "--head", "svm", "--output", "o"])
+    assert "invalid choice: 'svm'" in capsys.readouterr().err
+
+
+def test_import_ftclf_does_not_import_gradio():
+    import subprocess
+
+    code = "import sys, ftclf, ftclf.training, ftclf.inference, ftclf.cli; print('gradio' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
