@@ -22,7 +22,7 @@ PAIR_MODES = ("cross", "concat")
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
 #: Default pooling for sequence and pair heads. Measured on an SST-2 validation split with the
-#: embedded encoder and a frozen linear head: mean 81.6% vs cls 78.0% (see README, "Pooling").
+#: embedded encoder and a frozen linear head: mean 84.1% vs cls 81.0% (see README, "Pooling").
 DEFAULT_POOLING = "mean"
 
 # Per-mode defaults: frozen trains a head on cached features (cheap epochs, higher rate);

@@ -183,6 +183,25 @@ def _train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler
 
 
 # ------------------------------------------------------------------- lora / full
+def _trainer_arguments(warmup_ratio: float, **kwargs) -> dict:
+    """TrainingArguments kwargs for the installed transformers: length-grouped batches and a
+    warm-up ratio are spelled differently across 5.x releases."""
+    import inspect
+
+    from transformers import TrainingArguments
+
+    params = inspect.signature(TrainingArguments.__init__).parameters
+    if "train_sampling_strategy" in params:
+        kwargs["train_sampling_strategy"] = "group_by_length"
+    elif "group_by_length" in params:
+        kwargs["group_by_length"] = True
+    if "warmup_ratio" in params:
+        kwargs["warmup_ratio"] = warmup_ratio
+    else:
+        kwargs["warmup_steps"] = warmup_ratio  # a float below 1 is a ratio of the total steps
+    return kwargs
+
+
 def _trainer_metrics(clf):
     import numpy as np
 
@@ -241,16 +260,17 @@ def _train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventH
                                elapsed=time.perf_counter() - t0))
 
     with tempfile.TemporaryDirectory(prefix="ftclf-trainer-") as tmp:
-        args = TrainingArguments(
+        args = TrainingArguments(**_trainer_arguments(
             output_dir=tmp, num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
             per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size * 2,
-            weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio, seed=cfg.seed, data_seed=cfg.seed,
+            weight_decay=cfg.weight_decay, seed=cfg.seed, data_seed=cfg.seed,
             eval_strategy="steps", eval_steps=eval_every, save_strategy="steps", save_steps=eval_every,
             save_total_limit=2, save_only_model=True, load_best_model_at_end=True,
             metric_for_best_model=name, greater_is_better=True, logging_steps=max(1, eval_every // 10),
-            report_to="none", remove_unused_columns=False, label_names=["labels"], train_sampling_strategy="group_by_length",
+            report_to="none", remove_unused_columns=False, label_names=["labels"],
             dataloader_num_workers=0,
-        )
+            warmup_ratio=cfg.warmup_ratio,
+        ))
         callbacks = [Events()]
         if cfg.patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
@@ -311,10 +331,12 @@ def prepare_data(task: str, train_examples, val_examples, cfg: TrainingConfig) -
 def fit(
     model_config: ModelConfig, training: TrainingConfig, train_examples, val_examples=None,
     on_event: EventHandler | None = None, cancel: threading.Event | None = None, data_info: dict | None = None,
+    encoder=None,
 ):
     """Read-to-trained in one call: labels from the data, encoder loaded, head built, trained.
 
     Returns (classifier, TrainResult). ``model_config.labels`` may be empty (taken from data).
+    ``encoder``: an already loaded ``Encoder`` to train on (default: load ``model_config.encoder``).
     """
     from .encoders import load_encoder
     from .model import Classifier
@@ -333,7 +355,7 @@ def fit(
             f"expected validation labels among the training labels {labels}, found {missing}; "
             "make sure both splits use the same label names"
         )
-    encoder = load_encoder(config.encoder)
+    encoder = encoder or load_encoder(config.encoder)
     from transformers import set_seed
 
     set_seed(training.seed)  # the head's initial weights come from the seed, not from earlier runs

@@ -1,0 +1,121 @@
+"""Recipes for the shipped heads and their comparison variants (data, configs, seeds).
+
+Shared by benchmarks/train_heads.py (training) and benchmarks/accuracy.py (evaluation), so both
+carve exactly the same validation splits. Data come from ../shared/data (or $FTCLF_DATA).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ftclf import Example, ModelConfig, TrainingConfig  # noqa: E402
+from ftclf.data import read_examples  # noqa: E402
+from ftclf.training import prepare_data  # noqa: E402
+
+DATA = Path(os.environ.get("FTCLF_DATA", ROOT.parent / "shared" / "data"))
+
+SST2_LABELS = {"0": "negative", "1": "positive"}
+MRPC_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
+
+
+def _relabel(examples, names):
+    return [Example(e.text, e.text_pair, names[e.label]) for e in examples]
+
+
+def sst2(data: Path):
+    return _relabel(read_examples(data / "sst2" / "train.tsv", "sequence"), SST2_LABELS), None
+
+
+def mrpc(data: Path):
+    return _relabel(read_examples(data / "mrpc" / "train.tsv", "pair"), MRPC_LABELS), None
+
+
+def sick(data: Path):
+    return read_examples(data / "sick" / "train.tsv", "pair"), read_examples(data / "sick" / "trial.tsv", "pair")
+
+
+def sick_snli(data: Path):
+    train, val = sick(data)
+    return train + read_examples(data / "snli" / "dev.tsv", "pair"), val
+
+
+def conll(data: Path):
+    return read_examples(data / "conll2003" / "train.txt", "token"), read_examples(data / "conll2003" / "dev.txt", "token")
+
+
+LOADERS = {"sst2": sst2, "mrpc": mrpc, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+
+
+@dataclass
+class Recipe:
+    name: str
+    data: str  # key of LOADERS
+    model: ModelConfig
+    training: TrainingConfig
+    note: str = ""
+    tags: dict = field(default_factory=dict)
+
+    def load(self, data_dir: Path = DATA):
+        """(train, validation) exactly as training sees them (validation carved when absent)."""
+        train, val = LOADERS[self.data](data_dir)
+        return prepare_data(self.model.task, train, val, self.training)
+
+
+def _r(name, data, task, mode, head="linear", note="", **kw):
+    model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels")}
+    labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data)
+    model = ModelConfig(task=task, head=head, labels=model_kw.pop("labels", labels or []), **model_kw)
+    training = TrainingConfig(mode=mode, seed=42, **kw)
+    return Recipe(name, data, model, training, note)
+
+
+_LORA = dict(learning_rate=1e-3, lora_r=16, lora_alpha=32, patience=3)
+
+RECIPES = {r.name: r for r in [
+    # sentiment (SST-2): 5,000 carved validation examples
+    _r("sst2-frozen-linear", "sst2", "sequence", "frozen"),
+    _r("sst2-frozen-mlp", "sst2", "sequence", "frozen", "mlp"),
+    _r("sst2-lora", "sst2", "sequence", "lora", epochs=3, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
+    # paraphrase (MRPC): 10% carved (408 pairs, the size of GLUE's dev split)
+    _r("mrpc-frozen-linear-concat", "mrpc", "pair", "frozen", pair_mode="concat", pair_features=True, validation_fraction=0.1),
+    _r("mrpc-frozen-mlp-concat", "mrpc", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True, validation_fraction=0.1),
+    _r("mrpc-frozen-linear-cross", "mrpc", "pair", "frozen", pair_mode="cross", validation_fraction=0.1),
+    _r("mrpc-lora-cross", "mrpc", "pair", "lora", pair_mode="cross", epochs=10, batch_size=32, validation_fraction=0.1, **_LORA),
+    _r("mrpc-lora-concat", "mrpc", "pair", "lora", pair_mode="concat", pair_features=True, epochs=10, batch_size=32, validation_fraction=0.1, **_LORA),
+    # NLI (SICK; trial is the validation split)
+    _r("sick-frozen-linear-concat", "sick", "pair", "frozen", pair_mode="concat", pair_features=True),
+    _r("sick-frozen-mlp-concat", "sick", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True),
+    _r("sick-frozen-linear-cross", "sick", "pair", "frozen", pair_mode="cross"),
+    _r("sick-lora-cross", "sick", "pair", "lora", pair_mode="cross", epochs=10, batch_size=32, **_LORA),
+    _r("sick-lora-concat", "sick", "pair", "lora", pair_mode="concat", pair_features=True, epochs=10, batch_size=32, **_LORA),
+    _r("sick+snli-lora-cross", "sick+snli", "pair", "lora", pair_mode="cross", epochs=6, batch_size=32, **_LORA),
+    # NER (CoNLL-2003; dev is the validation split)
+    _r("conll-frozen-linear", "conll", "token", "frozen"),
+    _r("conll-frozen-crf", "conll", "token", "frozen", "crf"),
+    _r("conll-frozen-crf-shape", "conll", "token", "frozen", "crf", word_shape=True),
+    _r("conll-lora-linear-shape", "conll", "token", "lora", word_shape=True, epochs=6, batch_size=32, **_LORA),
+    _r("conll-lora-crf", "conll", "token", "lora", "crf", epochs=6, batch_size=32, **_LORA),
+    _r("conll-lora-crf-shape", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32, **_LORA),
+    _r("conll-lora32-crf-shape", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
+       **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
+]}
+
+#: shipped head name -> the recipe it is trained with (chosen on validation metrics, see README)
+SHIPPED = {
+    "sentiment-sst2": "sst2-lora",
+    "paraphrase-mrpc": "mrpc-lora-cross",
+    "nli-sick": "sick-lora-cross",
+    "ner-conll2003": "conll-lora-crf-shape",
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name in SHIPPED:
+        return replace(RECIPES[SHIPPED[name]], name=name)
+    return RECIPES[name]
