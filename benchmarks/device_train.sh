@@ -22,7 +22,7 @@ FP=${FTCLF_ENCODER_FINGERPRINT:?set to the embedded encoder fingerprint}
 # A quick end-to-end check first, so that a broken environment costs seconds, not the lease.
 timeout 120 python3 benchmarks/train_heads.py paraphrase-mrpc conll-lora-crf-shape --smoke 32 --jobs 2 --threads 2 \
   --encoder /tmp/minilm --record-encoder "x=0" --out /tmp/smoke > "$OUT/smoke.txt" 2>&1 \
-  || { cat "$OUT/smoke.txt"; tail -30 /tmp/smoke/*.log; exit 3; }
+  || { cat "$OUT/smoke.txt"; tail -n 30 /tmp/smoke/*.log; exit 3; }
 timeout "${TRAIN_LIMIT:-480}" python3 benchmarks/train_heads.py "$@" --jobs "${JOBS:-10}" --threads 1 \
   --encoder /tmp/minilm --record-encoder "sentence-transformers/all-MiniLM-L6-v2=$FP" --out /tmp/heads 2>&1 | tee "$OUT/train.txt"
 cd /tmp/heads && for group in sst2 mrpc sick conll; do

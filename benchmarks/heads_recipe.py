@@ -88,12 +88,21 @@ RECIPES = {r.name: r for r in [
     _r("mrpc-frozen-linear-cross", "mrpc", "pair", "frozen", pair_mode="cross", validation_fraction=0.1),
     _r("mrpc-lora-cross", "mrpc", "pair", "lora", pair_mode="cross", epochs=10, batch_size=32, validation_fraction=0.1, **_LORA),
     _r("mrpc-lora-concat", "mrpc", "pair", "lora", pair_mode="concat", pair_features=True, epochs=10, batch_size=32, validation_fraction=0.1, **_LORA),
+    # second round (lower rates, rank 32, cls pooling, MLP head)
+    _r("mrpc-lora-cross-lr5e-4", "mrpc", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
+    _r("mrpc-lora-cross-lr3e-4", "mrpc", "pair", "lora", pair_mode="cross", epochs=15, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 3e-4, "patience": 4}),
+    _r("mrpc-lora32-cross", "mrpc", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
+    _r("mrpc-lora-cross-cls", "mrpc", "pair", "lora", pair_mode="cross", pooling="cls", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
+    _r("mrpc-lora-cross-mlp", "mrpc", "pair", "lora", "mlp", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
     # NLI (SICK; trial is the validation split)
     _r("sick-frozen-linear-concat", "sick", "pair", "frozen", pair_mode="concat", pair_features=True),
     _r("sick-frozen-mlp-concat", "sick", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True),
     _r("sick-frozen-linear-cross", "sick", "pair", "frozen", pair_mode="cross"),
     _r("sick-lora-cross", "sick", "pair", "lora", pair_mode="cross", epochs=10, batch_size=32, **_LORA),
     _r("sick-lora-concat", "sick", "pair", "lora", pair_mode="concat", pair_features=True, epochs=10, batch_size=32, **_LORA),
+    _r("sick-lora-cross-lr5e-4", "sick", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
+    _r("sick-lora32-cross", "sick", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
+    _r("sick-lora-cross-mlp", "sick", "pair", "lora", "mlp", pair_mode="cross", epochs=12, batch_size=32, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
     _r("sick+snli-lora-cross", "sick+snli", "pair", "lora", pair_mode="cross", epochs=6, batch_size=32, **_LORA),
     # NER (CoNLL-2003; dev is the validation split)
     _r("conll-frozen-linear", "conll", "token", "frozen"),
@@ -109,10 +118,13 @@ RECIPES = {r.name: r for r in [
 #: shipped head name -> the recipe it is trained with (chosen on validation metrics, see README)
 SHIPPED = {
     "sentiment-sst2": "sst2-lora",
-    "paraphrase-mrpc": "mrpc-lora-cross",
-    "nli-sick": "sick-lora-cross",
-    "ner-conll2003": "conll-lora-crf-shape",
+    "paraphrase-mrpc": "mrpc-lora32-cross",
+    "nli-sick": "sick-lora32-cross",
+    "ner-conll2003": "conll-lora32-crf-shape",
 }
+
+#: raw labels of the source files -> the label names the heads use
+ALIASES = {"sst2": SST2_LABELS, "mrpc": MRPC_LABELS}
 
 
 def recipe(name: str) -> Recipe:

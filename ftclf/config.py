@@ -68,6 +68,9 @@ class ModelConfig:
     word_shape: bool = False
     max_length: int = 128
     encoder: str = DEFAULT_ENCODER
+    #: raw label values of the source data -> label names (e.g. {"0": "negative"}), so that
+    #: evaluation files with the original labels can be scored without relabelling
+    label_aliases: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _choice("task", self.task, TASKS)
@@ -92,6 +95,10 @@ class ModelConfig:
         if len(set(labels)) != len(labels):
             raise ConfigError(f"expected distinct labels, got duplicates in {labels!r}")
         self.labels = labels
+        self.label_aliases = {str(k): str(v) for k, v in (self.label_aliases or {}).items()}
+        stray = sorted(set(self.label_aliases.values()) - set(labels)) if labels else []
+        if stray:
+            raise ConfigError(f"expected label_aliases to map onto the labels {labels}, got targets {stray}")
         _positive("max_length", self.max_length, integer=True)
         _positive("mlp_hidden", self.mlp_hidden, integer=True)
         if not 0.0 <= float(self.dropout) < 1.0:

@@ -106,6 +106,9 @@ def evaluate(clf, examples, batch_size: int = 64) -> dict:
     if not examples:
         raise DataError("expected labelled examples to evaluate, got none")
     labels = clf.spec.labels
+    aliases = clf.spec.label_aliases
+    if aliases:
+        examples = [_alias(e, aliases) for e in examples]
     if isinstance(examples[0], TokenExample):
         unknown = sorted({t for e in examples for t in e.tags} - set(labels))
         _refuse_unknown(unknown, labels)
@@ -117,6 +120,16 @@ def evaluate(clf, examples, batch_size: int = 64) -> dict:
     preds = predict_sequences(clf, [e.text for e in examples], pairs, batch_size)
     index = clf.spec.label2id
     return classification_metrics([index[e.label] for e in examples], [index[p.label] for p in preds], labels)
+
+
+def _alias(example, aliases: dict[str, str]):
+    from dataclasses import replace
+
+    from .tasks import TokenExample
+
+    if isinstance(example, TokenExample):
+        return replace(example, tags=tuple(aliases.get(t, t) for t in example.tags))
+    return replace(example, label=aliases.get(example.label, example.label))
 
 
 def _refuse_unknown(unknown: list[str], labels: Sequence[str]) -> None:

@@ -217,7 +217,7 @@ def _trainer_metrics(clf):
         mask = labels_t != -100
         gold, pred = [], []
         for start in range(0, len(labels_t), 256):
-            ids, _ = clf.decode(logits_t[start : start + 256].float(), mask[start : start + 256])
+            ids, _ = clf.decode(logits_t[start : start + 256].float().to(clf.device), mask[start : start + 256].to(clf.device))
             for row, p in zip(labels_t[start : start + 256].tolist(), ids):
                 g = [names[t] for t in row if t != -100]
                 gold.append(g)
