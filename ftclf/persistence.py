@@ -83,6 +83,8 @@ def save_classifier(clf, directory: str | Path) -> Path:
         save_file(state, str(tmp / HEAD_NAME), metadata={"format": FORMAT})
         os.chmod(tmp / HEAD_NAME, 0o644)
         if clf.mode == "lora":
+            for peft_config in clf.encoder.peft_config.values():
+                peft_config.base_model_name_or_path = clf.encoder_name  # not a local path of the trainer
             clf.encoder.save_pretrained(str(tmp / ADAPTER_DIR))
         elif clf.mode == "full":
             clf.encoder.save_pretrained(str(tmp / ENCODER_DIR))

@@ -52,6 +52,8 @@ class TrainResult:
     seconds: float = 0.0
     stopped_early: bool = False
     cancelled: bool = False
+    #: the validation examples the metrics were computed on (carved or given)
+    validation_examples: list = field(default_factory=list, repr=False)
 
 
 EventHandler = Callable[[TrainingEvent], None]
@@ -361,7 +363,9 @@ def fit(
     set_seed(training.seed)  # the head's initial weights come from the seed, not from earlier runs
     clf = Classifier(config, encoder)
     clf.data_info = {**(data_info or {}), "train_examples": len(train_ex), "validation_examples": len(val_ex)}
-    return clf, train(clf, train_ex, val_ex, training, on_event, cancel)
+    result = train(clf, train_ex, val_ex, training, on_event, cancel)
+    result.validation_examples = val_ex
+    return clf, result
 
 
 def _check_task_data(task: str, examples) -> None:

@@ -1,0 +1,10 @@
+"""ftclf dashboard: `python app.py` serves it on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default
+127.0.0.1:7860; Hugging Face Spaces sets both). Runs offline on the embedded encoder."""
+
+from ftclf.service import MAX_UPLOAD_BYTES
+from ftclf.ui import build_demo
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch(max_file_size=MAX_UPLOAD_BYTES)
