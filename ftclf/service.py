@@ -290,12 +290,15 @@ def run_training(job: TrainJob, on_event=None, cancel: threading.Event | None = 
     from .training import fit
 
     examples = read_job_data(job)
+    batch_size = job.batch_size
+    if batch_size is None and job.mode == "frozen":
+        batch_size = min(64, max(8, len(examples) // 10))  # small data sets still get enough steps
     model = ModelConfig(
         task=job.task, head=job.head, pooling=job.pooling, pair_mode=job.pair_mode,
         pair_features=job.task == "pair" and job.pair_mode == "concat", word_shape=job.task == "token",
     )
     training = TrainingConfig(mode=job.mode, epochs=job.epochs, learning_rate=job.learning_rate,
-                              batch_size=job.batch_size, max_examples=job.max_examples, patience=3)
+                              batch_size=batch_size, max_examples=job.max_examples, patience=5)
     data_info = {"train": f"{job.source}: {Path(job.path).name if job.source == 'upload' else job.path}",
                  "validation": "seeded stratified split"}
     clf, result = fit(model, training, examples, None, on_event=on_event, cancel=cancel, data_info=data_info)

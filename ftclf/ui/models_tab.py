@@ -48,7 +48,7 @@ def delete_head(name: str) -> str:
     if not name:
         raise InputError("expected a user head to delete, got none; pick one")
     store().delete(name)
-    return f"🗑️ Deleted **{name}**."
+    return f"Deleted **{name}**."
 
 
 @ui_errors

@@ -104,7 +104,7 @@ def _final_outputs(task: str, outcome: TrainOutcome, losses, evals, name):
         if "f1_positive" in m:
             headline += f", F1 of `{m['labels'][1]}` {m['f1_positive']:.3f}"
     state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
-    status = (f"✅ Training {state} in {result.seconds:.0f} s ({len(result.history)} evaluations"
+    status = (f"Training {state} in {result.seconds:.0f} s ({len(result.history)} evaluations"
               f"{', stopped early' if result.stopped_early else ''}). Validation ({len(result.validation_examples)} "
               f"examples): {headline}. Name the head below and save it to use it in the task tabs.")
     confused = outcome.confused
@@ -138,7 +138,7 @@ def run_train(task, source, sample_name, upload, hub, text_col, pair_col, label_
     job.thread = threading.Thread(target=work, daemon=True, name=f"ftclf-train-{session}")
     job.thread.start()
     losses, evals, name, last = [], [], "metric", 0.0
-    status = "⏳ Reading data and loading the encoder…"
+    status = "Reading data and loading the encoder…"
     while job.thread.is_alive() or not job.events.empty():
         try:
             event = job.events.get(timeout=0.3)
@@ -147,7 +147,7 @@ def run_train(task, source, sample_name, upload, hub, text_col, pair_col, label_
         if event is not None:
             if event.stage == "features":
                 progress(event.step / max(1, event.total_steps), desc=f"encoding {event.metric_name} once (frozen encoder)")
-                status = f"⏳ Encoding the {event.metric_name} texts once ({event.step}/{event.total_steps} batches)…"
+                status = f"Encoding the {event.metric_name} texts once ({event.step}/{event.total_steps} batches)…"
             elif event.stage in ("train", "eval"):
                 frac = event.step / max(1, event.total_steps)
                 eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds is not None else ""
@@ -157,7 +157,7 @@ def run_train(task, source, sample_name, upload, hub, text_col, pair_col, label_
                 if event.stage == "eval" and event.metric is not None:
                     evals.append((event.step, event.metric))
                     name = event.metric_name
-                status = f"⏳ Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
+                status = f"Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
                 if evals:
                     status += f" Last validation {name}: {evals[-1][1]:.3f}."
         if time.perf_counter() - last > 0.8 or (event is not None and event.stage == "eval"):
@@ -184,7 +184,7 @@ def save_trained(name: str, request: gr.Request = None) -> str:
         raise InputError("expected a finished training run to save, found none; train a head first")
     info = store().add(job.outcome.classifier, name)
     key, value = info.main_metric
-    return f"💾 Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
+    return f"Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
 
 
 def build_train_tab() -> dict:
@@ -197,8 +197,8 @@ def build_train_tab() -> dict:
             source = gr.Radio(SOURCE_CHOICES, value="sample", label="Data", elem_id="train-source")
         with gr.Row():
             sample = gr.Dropdown(sample_names("sequence"), value=(sample_names("sequence") or [None])[0], label="Sample", elem_id="train-sample")
-            upload = gr.File(label="Upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt"], elem_id="train-upload")
-            hub = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="glue:sst2:train", elem_id="train-hub")
+            upload = gr.File(label="Upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt"], elem_id="train-upload", visible=False)
+            hub = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="glue:sst2:train", elem_id="train-hub", visible=False)
         preview_button = gr.Button("Preview data", elem_id="train-preview")
         counts = gr.Markdown()
         with gr.Row():
@@ -212,9 +212,9 @@ def build_train_tab() -> dict:
             pair_mode = gr.Radio(["cross", "concat"], value="cross", label="Pair mode", visible=False)
             mode = gr.Radio(["frozen", "lora", "full"], value="frozen", label="Training mode", elem_id="train-mode")
         with gr.Row():
-            epochs = gr.Number(label="Epochs (blank = default)", precision=0, minimum=1, maximum=200)
-            lr = gr.Number(label="Learning rate (blank = default)", minimum=0)
-            batch = gr.Number(label="Batch size (blank = default)", precision=0, minimum=1, maximum=1024)
+            epochs = gr.Number(label="Epochs (0 = default)", value=0, precision=0)
+            lr = gr.Number(label="Learning rate (0 = default)", value=0)
+            batch = gr.Number(label="Batch size (0 = default)", value=0, precision=0)
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -230,6 +230,7 @@ def build_train_tab() -> dict:
         saved = gr.Markdown(elem_id="train-saved")
 
         task.change(on_task_change, [task], [sample, head, pair_mode, pooling])
+        source.change(lambda src: [gr.update(visible=src == v) for v in ("sample", "upload", "hub")], [source], [sample, upload, hub])
         data_inputs = [task, source, sample, upload, hub, text_col, pair_col, label_col]
         preview_button.click(on_preview, data_inputs, [table, counts, text_col, pair_col, label_col])
         train_event = train_button.click(
