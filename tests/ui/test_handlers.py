@@ -1,0 +1,154 @@
+"""Every tab's handlers as plain functions (no browser): real shipped heads, a temporary user dir."""
+
+from types import SimpleNamespace
+
+import gradio as gr
+import plotly.graph_objects as go
+import pytest
+
+from ftclf.service import SHIPPED_DIR, HeadStore
+from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
+
+
+@pytest.fixture(scope="module")
+def ui_store(tmp_path_factory):
+    store = HeadStore(SHIPPED_DIR, tmp_path_factory.mktemp("user-heads"))
+    context.set_store(store)
+    yield store
+    context.set_store(None)
+
+
+REQ = SimpleNamespace(session_hash="test-session")
+
+
+def test_sentiment_handler(ui_store):
+    probs, fig, summary = predict_tabs.predict_sequence("sentiment-sst2", "a wonderful , moving film")
+    assert max(probs, key=probs.get) == "positive" and set(probs) == {"negative", "positive"}
+    assert isinstance(fig, go.Figure) and fig.data[0].orientation == "h"
+    assert "latency" in summary and "sentiment-sst2" in summary
+
+
+def test_long_input_carries_a_truncation_notice(ui_store):
+    _, _, summary = predict_tabs.predict_sequence("sentiment-sst2", "good " * 400)
+    assert "truncated" in summary
+
+
+def test_pair_handler_names_the_mode(ui_store):
+    probs, _, summary = predict_tabs.predict_pair("nli-sick", "A man is playing a guitar.", "Nobody is playing a guitar.")
+    assert max(probs, key=probs.get) == "contradiction"
+    assert "cross-mode" in summary
+
+
+def test_ner_handler_shows_scores_and_threshold(ui_store):
+    spans, rows, fig, summary = predict_tabs.tag_entities("ner-conll2003", "Angela Merkel visited Paris.", 0.5)
+    labels = [d["class_or_confidence"] for d in spans.value if d["class_or_confidence"]]
+    assert "".join(d["token"] for d in spans.value) == "Angela Merkel visited Paris."
+    assert labels and all(label.split()[0] in {"PER", "LOC"} and 0 <= float(label.split()[1]) <= 1 for label in labels)
+    assert [r[1] for r in rows] == ["PER", "LOC"]
+    assert isinstance(fig, go.Figure) and "2 entities" in summary
+    spans, rows, _, summary = predict_tabs.tag_entities("ner-conll2003", "Angela Merkel visited Paris.", 1.01)
+    assert rows == [] and "hidden" in summary
+
+
+def test_highlight_covers_the_whole_text():
+    ent = SimpleNamespace(label="ORG", start=0, end=5, score=0.9)
+    segments, colors = predict_tabs.highlight("Apple rose.", [ent], 0.5)
+    assert "".join(s for s, _ in segments) == "Apple rose." and segments[0] == ("Apple", "ORG 0.90")
+    assert colors == {"ORG 0.90": predict_tabs.ENTITY_COLORS["ORG"]}
+
+
+@pytest.mark.parametrize("call", [
+    lambda: predict_tabs.predict_sequence("sentiment-sst2", "   "),
+    lambda: predict_tabs.predict_sequence(None, "text"),
+    lambda: predict_tabs.predict_pair("nli-sick", "a", ""),
+    lambda: predict_tabs.tag_entities("ner-conll2003", "", 0.5),
+])
+def test_bad_input_is_a_gradio_error(ui_store, call):
+    with pytest.raises(gr.Error, match="expected"):
+        call()
+
+
+def test_preview_sample_and_column_mapping(ui_store):
+    table, counts, *dropdowns = train_tab.on_preview("pair", "sample", "nli (90 pairs)", None, "")
+    assert "90 examples" in counts and "entailment: 30" in counts
+    assert table.headers == ["text", "text_pair", "label"]
+    assert "sentence2" in dropdowns[1].choices[1:] or ("sentence2", "sentence2") in dropdowns[1].choices
+
+
+def test_malformed_and_oversized_uploads(ui_store, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.conll"
+    bad.write_text("John B-PER\nbroken\n")
+    with pytest.raises(gr.Error, match="line 2 of bad.conll"):
+        train_tab.on_preview("token", "upload", None, str(bad), "")
+    one_class = tmp_path / "one.tsv"
+    one_class.write_text("text\tlabel\n" + "".join(f"nice film {i}\tpos\n" for i in range(10)))
+    gen = train_tab.run_train("sequence", "upload", None, str(one_class), "", "", "", "", "linear", "mean", "cross",
+                              "frozen", 0, 0, 0, REQ, lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="at least 2 classes"):
+        list(gen)
+    monkeypatch.setattr("ftclf.service.MAX_UPLOAD_BYTES", 10)
+    gen = train_tab.run_train("sequence", "upload", None, str(one_class), "", "", "", "", "linear", "mean", "cross",
+                              "frozen", 0, 0, 0, REQ, lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="expected an upload of at most"):
+        list(gen)
+
+
+def test_train_save_compare_download_delete(ui_store):
+    outs = list(train_tab.run_train("sequence", "sample", "sentiment (120 reviews)", None, "", "", "", "", "linear",
+                                    "mean", "cross", "frozen", 0, 0, 0, REQ, lambda *a, **k: None))
+    curves, status, metrics, matrix, confused = outs[-1]
+    assert "Training finished" in status and isinstance(matrix, go.Figure)
+    assert metrics.headers[0] == "class"
+    with pytest.raises(gr.Error, match="shipped heads cannot be overwritten"):
+        train_tab.save_trained("sentiment-sst2", REQ)
+    with pytest.raises(gr.Error, match="expected a head name"):
+        train_tab.save_trained("../escape", REQ)
+    assert "Saved" in train_tab.save_trained("my-head", REQ)
+    assert "my-head" in ui_store.names("sequence")
+    assert any(row[0] == "my-head" and row[-1] == "user" for row in models_tab.heads_table())
+    a_spans, a_plot, b_spans, b_plot = models_tab.compare("my-head", "sentiment-sst2", "a lovely film", "")
+    assert a_plot.visible and b_plot.visible
+    with pytest.raises(gr.Error, match="same task"):
+        models_tab.compare("my-head", "nli-sick", "x", "y")
+    zipped = models_tab.download_head("my-head")
+    assert zipped.endswith(".zip")
+    with pytest.raises(gr.Error, match="shipped heads cannot be deleted"):
+        models_tab.delete_head("sentiment-sst2")
+    assert "Deleted" in models_tab.delete_head("my-head")
+    assert "my-head" not in ui_store.names()
+
+
+def test_cancel_without_a_run():
+    assert "Nothing to cancel" in train_tab.cancel_train(SimpleNamespace(session_hash="nobody"))
+
+
+def test_explain_sequence_and_crf(ui_store):
+    md, fig, table = explain_tab.run_explain("sentiment-sst2", "a wonderful film", "")
+    assert "softmax" in md and "argmax" in md and "384" in md and not table.visible
+    md, fig, table = explain_tab.run_explain("ner-conll2003", "Apple opened a store in London.", "")
+    assert "Viterbi" in md and table.visible and table.headers[-2] == "Viterbi tag (CRF)"
+
+
+def test_task_change_updates_choices():
+    sample, head, pair_mode, pooling = train_tab.on_task_change("token")
+    assert "crf" in head.choices or ("crf", "crf") in head.choices
+    assert pair_mode.visible is False and pooling.visible is False
+
+
+def test_no_head_notice_points_to_train(tmp_path):
+    empty = HeadStore(tmp_path / "none", tmp_path / "user")
+    context.set_store(empty)
+    try:
+        picker, notice = predict_tabs.refresh_picker("token")
+        assert picker.value is None and notice.visible and "Train" in notice.value
+    finally:
+        context.set_store(None)
+
+
+def test_app_module_builds_demo_without_loading_models():
+    import sys
+
+    import app
+
+    assert isinstance(app.demo, gr.Blocks)
+    assert "gradio" in sys.modules
