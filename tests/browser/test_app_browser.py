@@ -119,16 +119,6 @@ def test_ner_tab(page):
     shot(page, "ner")
 
 
-def test_empty_input_shows_error_and_server_keeps_serving(page):
-    open_tab(page, "Sentiment")
-    page.locator("#sentiment-text textarea").fill("   ")
-    page.locator("#sentiment-run").click()
-    page.get_by_text("expected some text").first.wait_for()
-    page.locator("#sentiment-text textarea").fill("a dull , boring mess")
-    page.locator("#sentiment-run").click()
-    page.locator("#sentiment-label").get_by_text("negative").first.wait_for()
-
-
 def test_train_save_and_use_new_head(page):
     open_tab(page, "Train")
     page.locator("#train-preview").click()
@@ -159,3 +149,13 @@ def test_models_and_explain_tabs(page):
     page.locator("#explain-run").click()
     page.locator("#explain-md").get_by_text("argmax").first.wait_for()
     shot(page, "explain")
+
+
+def test_empty_input_shows_error_and_server_keeps_serving(page):
+    open_tab(page, "Sentiment")
+    page.locator("#sentiment-text textarea").fill("   ")
+    page.locator("#sentiment-run").click()
+    page.get_by_text("expected some text").first.wait_for()
+    page.locator("#sentiment-text textarea").fill("a dull , boring mess")
+    page.locator("#sentiment-run").click()
+    page.locator("#sentiment-label").get_by_text("negative").first.wait_for()
