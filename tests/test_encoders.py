@@ -1,5 +1,3 @@
-import sys
-
 import pytest
 import torch
 
@@ -47,4 +45,4 @@ def test_real_embedded_encoder_loads_offline(monkeypatch):
         hidden = enc.model(**batch).last_hidden_state
     vectors = pool(hidden, batch["attention_mask"], "mean")
     assert vectors.shape == (2, 384)
-    assert "gradio" not in sys.modules
+    assert torch.nn.functional.cosine_similarity(vectors[0], vectors[1], dim=0) < 0.99
