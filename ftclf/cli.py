@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from .config import DEFAULT_ENCODER, DEFAULT_POOLING, HEADS, MODES, PAIR_MODES, POOLINGS, TASKS, ModelConfig, TrainingConfig
 from .errors import FtclfError

@@ -49,8 +49,20 @@ def _positive(name: str, value: Any, *, allow_none: bool = False, integer: bool 
         raise ConfigError(f"expected {name} to be {what}, got {value!r}; pass {what}")
 
 
+class _DictIO:
+    """JSON round trip of a config dataclass; unknown keys (from newer versions) are ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(_DictIO):
     """What a classifier is: task, labels, head and how the encoder's vectors reach the head."""
 
     task: str
@@ -116,17 +128,9 @@ class ModelConfig:
     def num_labels(self) -> int:
         return len(self.labels)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 @dataclass
-class TrainingConfig:
+class TrainingConfig(_DictIO):
     """How a classifier is trained. ``None`` fields take the per-mode default."""
 
     mode: str = "frozen"
@@ -173,11 +177,3 @@ class TrainingConfig:
             raise ConfigError(
                 f"expected validation_fraction in (0, 0.5), got {self.validation_fraction!r}"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainingConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
