@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
-from .config import DEFAULT_ENCODER, DEFAULT_POOLING, HEADS, MODES, PAIR_MODES, POOLINGS, TASKS, ModelConfig, TrainingConfig
+from .config import (
+    DEFAULT_ENCODER,
+    DEFAULT_POOLING,
+    HEADS,
+    MODES,
+    PAIR_MODES,
+    POOLINGS,
+    TASKS,
+    ModelConfig,
+    TrainingConfig,
+)
 from .errors import FtclfError
 
 
@@ -121,11 +132,14 @@ def cmd_predict(args) -> list:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    out = sys.stdout
     try:
-        result = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+        # Libraries (transformers' Trainer logs, tqdm.write) print to stdout; keep it for the JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
     except FtclfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    json.dump(result, out, indent=2, ensure_ascii=False)
+    out.write("\n")
     return 0

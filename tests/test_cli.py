@@ -72,3 +72,10 @@ def test_import_ftclf_does_not_import_gradio():
 
     code = "import sys, ftclf, ftclf.training, ftclf.inference, ftclf.cli; print('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_lora_train_prints_only_json_on_stdout(capsys, tmp_path, sentiment_tsv, tiny_encoder_dir):
+    code, out, err = run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--mode", "lora",
+                         "--encoder", tiny_encoder_dir, "--epochs", "1", "--output", str(tmp_path / "lora"))
+    assert code == 0, err
+    assert json.loads(out)["output"].endswith("lora")  # Trainer's log lines went to stderr

@@ -1,7 +1,13 @@
 import pytest
 
 from ftclf.data import (
-    ColumnMap, detect_scheme, iob1_to_iob2, label_list, read_conll, read_examples, split_train_validation,
+    ColumnMap,
+    detect_scheme,
+    iob1_to_iob2,
+    label_list,
+    read_conll,
+    read_examples,
+    split_train_validation,
     split_words,
 )
 from ftclf.errors import DataError
