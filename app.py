@@ -1,8 +1,12 @@
 """ftclf dashboard: `python app.py` serves it on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (default
 127.0.0.1:7860; Hugging Face Spaces sets both). Runs offline on the embedded encoder."""
 
-from ftclf.service import MAX_UPLOAD_BYTES
-from ftclf.ui import build_demo
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home: the app runs offline
+
+from ftclf.service import MAX_UPLOAD_BYTES  # noqa: E402
+from ftclf.ui import build_demo  # noqa: E402
 
 demo = build_demo()
 

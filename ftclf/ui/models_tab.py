@@ -7,6 +7,7 @@ import gradio as gr
 from ..errors import InputError
 from . import charts
 from .context import store, ui_errors
+from .predict_tabs import highlight
 
 COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "size (MB)", "created", "source"]
 
@@ -16,13 +17,11 @@ def heads_table() -> list[list]:
 
 
 def _one(name: str, text: str, text_pair: str):
+    """One side of the comparison: highlighted entities for token heads, a bar chart otherwise."""
     clf = store().get(name)
     if clf.is_token:
         pred = clf.predict([text])[0]
-        segments = [(pred.text, None)] if not pred.entities else None
-        from .predict_tabs import highlight
-
-        segments, colors = highlight(pred.text, pred.entities, 0.0) if segments is None else (segments, {})
+        segments, colors = highlight(pred.text, pred.entities, 0.0)
         return gr.HighlightedText(value=segments, color_map=colors, visible=True), gr.Plot(visible=False)
     pred = clf.predict([text], [text_pair] if clf.task == "pair" else None)[0]
     fig = charts.probability_bars(pred.probabilities, title=f"{name}: {pred.label} ({pred.score:.1%})")

@@ -152,3 +152,9 @@ def test_app_module_builds_demo_without_loading_models():
 
     assert isinstance(app.demo, gr.Blocks)
     assert "gradio" in sys.modules
+
+
+def test_compare_token_heads_side_by_side(ui_store):
+    a_spans, a_plot, b_spans, b_plot = models_tab.compare("ner-conll2003", "ner-conll2003", "Angela Merkel visited Paris.", "")
+    assert a_spans.visible and not a_plot.visible
+    assert any(d["class_or_confidence"] for d in a_spans.value)
