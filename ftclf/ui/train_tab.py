@@ -31,6 +31,15 @@ class Job:
 
 
 JOBS: dict[str, Job] = {}
+MAX_KEPT_JOBS = 8  # finished runs keep their classifier until saved; older ones are dropped
+
+
+def _remember(session: str, job: Job) -> None:
+    JOBS.pop(session, None)
+    JOBS[session] = job
+    finished = [k for k, j in JOBS.items() if k != session and not (j.thread and j.thread.is_alive())]
+    for key in finished[: max(0, len(JOBS) - MAX_KEPT_JOBS)]:
+        del JOBS[key]
 
 
 def _session(request) -> str:
@@ -127,7 +136,7 @@ def run_train(task, source, sample_name, upload, hub, text_col, pair_col, label_
     if session in JOBS and JOBS[session].thread and JOBS[session].thread.is_alive():
         raise gr.Error("A training run is already going in this browser session; wait for it or cancel it.")
     job = Job()
-    JOBS[session] = job
+    _remember(session, job)
 
     def work():
         try:
