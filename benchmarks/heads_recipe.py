@@ -94,6 +94,8 @@ RECIPES = {r.name: r for r in [
     _r("mrpc-lora32-cross", "mrpc", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     _r("mrpc-lora-cross-cls", "mrpc", "pair", "lora", pair_mode="cross", pooling="cls", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
     _r("mrpc-lora-cross-mlp", "mrpc", "pair", "lora", "mlp", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
+    _r("mrpc-full-cross", "mrpc", "pair", "full", pair_mode="cross", epochs=5, batch_size=32, validation_fraction=0.1,
+       learning_rate=5e-5, patience=2, note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
     # NLI (SICK; trial is the validation split)
     _r("sick-frozen-linear-concat", "sick", "pair", "frozen", pair_mode="concat", pair_features=True),
     _r("sick-frozen-mlp-concat", "sick", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True),

@@ -158,3 +158,12 @@ def test_compare_token_heads_side_by_side(ui_store):
     a_spans, a_plot, b_spans, b_plot = models_tab.compare("ner-conll2003", "ner-conll2003", "Angela Merkel visited Paris.", "")
     assert a_spans.visible and not a_plot.visible
     assert any(d["class_or_confidence"] for d in a_spans.value)
+
+
+def test_train_tab_lora_crf_on_the_ner_sample(ui_store):
+    outs = list(train_tab.run_train("token", "sample", "ner (60 sentences)", None, "", "", "", "", "crf", "mean",
+                                    "cross", "lora", 1, 0, 8, SimpleNamespace(session_hash="ner-session"),
+                                    lambda *a, **k: None))
+    curves, status, metrics, matrix, confused = outs[-1]
+    assert "Training finished" in status and "entity F1" in status
+    assert metrics.headers[0] == "entity type" and metrics.value["data"][-1][0] == "overall (micro)"
