@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import random
 import re
 from collections import defaultdict
@@ -285,6 +286,10 @@ def read_hub_dataset(spec: str, task: str, columns: ColumnMap | None = None):
     try:
         import datasets
 
+        from .encoders import hub_reachable
+
+        if os.environ.get("HF_DATASETS_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0")) not in ("1", "true") and not hub_reachable():
+            raise ConnectionError("the Hugging Face Hub cannot be reached from this machine")
         ds = datasets.load_dataset(dataset_id, config, split=split)
     except Exception as exc:  # network, missing dataset, bad config: all reported the same way
         raise DataError(

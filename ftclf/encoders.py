@@ -45,6 +45,24 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connect within ``timeout`` seconds.
+
+    Checked before any download, so that an offline machine fails in seconds instead of sitting
+    through the hub client's retries (over a minute)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass
 class Encoder:
     """A loaded encoder: the transformers model, its (fast) tokenizer and identity."""
@@ -98,19 +116,28 @@ def load_encoder(name: str | None = None) -> Encoder:
     return Encoder(name=name, model=model, tokenizer=tokenizer, fingerprint=fingerprint(model))
 
 
+def _cached_snapshot(repo_id: str) -> str | None:
+    """The local snapshot directory of a hub model already in the cache, or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        path = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an id the hub client rejects is simply "not cached"
+        return None
+    return str(Path(path).parent) if isinstance(path, str) else None
+
+
 def _load_pretrained(auto_model, auto_tokenizer, source: str, kwargs: dict):
-    is_local = Path(source).is_dir()
-    if not is_local:
-        # Cached copies first, so that an offline machine answers at once instead of waiting.
-        try:
-            return (
-                auto_model.from_pretrained(source, local_files_only=True, **kwargs),
-                auto_tokenizer.from_pretrained(source, local_files_only=True),
-            )
-        except (OSError, ValueError):
-            if _hub_offline():
-                raise
-            logger.info("%s is not cached; trying the hub", source)
+    if not Path(source).is_dir():
+        # A cached hub model loads from its snapshot directory with no network access at all;
+        # an uncached one needs the hub, checked first so an offline machine answers at once.
+        snapshot = _cached_snapshot(source)
+        if snapshot is not None:
+            source = snapshot
+        elif _hub_offline():
+            raise OSError(f"{source} is not in the cache and HF_HUB_OFFLINE is set")
+        elif not hub_reachable():
+            raise OSError("the Hugging Face Hub cannot be reached from this machine")
     return auto_model.from_pretrained(source, **kwargs), auto_tokenizer.from_pretrained(source)
 
 

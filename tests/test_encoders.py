@@ -46,3 +46,25 @@ def test_real_embedded_encoder_loads_offline(monkeypatch):
     vectors = pool(hidden, batch["attention_mask"], "mean")
     assert vectors.shape == (2, 384)
     assert torch.nn.functional.cosine_similarity(vectors[0], vectors[1], dim=0) < 0.99
+
+
+def test_unreachable_hub_fails_at_once_without_retries(monkeypatch):
+    import time
+
+    import ftclf.encoders as enc
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(enc, "hub_reachable", lambda timeout=3.0: False)
+    t0 = time.perf_counter()
+    with pytest.raises(EncoderNotFoundError, match="cannot be reached"):
+        load_encoder("someone/not-a-cached-model")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_cached_hub_model_loads_from_its_snapshot(monkeypatch, tiny_encoder_dir):
+    import ftclf.encoders as enc
+
+    monkeypatch.setattr(enc, "_cached_snapshot", lambda repo_id: tiny_encoder_dir)
+    monkeypatch.setattr(enc, "hub_reachable", lambda timeout=3.0: pytest.fail("no network check for cached models"))
+    encoder = load_encoder("someone/cached-tiny-bert")
+    assert encoder.name == "someone/cached-tiny-bert" and encoder.hidden_size == 64
