@@ -116,9 +116,11 @@ class HeadStore:
         return [h.name for h in self.list(task)]
 
     def info(self, name: str) -> HeadInfo:
-        for h in self.list():
-            if h.name == name:
-                return h
+        """One head's info, read from its own directory (no scan of the others)."""
+        if isinstance(name, str) and NAME_RE.match(name):
+            for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
+                if is_saved_classifier(base / name):
+                    return head_info(base / name, shipped)
         raise InputError(f"expected the name of an available head, got {name!r}; pick one from the list")
 
     def shared_encoder(self):
