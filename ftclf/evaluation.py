@@ -65,6 +65,16 @@ def invalid_transitions(tags: Sequence[str]) -> int:
     return count
 
 
+def tag_rows(names: Sequence[str], label_rows: Sequence[Sequence[int]], predicted_rows: Sequence[Sequence[int]]):
+    """Gold and predicted tag names per sentence from padded label-id rows (-100 = padding)."""
+    gold, pred = [], []
+    for row, predicted in zip(label_rows, predicted_rows):
+        tags = [names[t] for t in row if t != -100]
+        gold.append(tags)
+        pred.append([names[t] for t in predicted[: len(tags)]])
+    return gold, pred
+
+
 def token_metrics(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict:
     from seqeval.metrics import classification_report
     from seqeval.scheme import IOB2

@@ -162,3 +162,13 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     """Index batches of similar lengths (longest first), to minimise padding."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def encode_for_training(clf, examples) -> list[dict]:
+    """Labelled examples to input dicts for ``clf`` (label ids from its label map)."""
+    label2id = clf.spec.label2id
+    if clf.is_token:
+        items, _ = encode_words(clf.tokenizer, [e.words for e in examples], clf.max_length, [e.tags for e in examples], label2id)
+    else:
+        items, _ = encode_examples(clf.tokenizer, examples, clf.task, clf.spec.pair_mode, clf.max_length, label2id)
+    return items
