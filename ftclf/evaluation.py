@@ -118,7 +118,7 @@ def evaluate(clf, examples, batch_size: int = 64) -> dict:
     labels = clf.spec.labels
     aliases = clf.spec.label_aliases
     if aliases:
-        examples = [_alias(e, aliases) for e in examples]
+        examples = [apply_label_aliases(e, aliases) for e in examples]
     if isinstance(examples[0], TokenExample):
         unknown = sorted({t for e in examples for t in e.tags} - set(labels))
         _refuse_unknown(unknown, labels)
@@ -132,7 +132,7 @@ def evaluate(clf, examples, batch_size: int = 64) -> dict:
     return classification_metrics([index[e.label] for e in examples], [index[p.label] for p in preds], labels)
 
 
-def _alias(example, aliases: dict[str, str]):
+def apply_label_aliases(example, aliases: dict[str, str]):
     from dataclasses import replace
 
     from .tasks import TokenExample

@@ -309,7 +309,7 @@ def run_training(job: TrainJob, on_event=None, cancel: threading.Event | None = 
 
 def most_confused(clf, examples, limit: int = 10) -> list[dict]:
     """Validation examples the head got most confidently wrong."""
-    from .evaluation import _alias
+    from .evaluation import apply_label_aliases
     from .inference import predict_sequences, tag_words
 
     examples = list(examples)[:2000]
@@ -324,7 +324,7 @@ def most_confused(clf, examples, limit: int = 10) -> list[dict]:
                 rows.append({"errors": wrong, "sentence": " ".join(e.words), "gold": " ".join(e.tags), "predicted": " ".join(t)})
         return sorted(rows, key=lambda r: -r["errors"])[:limit]
     aliases = clf.spec.label_aliases
-    examples = [_alias(e, aliases) for e in examples] if aliases else examples
+    examples = [apply_label_aliases(e, aliases) for e in examples] if aliases else examples
     preds = predict_sequences(clf, [e.text for e in examples], [e.text_pair for e in examples] if clf.task == "pair" else None)
     rows = [
         {"text": e.text + (f"  ||  {e.text_pair}" if e.text_pair else ""), "gold": e.label, "predicted": p.label,
