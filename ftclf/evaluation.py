@@ -133,6 +133,7 @@ def evaluate(clf, examples, batch_size: int = 64) -> dict:
 
 
 def apply_label_aliases(example, aliases: dict[str, str]):
+    """The example with its raw source labels (e.g. SST-2's "0"/"1") mapped to the head's names."""
     from dataclasses import replace
 
     from .tasks import TokenExample
