@@ -36,6 +36,18 @@ def mrpc(data: Path):
     return _relabel(read_examples(data / "mrpc" / "train.tsv", "pair"), MRPC_LABELS), None
 
 
+def mrpc_swap(data: Path):
+    """MRPC with each training pair also given in the other order (paraphrase is symmetric).
+
+    The validation split is carved first, exactly as for plain MRPC, so no swapped twin of a
+    validation pair reaches training."""
+    from ftclf.data import split_train_validation
+
+    train, _ = mrpc(data)
+    train, val = split_train_validation(train, 0.1, 42, 5000)
+    return train + [Example(e.text_pair, e.text, e.label) for e in train], val
+
+
 def sick(data: Path):
     return read_examples(data / "sick" / "train.tsv", "pair"), read_examples(data / "sick" / "trial.tsv", "pair")
 
@@ -49,13 +61,13 @@ def conll(data: Path):
     return read_examples(data / "conll2003" / "train.txt", "token"), read_examples(data / "conll2003" / "dev.txt", "token")
 
 
-LOADERS = {"sst2": sst2, "mrpc": mrpc, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+LOADERS = {"sst2": sst2, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
 
 @dataclass
 class Recipe:
     name: str
-    data: str  # key of LOADERS
+    data: str  # key of LOADERS ("base+variant" keeps the base data set's labels and metric)
     model: ModelConfig
     training: TrainingConfig
     note: str = ""
@@ -69,7 +81,7 @@ class Recipe:
 
 def _r(name, data, task, mode, head="linear", note="", **kw):
     model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels")}
-    labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data)
+    labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data.split("+")[0])
     model = ModelConfig(task=task, head=head, labels=model_kw.pop("labels", labels or []), **model_kw)
     training = TrainingConfig(mode=mode, seed=42, **kw)
     return Recipe(name, data, model, training, note)
@@ -94,6 +106,8 @@ RECIPES = {r.name: r for r in [
     _r("mrpc-lora32-cross", "mrpc", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     _r("mrpc-lora-cross-cls", "mrpc", "pair", "lora", pair_mode="cross", pooling="cls", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
     _r("mrpc-lora-cross-mlp", "mrpc", "pair", "lora", "mlp", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
+    _r("mrpc+swap-lora32-cross", "mrpc+swap", "pair", "lora", pair_mode="cross", epochs=8, batch_size=32,
+       **{**_LORA, "learning_rate": 5e-4, "patience": 3, "lora_r": 32, "lora_alpha": 64}),
     _r("mrpc-full-cross", "mrpc", "pair", "full", pair_mode="cross", epochs=5, batch_size=32, validation_fraction=0.1,
        learning_rate=5e-5, patience=2, note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
     # NLI (SICK; trial is the validation split)

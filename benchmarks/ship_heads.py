@@ -34,12 +34,13 @@ def ship(name: str, src: Path, dest: Path) -> dict:
     source = src / heads_recipe.SHIPPED[name]
     trained = json.loads((source / "config.json").read_text())
     clf = Classifier.from_pretrained(source)
-    clf.spec.label_aliases = dict(heads_recipe.ALIASES.get(recipe.data, {}))
+    dataset = recipe.data.split("+")[0]
+    clf.spec.label_aliases = dict(heads_recipe.ALIASES.get(dataset, {}))
     _, val = recipe.load()
     t0 = time.perf_counter()
     metrics = evaluate(clf, val)
     seconds = time.perf_counter() - t0
-    metric = main_metric(recipe.model.task, recipe.data)
+    metric = main_metric(recipe.model.task, dataset)
     sliced = evaluate(clf, val[:SLICE])
     clf.metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     clf.metrics.update({

@@ -52,7 +52,7 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
                   f"{event.metric_name} {event.metric} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
 
     data_info = {"train": f"{r.data} train (recipe {heads_recipe.SHIPPED.get(name, name)})",
-                 "validation": "carved split" if r.data in ("sst2", "mrpc") else f"{r.data} validation file"}
+                 "validation": "carved split" if r.data.split("+")[0] in ("sst2", "mrpc") else f"{r.data} validation file"}
     clf, result = fit(r.model, r.training, train, val, on_event=log, data_info=data_info, encoder=encoder)
     wall = time.perf_counter() - t0
     clf.metrics["train_seconds"] = round(wall, 1)
@@ -74,7 +74,7 @@ def table(results: list[dict]) -> str:
     rows = ["| head | mode | head type | metric | value | trainable params | wall time | device |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         v = r["validation"]
-        metric = "f1" if r["task"] == "token" else ("f1_positive" if "f1_positive" in v else "accuracy")
+        metric = "f1" if r["task"] == "token" else ("f1_positive" if r["recipe"].startswith("mrpc") else "accuracy")
         head = r["head"] + (f" / {r['pair_mode']}" if r.get("pair_mode") else "") + (" + shape" if r.get("word_shape") else "")
         rows.append(f"| {r['name']} | {r['mode']} | {head} | {metric} | {100 * v[metric]:.2f} | {r['trainable_parameters']:,} "
                     f"| {r['wall_seconds']:.0f} s | {r['device']} |")
