@@ -115,6 +115,23 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[tuple[int, dict]
     return rows
 
 
+def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
+    """Column names of a CSV / TSV / JSONL file from its first record only ([] for CoNLL)."""
+    fmt = fmt or detect_format(path)
+    if fmt == "conll":
+        return []
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    if fmt == "jsonl":
+        try:
+            record = json.loads(first)
+        except json.JSONDecodeError:
+            return []
+        return list(record) if isinstance(record, dict) else []
+    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
+    return [h.strip() for h in next(csv.reader([first], **dialect), [])]
+
+
 def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str) -> str:
     if wanted is not None:
         if wanted not in columns:

@@ -262,15 +262,12 @@ def preview(job: TrainJob, limit: int = 20) -> dict:
     """Parsed rows (as the trainer will see them), the detected columns and label counts."""
     from collections import Counter
 
-    from .data import detect_format, read_rows
+    from .data import peek_columns
     from .tasks import TokenExample
 
     path = resolve_data_path(job)
-    columns: list[str] = []
-    if not path.startswith("hf:") and detect_format(path) != "conll":
-        rows = read_rows(path)
-        columns = list(rows[0][1].keys()) if rows else []
-    examples = read_job_data(job)
+    examples = read_job_data(job)  # validates the whole file first (line-numbered errors)
+    columns = [] if path.startswith("hf:") else peek_columns(path)
     if isinstance(examples[0], TokenExample):
         counts = Counter(t[2:] for e in examples for t in e.tags if t.startswith("B-"))
         table = [{"words": " ".join(e.words), "tags": " ".join(e.tags)} for e in examples[:limit]]
