@@ -126,3 +126,11 @@ def test_shared_files_parse_to_their_documented_sizes():
     dev = read_examples(SHARED_DATA / "conll2003" / "dev.txt", "token")
     assert len(dev) == 3250 and sum(len(s.words) for s in dev) == 51362
     assert sum(t.startswith("B-") for s in dev for t in s.tags) == 5942
+
+
+def test_peek_columns_reads_only_the_header(tmp_path):
+    from ftclf.data import peek_columns
+
+    assert peek_columns(write(tmp_path, "d.tsv", '\nsentence1\tsentence2\tlabel\n"a\tb\t1\n')) == ["sentence1", "sentence2", "label"]
+    assert peek_columns(write(tmp_path, "d.jsonl", '{"text": "x", "label": 1}\n')) == ["text", "label"]
+    assert peek_columns(write(tmp_path, "d.conll", "a O\n")) == []
