@@ -153,7 +153,6 @@ class TrainingConfig(_DictIO):
     max_validation: int | None = 5000
     #: evaluations per epoch for lora/full (more gives finer early stopping)
     evals_per_epoch: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _choice("mode", self.mode, MODES)

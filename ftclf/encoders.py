@@ -76,10 +76,6 @@ class Encoder:
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
-    @property
-    def max_positions(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 512))
-
 
 def load_encoder(name: str | None = None) -> Encoder:
     """Load an encoder by hub id or local directory; ``None`` gives the embedded default."""

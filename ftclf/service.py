@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError, FtclfError, InputError
@@ -224,7 +224,6 @@ class TrainJob:
     text_pair_column: str | None = None
     label_column: str | None = None
     max_examples: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def resolve_data_path(job: TrainJob) -> str:

@@ -24,11 +24,3 @@ class TokenExample:
 
     words: tuple[str, ...]
     tags: tuple[str, ...] | None = None
-
-
-def is_pair_task(task: str) -> bool:
-    return task == "pair"
-
-
-def is_token_task(task: str) -> bool:
-    return task == "token"
