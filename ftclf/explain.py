@@ -8,7 +8,7 @@ import torch
 from .data import split_words
 from .errors import InputError
 from .tasks import Example
-from .tokenization import collate, encode_examples, encode_words
+from .tokenization import encode_examples, encode_words
 
 
 def _vector_summary(v: torch.Tensor) -> dict:
@@ -24,7 +24,6 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
         raise InputError("expected a second text for a pair head, got none; fill in both texts")
     clf.eval()
     labels = clf.spec.labels
-    pad = clf.tokenizer.pad_token_id or 0
     out = {"task": clf.task, "head": clf.spec.head, "labels": labels, "mode": clf.mode}
     if clf.is_token:
         words = split_words(text)
@@ -33,7 +32,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
         items, _ = encode_words(clf.tokenizer, [[w for w, _, _ in words]], clf.max_length)
         scores, vectors = [], []
         for item in items:  # windows of a long sentence, in order
-            batch = {k: v.to(clf.device) for k, v in collate([item], pad).items()}
+            batch = clf.batch_inputs([item])
             feats = clf.encode_features(**batch)
             x = clf.head_features(feats, batch["word_shape"])
             scores.append(clf.head(x)[0])
@@ -53,7 +52,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
         return out
     example = Example(text, text_pair if clf.task == "pair" else None)
     items, infos = encode_examples(clf.tokenizer, [example], clf.task, clf.spec.pair_mode, clf.max_length)
-    batch = {k: v.to(clf.device) for k, v in collate(items, pad).items()}
+    batch = clf.batch_inputs(items)
     x = clf.head_features(clf.encode_features(**batch))[0]
     head = clf.head
     steps = {}

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .config import POOLINGS
 from .data import data_hash
-from .tokenization import collate, length_sorted_batches
+from .tokenization import length_sorted_batches
 
 CACHE_VERSION = 1
 
@@ -45,13 +45,10 @@ def compute_features(clf, items: list[dict], batch_size: int = 64, on_progress=N
     Token: {"words": (total_words, hidden)} with items' words laid end to end.
     """
     clf.eval()
-    device = clf.device
-    pad = clf.tokenizer.pad_token_id or 0
-    lengths = [len(it["input_ids"]) + len(it.get("input_ids_b", ())) for it in items]
-    batches = length_sorted_batches(lengths, batch_size)
+    batches = length_sorted_batches(items, batch_size)
     per_item: list = [None] * len(items)
     for done, ids in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False), 1):
-        batch = {k: v.to(device) for k, v in collate([items[i] for i in ids], pad).items() if k != "labels"}
+        batch = clf.batch_inputs([items[i] for i in ids])
         feats = clf.encode_features(**batch, poolings=POOLINGS)
         for row, i in enumerate(ids):
             if clf.is_token:

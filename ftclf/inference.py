@@ -10,7 +10,7 @@ import torch
 from .data import split_words
 from .errors import InputError
 from .tasks import Example
-from .tokenization import collate, encode_examples, encode_words, length_sorted_batches
+from .tokenization import encode_examples, encode_words, length_sorted_batches
 
 
 @dataclass
@@ -81,12 +81,8 @@ def run_items(clf, items: list[dict], batch_size: int) -> list[tuple[list, torch
     """Decoded (label ids, probabilities) for each input item, in the items' order."""
     clf.eval()
     out: list = [None] * len(items)
-    device = clf.device
-    pad = clf.tokenizer.pad_token_id or 0
-    lengths = [len(it["input_ids"]) + len(it.get("input_ids_b", ())) for it in items]
-    for batch_ids in length_sorted_batches(lengths, batch_size):
-        batch = {k: v.to(device) for k, v in collate([items[i] for i in batch_ids], pad).items()}
-        batch.pop("labels", None)
+    for batch_ids in length_sorted_batches(items, batch_size):
+        batch = clf.batch_inputs([items[i] for i in batch_ids])
         logits = clf(**batch).logits
         word_mask = batch["word_index"] > 0 if clf.is_token else None
         ids, probs = clf.decode(logits, word_mask)

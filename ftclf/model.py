@@ -20,6 +20,7 @@ from .config import ModelConfig, TrainingConfig
 from .crf import CRF, iob2_constraints
 from .encoders import Encoder, pool
 from .heads import WORD_SHAPE_DIM, WORD_SHAPES, build_head
+from .tokenization import collate
 
 ENCODER_PREFIX = "encoder."
 
@@ -91,6 +92,12 @@ class Classifier(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------------- forward
+    def batch_inputs(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """Pad input items into one batch on the model's device (labels left out)."""
+        batch = collate(items, self.tokenizer.pad_token_id or 0)
+        batch.pop("labels", None)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
     def _hidden(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:

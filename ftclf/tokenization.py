@@ -158,8 +158,9 @@ def collate(items: Sequence[dict], pad_token_id: int = 0) -> dict[str, torch.Ten
     return batch
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Index batches of similar lengths (longest first), to minimise padding."""
+def length_sorted_batches(items: Sequence[dict], batch_size: int) -> list[list[int]]:
+    """Index batches of input items of similar lengths (longest first), to minimise padding."""
+    lengths = [len(it["input_ids"]) + len(it.get("input_ids_b", ())) for it in items]
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
