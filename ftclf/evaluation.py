@@ -108,8 +108,9 @@ def token_metrics(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequen
     }
 
 
-def evaluate(clf, examples, batch_size: int = 64) -> dict:
-    """Predict ``examples`` with a classifier and score them against their gold labels."""
+def predict_examples(clf, examples, batch_size: int = 64) -> tuple[list, list]:
+    """(examples with aliased gold labels, predictions): tag lists for token examples,
+    SequencePrediction objects otherwise. Refuses gold labels the head does not know."""
     from .inference import predict_sequences, tag_words
     from .tasks import TokenExample
 
@@ -120,16 +121,25 @@ def evaluate(clf, examples, batch_size: int = 64) -> dict:
     if aliases:
         examples = [apply_label_aliases(e, aliases) for e in examples]
     if isinstance(examples[0], TokenExample):
-        unknown = sorted({t for e in examples for t in e.tags} - set(labels))
-        _refuse_unknown(unknown, labels)
+        _refuse_unknown(sorted({t for e in examples for t in e.tags} - set(labels)), labels)
         tags, _, _ = tag_words(clf, [e.words for e in examples], batch_size)
-        return token_metrics([e.tags for e in examples], tags)
-    unknown = sorted({e.label for e in examples} - set(labels))
-    _refuse_unknown(unknown, labels)
+        return list(examples), tags
+    _refuse_unknown(sorted({e.label for e in examples} - set(labels)), labels)
     pairs = [e.text_pair for e in examples] if clf.task == "pair" else None
-    preds = predict_sequences(clf, [e.text for e in examples], pairs, batch_size)
+    return list(examples), predict_sequences(clf, [e.text for e in examples], pairs, batch_size)
+
+
+def score_predictions(clf, examples, predictions) -> dict:
+    """Metrics of ``predict_examples`` output against the gold labels."""
+    if clf.is_token:
+        return token_metrics([e.tags for e in examples], predictions)
     index = clf.spec.label2id
-    return classification_metrics([index[e.label] for e in examples], [index[p.label] for p in preds], labels)
+    return classification_metrics([index[e.label] for e in examples], [index[p.label] for p in predictions], clf.spec.labels)
+
+
+def evaluate(clf, examples, batch_size: int = 64) -> dict:
+    """Predict ``examples`` with a classifier and score them against their gold labels."""
+    return score_predictions(clf, *predict_examples(clf, examples, batch_size))
 
 
 def apply_label_aliases(example, aliases: dict[str, str]):

@@ -32,6 +32,8 @@ class TrainResult:
     cancelled: bool = False
     #: the validation examples the metrics were computed on (carved or given)
     validation_examples: list = field(default_factory=list, repr=False)
+    #: the final predictions on them (tag lists for token tasks, SequencePrediction otherwise)
+    validation_predictions: list = field(default_factory=list, repr=False)
 
 
 EventHandler = Callable[[TrainingEvent], None]

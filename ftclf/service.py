@@ -300,31 +300,26 @@ def run_training(job: TrainJob, on_event=None, cancel: threading.Event | None = 
     data_info = {"train": f"{job.source}: {Path(job.path).name if job.source == 'upload' else job.path}",
                  "validation": "seeded stratified split"}
     clf, result = fit(model, training, examples, None, on_event=on_event, cancel=cancel, data_info=data_info)
-    return TrainOutcome(clf, result, most_confused(clf, result.validation_examples))
+    return TrainOutcome(clf, result, most_confused(clf, result.validation_examples, result.validation_predictions))
 
 
-def most_confused(clf, examples, limit: int = 10) -> list[dict]:
-    """Validation examples the head got most confidently wrong."""
+def most_confused(clf, examples, predictions, limit: int = 10) -> list[dict]:
+    """Validation examples the head got most confidently wrong (from the final evaluation's
+    predictions: no second pass over the data)."""
     from .evaluation import apply_label_aliases
-    from .inference import predict_sequences, tag_words
 
-    examples = list(examples)[:2000]
-    if not examples:
-        return []
-    if clf.is_token:
-        tags, _, _ = tag_words(clf, [e.words for e in examples])
-        rows = []
-        for e, t in zip(examples, tags):
-            wrong = sum(a != b for a, b in zip(e.tags, t))
-            if wrong:
-                rows.append({"errors": wrong, "sentence": " ".join(e.words), "gold": " ".join(e.tags), "predicted": " ".join(t)})
-        return sorted(rows, key=lambda r: -r["errors"])[:limit]
     aliases = clf.spec.label_aliases
-    examples = [apply_label_aliases(e, aliases) for e in examples] if aliases else examples
-    preds = predict_sequences(clf, [e.text for e in examples], [e.text_pair for e in examples] if clf.task == "pair" else None)
+    examples = [apply_label_aliases(e, aliases) for e in examples] if aliases else list(examples)
+    if clf.is_token:
+        rows = []
+        for e, tags in zip(examples, predictions):
+            wrong = sum(a != b for a, b in zip(e.tags, tags))
+            if wrong:
+                rows.append({"errors": wrong, "sentence": " ".join(e.words), "gold": " ".join(e.tags), "predicted": " ".join(tags)})
+        return sorted(rows, key=lambda r: -r["errors"])[:limit]
     rows = [
         {"text": e.text + (f"  ||  {e.text_pair}" if e.text_pair else ""), "gold": e.label, "predicted": p.label,
          "confidence": round(p.score, 3)}
-        for e, p in zip(examples, preds) if p.label != e.label
+        for e, p in zip(examples, predictions) if p.label != e.label
     ]
     return sorted(rows, key=lambda r: -r["confidence"])[:limit]

@@ -16,7 +16,7 @@ import time
 from .config import ModelConfig, TrainingConfig
 from .data import label_list, sample, split_train_validation
 from .errors import DataError
-from .evaluation import evaluate
+from .evaluation import predict_examples, score_predictions
 from .events import EventHandler, TrainingEvent, TrainResult, metric_name
 from .tasks import TokenExample
 
@@ -44,7 +44,9 @@ def train(
         from .hf_trainer import train_with_trainer
 
         train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result)
-    result.metrics = evaluate(clf, val_examples)
+    gold, predictions = predict_examples(clf, val_examples)
+    result.metrics = score_predictions(clf, gold, predictions)
+    result.validation_predictions = predictions
     result.seconds = time.perf_counter() - t0
     clf.metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     clf.metrics["train_seconds"] = round(result.seconds, 1)
