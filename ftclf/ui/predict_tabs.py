@@ -47,12 +47,11 @@ def _timed(clf, *args):
     return pred, 1000 * (time.perf_counter() - t0)
 
 
-def _summary(pred, ms: float, name: str, extra: str = "") -> str:
-    info = store().info(name)
+def _summary(pred, ms: float, name: str, clf, extra: str = "") -> str:
     notice = ("\n\n⚠️ The input was longer than the encoder's maximum and was **truncated** "
-              f"to {store().get(name).max_length} tokens." if getattr(pred, "truncated", False) else "")
+              f"to {clf.max_length} tokens." if pred.truncated else "")
     return (f"**{pred.label}** with probability {pred.score:.1%} · latency **{ms:.0f} ms** · head `{name}` "
-            f"({info.head} head, {info.mode}{extra}){notice}")
+            f"({clf.spec.head} head, {clf.mode}{extra}){notice}")
 
 
 @ui_errors
@@ -63,7 +62,7 @@ def predict_sequence(head: str, text: str):
     pred, ms = _timed(clf, [_text(text)])
     if pred.truncated:
         gr.Warning("The text was truncated to the encoder's maximum length.")
-    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name)
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, clf)
 
 
 @ui_errors
@@ -75,7 +74,7 @@ def predict_pair(head: str, text: str, text_pair: str):
     how = "joint [CLS] a [SEP] b [SEP]" if mode == "cross" else "concat(h_a, h_b) of separate encodings"
     if pred.truncated:
         gr.Warning("The pair was truncated to the encoder's maximum length.")
-    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, f", {mode}-mode: {how}")
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, clf, f", {mode}-mode: {how}")
 
 
 def highlight(text: str, entities, threshold: float) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
