@@ -9,7 +9,7 @@ identical results.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import threading
 import time
 
@@ -89,9 +89,7 @@ def fit(
     labels = model_config.labels or label_list(train_ex)
     if model_config.task == "token" and "O" not in labels:
         labels = ["O"] + labels
-    config = copy.deepcopy(model_config)
-    config.labels = labels
-    config.__post_init__()
+    config = dataclasses.replace(model_config, labels=labels)  # re-validated by __post_init__
     missing = sorted(set(label_list(val_ex)) - set(labels))
     if missing:
         raise DataError(
