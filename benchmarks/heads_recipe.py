@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ftclf import Example, ModelConfig, TrainingConfig  # noqa: E402
-from ftclf.data import read_examples  # noqa: E402
+from ftclf.tasks import read_examples  # noqa: E402
 from ftclf.training import prepare_data  # noqa: E402
 
 DATA = Path(os.environ.get("FTCLF_DATA", ROOT.parent / "shared" / "data"))
@@ -41,10 +41,11 @@ def mrpc_swap(data: Path):
 
     The validation split is carved first, exactly as for plain MRPC, so no swapped twin of a
     validation pair reaches training."""
-    from ftclf.data import split_train_validation
+    from ftclf.splits import split_train_validation
+    from ftclf.tasks import get_task
 
     train, _ = mrpc(data)
-    train, val = split_train_validation(train, 0.1, 42, 5000)
+    train, val = split_train_validation(train, 0.1, 42, 5000, get_task("pair").stratum)
     return train + [Example(e.text_pair, e.text, e.label) for e in train], val
 
 
@@ -81,6 +82,8 @@ class Recipe:
 
 def _r(name, data, task, mode, head="linear", note="", **kw):
     model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels")}
+    if task == "token":
+        model_kw.setdefault("word_shape", False)  # the recipes name word shapes where they use them
     labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data.split("+")[0])
     model = ModelConfig(task=task, head=head, labels=model_kw.pop("labels", labels or []), **model_kw)
     training = TrainingConfig(mode=mode, seed=42, **kw)

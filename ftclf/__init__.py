@@ -1,50 +1,34 @@
 """ftclf: fine-tune and serve classification heads on pretrained transformer encoders.
 
 The core is gradio-free: ``import ftclf`` never imports gradio (the UI lives in ``ftclf.ui``).
+Names load on first use, so ``import ftclf`` is instant and torch loads only when needed.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .config import DEFAULT_ENCODER, ModelConfig, TrainingConfig  # noqa: E402
-from .errors import (  # noqa: E402
-    ConfigError,
-    DataError,
-    EncoderMismatchError,
-    EncoderNotFoundError,
-    FtclfError,
-    InputError,
-    ModelFormatError,
-)
-from .tasks import Example, TokenExample  # noqa: E402
+import importlib
+
+_EXPORTS = {
+    "DEFAULT_ENCODER": "encoders", "Encoder": "encoders", "load_encoder": "encoders",
+    "ModelConfig": "config", "TrainingConfig": "config",
+    "ConfigError": "errors", "DataError": "errors", "EncoderMismatchError": "errors", "EncoderNotFoundError": "errors",
+    "FtclfError": "errors", "InputError": "errors", "ModelFormatError": "errors",
+    "ColumnMap": "data", "Example": "data", "TokenExample": "data",
+    "TaskSpec": "tasks", "get_task": "tasks", "register_task": "tasks", "read_examples": "tasks",
+    "Head": "heads", "HeadSpec": "heads", "get_head": "heads", "register_head": "heads",
+    "Classifier": "model",
+    "Predictor": "inference", "predict": "inference",
+    "EntitySpan": "predictions", "SequencePrediction": "predictions", "TokenPrediction": "predictions",
+    "WordPrediction": "predictions",
+    "evaluate": "evaluation",
+    "TrainResult": "training", "TrainingEvent": "training", "fit": "training", "train": "training",
+}
 
 
-def __getattr__(name):  # heavy modules (torch, transformers) load on first use
-    if name == "Classifier":
-        from .model import Classifier
-
-        return Classifier
-    if name in ("fit", "train", "TrainingEvent", "TrainResult"):
-        from . import training
-
-        return getattr(training, name)
-    if name == "load_encoder":
-        from .encoders import load_encoder
-
-        return load_encoder
-    if name in ("read_examples", "ColumnMap"):
-        from . import data
-
-        return getattr(data, name)
-    if name == "evaluate":
-        from .evaluation import evaluate
-
-        return evaluate
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'ftclf' has no attribute {name!r}")
 
 
-__all__ = [
-    "DEFAULT_ENCODER", "Classifier", "ColumnMap", "ConfigError", "DataError", "EncoderMismatchError",
-    "EncoderNotFoundError", "Example", "FtclfError", "InputError", "ModelConfig", "ModelFormatError",
-    "TokenExample", "TrainResult", "TrainingConfig", "TrainingEvent", "evaluate", "fit", "load_encoder",
-    "read_examples", "train",
-]
+__all__ = sorted(_EXPORTS)

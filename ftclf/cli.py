@@ -1,77 +1,94 @@
-"""Command line: ``python -m ftclf {train,evaluate,predict}``; JSON on stdout, tqdm on stderr."""
+"""Command line: ``ftclf {train,evaluate,predict}`` (also ``python -m ftclf``); JSON on stdout,
+progress on stderr.
+
+``train``'s options are generated from the fields of ``ModelConfig`` and ``TrainingConfig`` (help
+from each field's metadata), so the command line, the API and the dashboard share one set of
+options and defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
+import types
+import typing
 
-from .config import (
-    DEFAULT_ENCODER,
-    DEFAULT_POOLING,
-    HEADS,
-    MODES,
-    PAIR_MODES,
-    POOLINGS,
-    TASKS,
-    ModelConfig,
-    TrainingConfig,
-)
+from .config import ModelConfig, TrainingConfig
+from .data import FORMATS, ColumnMap
 from .errors import FtclfError
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _kind(cls, f: dataclasses.Field) -> type:
+    """The plain type of a field (``int | None`` -> int)."""
+    hint = typing.get_type_hints(cls)[f.name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
+    """One option per field of a config dataclass whose metadata does not say ``cli: False``."""
+    group = parser.add_argument_group(f"{cls.__name__} options")
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        kind, choices = _kind(cls, f), f.metadata.get("choices")
+        choices = choices() if callable(choices) else choices
+        default = None if f.default is dataclasses.MISSING else f.default
+        shown = "" if default is None else f" (default: {default})"
+        kwargs = {"dest": f.name, "default": default, "help": f.metadata.get("help", "") + shown}
+        if f.default is dataclasses.MISSING:
+            kwargs["required"] = True
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=kind, choices=choices, metavar=None if choices else f.name.upper())
+        group.add_argument(_flag(f.name), **kwargs)
+
+
+def config_from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.metadata.get("cli", True)})
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, data_help: str) -> None:
+    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    parser.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
+    parser.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
+    parser.add_argument("--label-column", help="default: detected (label, labels, gold_label, …)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ftclf", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ftclf", description="Fine-tune, evaluate and use classification heads.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a head and save it")
-    train.add_argument("--task", choices=TASKS, required=True)
-    train.add_argument("--data", required=True, help="CSV/TSV/JSONL/CoNLL file, or hf:ID[:CONFIG[:SPLIT]]")
+    _add_data_arguments(train, "CSV/TSV/JSONL/CoNLL file, or hf:ID[:CONFIG[:SPLIT]]")
     train.add_argument("--validation", help="validation file (default: a stratified, seeded split of --data)")
-    train.add_argument("--format", choices=("csv", "tsv", "jsonl", "conll"), help="default: from the file name")
-    train.add_argument("--text-column")
-    train.add_argument("--text-pair-column")
-    train.add_argument("--label-column")
-    train.add_argument("--head", choices=HEADS, default="linear")
-    train.add_argument("--mode", choices=MODES, default="frozen")
-    train.add_argument("--pooling", choices=POOLINGS, default=DEFAULT_POOLING)
-    train.add_argument("--pair-mode", choices=PAIR_MODES, default="cross")
-    train.add_argument("--pair-features", action="store_true", help="concat mode: add |a-b| and a*b")
-    train.add_argument("--word-shape", action="store_true", help="token tasks: add word-shape features")
-    train.add_argument("--encoder", default=DEFAULT_ENCODER, help="hub id or local directory (default: embedded)")
-    train.add_argument("--max-length", type=int, default=128)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--learning-rate", type=float)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--max-examples", type=int)
-    train.add_argument("--patience", type=int, default=3)
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--lora-r", type=int, default=16)
-    train.add_argument("--lora-alpha", type=int, default=32)
-    train.add_argument("--mlp-hidden", type=int, default=256)
-    train.add_argument("--evals-per-epoch", type=int, default=1)
     train.add_argument("--output", required=True, help="directory to save the classifier in")
+    add_config_arguments(train, ModelConfig)
+    add_config_arguments(train, TrainingConfig)
 
     ev = sub.add_parser("evaluate", help="score a saved classifier on a labelled file")
-    ev.add_argument("--model", required=True)
-    ev.add_argument("--data", required=True)
-    ev.add_argument("--format", choices=("csv", "tsv", "jsonl", "conll"))
-    ev.add_argument("--text-column")
-    ev.add_argument("--text-pair-column")
-    ev.add_argument("--label-column")
-    ev.add_argument("--max-examples", type=int)
+    ev.add_argument("--model", required=True, help="a saved classifier directory or a head name")
+    _add_data_arguments(ev, "labelled file to score")
+    ev.add_argument("--max-examples", type=int, help="score a seeded sample of at most this many examples")
 
-    pr = sub.add_parser("predict", help="predict one text (or pair) with a saved classifier")
-    pr.add_argument("--model", required=True)
+    pr = sub.add_parser("predict", help="predict texts (or pairs) with a saved classifier")
+    pr.add_argument("--model", required=True, help="a saved classifier directory or a head name (e.g. sentiment-sst2)")
     pr.add_argument("--text", required=True, action="append", help="repeat for several texts")
-    pr.add_argument("--text-pair", action="append")
+    pr.add_argument("--text-pair", action="append", help="pair heads: the second text of each --text")
     return parser
 
 
-def _columns(args):
-    from .data import ColumnMap
-
+def _columns(args) -> ColumnMap:
     return ColumnMap(args.text_column, args.text_pair_column, args.label_column)
 
 
@@ -83,20 +100,18 @@ def _progress(event) -> None:
               file=sys.stderr, flush=True)
 
 
+def _classifier(name_or_path: str):
+    from .model import Classifier
+    from .service import HeadStore
+
+    return Classifier.from_pretrained(HeadStore().resolve(name_or_path))
+
+
 def cmd_train(args) -> dict:
-    from .data import read_examples
+    from .tasks import read_examples
     from .training import fit
 
-    model_config = ModelConfig(
-        task=args.task, head=args.head, pooling=args.pooling, pair_mode=args.pair_mode,
-        pair_features=args.pair_features, word_shape=args.word_shape, max_length=args.max_length,
-        encoder=args.encoder, mlp_hidden=args.mlp_hidden,
-    )
-    training = TrainingConfig(
-        mode=args.mode, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
-        seed=args.seed, patience=args.patience, max_examples=args.max_examples, lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha, evals_per_epoch=args.evals_per_epoch,
-    )
+    model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
     data_info = {"train": str(args.data), "validation": str(args.validation) if args.validation else f"split of {args.data}"}
@@ -114,20 +129,18 @@ def cmd_train(args) -> dict:
 
 
 def cmd_evaluate(args) -> dict:
-    from .data import read_examples, sample
     from .evaluation import evaluate
-    from .model import Classifier
+    from .splits import sample
 
-    clf = Classifier.from_pretrained(args.model)
-    examples = sample(read_examples(args.data, clf.task, args.format, _columns(args)), args.max_examples, 0)
-    return evaluate(clf, examples)
+    clf = _classifier(args.model)
+    examples = clf.task.read(args.data, args.format, _columns(args))
+    return evaluate(clf, sample(examples, args.max_examples, 0))
 
 
 def cmd_predict(args) -> list:
-    from .model import Classifier
+    from .inference import predict
 
-    clf = Classifier.from_pretrained(args.model)
-    return [p.to_dict() for p in clf.predict(args.text, args.text_pair)]
+    return [p.to_dict() for p in predict(_classifier(args.model), args.text, args.text_pair)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,10 @@
 
 Trained by the forward-algorithm negative log-likelihood, decoded by Viterbi, with
 forward-backward marginals for per-token confidences. Transitions can be constrained
-(``iob2_constraints``) so that decoding never yields an invalid IOB2 sequence
-(O -> I-X or B-X -> I-Y). Shapes: emissions (batch, seq_len, num_tags), tags and mask
-(batch, seq_len); masks are left-aligned (every sequence starts at position 0).
+(``allowed_start`` / ``allowed_transitions``, e.g. ``ftclf.iob.crf_constraints``) so that decoding
+never yields an invalid IOB2 sequence (O -> I-X or B-X -> I-Y). Shapes: emissions (batch,
+seq_len, num_tags), tags and mask (batch, seq_len); masks are left-aligned (every sequence starts
+at position 0).
 """
 
 from __future__ import annotations
@@ -14,24 +15,6 @@ from torch import nn
 
 #: Score added to a forbidden transition: far below any learned score, yet finite (no NaNs).
 FORBIDDEN = -10000.0
-
-
-def iob2_constraints(labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(allowed_start (num_tags,), allowed_transitions (from, to)) for IOB2 label names.
-
-    I-X may only follow B-X or I-X, and may not start a sequence. Labels outside the IOB
-    scheme are unconstrained.
-    """
-    n = len(labels)
-    start = torch.ones(n, dtype=torch.bool)
-    trans = torch.ones(n, n, dtype=torch.bool)
-    for j, to in enumerate(labels):
-        if not to.startswith("I-"):
-            continue
-        start[j] = False
-        for i, frm in enumerate(labels):
-            trans[i, j] = frm in (f"B-{to[2:]}", to)
-    return start, trans
 
 
 class CRF(nn.Module):
@@ -48,8 +31,9 @@ class CRF(nn.Module):
         self.start_transitions = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
         self.end_transitions = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
         self.transitions = nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
-        start_ok = torch.ones(num_tags, dtype=torch.bool) if allowed_start is None else allowed_start
-        trans_ok = torch.ones(num_tags, num_tags, dtype=torch.bool) if allowed_transitions is None else allowed_transitions
+        start_ok = torch.ones(num_tags, dtype=torch.bool) if allowed_start is None else torch.as_tensor(allowed_start)
+        trans_ok = (torch.ones(num_tags, num_tags, dtype=torch.bool) if allowed_transitions is None
+                    else torch.as_tensor(allowed_transitions))
         self.register_buffer("start_penalty", (~start_ok.bool()).float() * FORBIDDEN)
         self.register_buffer("transition_penalty", (~trans_ok.bool()).float() * FORBIDDEN)
 

@@ -1,25 +1,22 @@
-"""Readers for labelled data: CSV / TSV / JSONL tables, CoNLL column files, hub datasets.
+"""Examples and the readers that make them: CSV / TSV / JSONL tables, CoNLL column files, hub datasets.
 
-Every reader returns plain examples (``tasks.Example`` / ``tasks.TokenExample``). TSV files
-are read with no quoting at all (``csv.QUOTE_NONE``): a ``"`` is an ordinary character.
-Problems are reported with the file's line number and what to do.
+A sequence example is a pair example whose second text is ``None`` (one code path for both);
+a token example is a sentence as words with one IOB2 tag per word. TSV files are read with no
+quoting at all (``csv.QUOTE_NONE``): a ``"`` is an ordinary character. Problems are reported with
+the file's line number and what to do. Which reader a task uses is the task's business
+(``ftclf.tasks``); this module knows file formats only.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import os
-import random
-import re
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
+from . import hub, iob
 from .errors import DataError
-from .tasks import Example, TokenExample
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "premise", "question1", "text_a", "review", "content")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
@@ -28,7 +25,43 @@ WORD_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("tags", "ner_tags", "labels", "label")
 FORMATS = ("csv", "tsv", "jsonl", "conll")
 
-_IOB = re.compile(r"^(O|[BI]-.+)$")
+Row = tuple[int, dict]  # (line number, record)
+
+
+@dataclass(frozen=True)
+class Example:
+    """A sequence (``text_pair is None``) or pair example; ``label`` is None when unlabelled."""
+
+    text: str
+    text_pair: str | None = None
+    label: str | None = None
+
+    def texts(self) -> tuple[str, ...]:
+        """What the encoder reads (the key of cached features)."""
+        return (self.text, self.text_pair or "")
+
+    def label_values(self) -> tuple[str, ...]:
+        return () if self.label is None else (self.label,)
+
+    def relabel(self, aliases: dict[str, str]) -> "Example":
+        return replace(self, label=aliases.get(self.label, self.label))
+
+
+@dataclass(frozen=True)
+class TokenExample:
+    """A sentence as words, with one IOB2 tag per word (``tags`` None when unlabelled)."""
+
+    words: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
+
+    def texts(self) -> tuple[str, ...]:
+        return self.words
+
+    def label_values(self) -> tuple[str, ...]:
+        return self.tags or ()
+
+    def relabel(self, aliases: dict[str, str]) -> "TokenExample":
+        return replace(self, tags=tuple(aliases.get(t, t) for t in self.tags or ()) or None)
 
 
 @dataclass
@@ -71,34 +104,20 @@ def read_text_file(path: str | Path) -> list[str]:
     return text.splitlines()
 
 
-def read_rows(path: str | Path, fmt: str | None = None) -> list[tuple[int, dict]]:
+def _dialect(fmt: str) -> dict:
+    return {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
+
+
+def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
     """(line number, row dict) for every record of a CSV / TSV / JSONL file."""
     fmt = fmt or detect_format(path)
     lines = read_text_file(path)
     name = Path(path).name
     if fmt == "jsonl":
-        rows = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"expected one JSON object per line, line {number} of {name} is not valid JSON "
-                    f"({exc.msg}); fix or remove that line"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(
-                    f"expected a JSON object on line {number} of {name}, got {type(row).__name__}; "
-                    'write each example as {"text": ..., "label": ...}'
-                )
-            rows.append((number, row))
-        return rows
+        return _json_rows(lines, name)
     if fmt not in ("csv", "tsv"):
         raise DataError(f"expected a table format (csv, tsv or jsonl), got {fmt!r}")
-    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-    records = list(csv.reader(lines, **dialect))
+    records = list(csv.reader(lines, **_dialect(fmt)))
     numbered = [(i, rec) for i, rec in enumerate(records, 1) if rec and any(f.strip() for f in rec)]
     if not numbered:
         raise DataError(f"expected a header line and examples, found an empty file {name}; add data")
@@ -115,6 +134,27 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[tuple[int, dict]
     return rows
 
 
+def _json_rows(lines: list[str], name: str) -> list[Row]:
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"expected one JSON object per line, line {number} of {name} is not valid JSON "
+                f"({exc.msg}); fix or remove that line"
+            ) from None
+        if not isinstance(row, dict):
+            raise DataError(
+                f"expected a JSON object on line {number} of {name}, got {type(row).__name__}; "
+                'write each example as {"text": ..., "label": ...}'
+            )
+        rows.append((number, row))
+    return rows
+
+
 def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
     """Column names of a CSV / TSV / JSONL file from its first record only ([] for CoNLL)."""
     fmt = fmt or detect_format(path)
@@ -128,8 +168,7 @@ def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
         except json.JSONDecodeError:
             return []
         return list(record) if isinstance(record, dict) else []
-    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-    return [h.strip() for h in next(csv.reader([first], **dialect), [])]
+    return [h.strip() for h in next(csv.reader([first], **_dialect(fmt)), [])]
 
 
 def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str) -> str:
@@ -150,16 +189,15 @@ def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str],
 
 
 def rows_to_examples(
-    rows: list[tuple[int, dict]], task: str, columns: ColumnMap | None = None, name: str = "data",
-    labelled: bool = True,
+    rows: list[Row], pairs: bool, columns: ColumnMap | None = None, name: str = "data", labelled: bool = True,
 ) -> list[Example]:
-    """Turn table rows into sequence (second text None) or pair examples."""
+    """Table rows to sequence examples (second text None) or, with ``pairs``, pair examples."""
     columns = columns or ColumnMap()
     if not rows:
         raise DataError(f"expected at least one example in {name}, found none; add examples")
     keys = list(rows[0][1].keys())
     text_col = _pick(keys, columns.text, TEXT_COLUMNS, "text", name)
-    pair_col = _pick(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if task == "pair" else None
+    pair_col = _pick(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if pairs else None
     label_col = _pick(keys, columns.label, LABEL_COLUMNS, "label", name) if labelled else None
     examples = []
     for number, row in rows:
@@ -207,7 +245,7 @@ def read_conll(path: str | Path, tag_column: int = -1) -> list[TokenExample]:
                 "separate the token and its tag with a space or tab"
             )
         tag = fields[tag_column]
-        if not _IOB.match(tag):
+        if not iob.is_tag(tag):
             raise DataError(
                 f"expected an IOB tag (O, B-TYPE or I-TYPE) on line {number} of {name}, found {tag!r}; "
                 "put the entity tag in the last column"
@@ -216,35 +254,10 @@ def read_conll(path: str | Path, tag_column: int = -1) -> list[TokenExample]:
         tags.append(tag)
     if not sentences:
         raise DataError(f"expected CoNLL sentences in {name}, found none; check the file")
-    if detect_scheme(s.tags for s in sentences) == "IOB1":
-        sentences = [TokenExample(s.words, tuple(iob1_to_iob2(s.tags))) for s in sentences]
-    return sentences
+    return as_iob2(sentences)
 
 
-def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
-    """'IOB1' if some entity opens with I- (as in the original CoNLL-2003 files), else 'IOB2'."""
-    for tags in tag_sequences:
-        previous = "O"
-        for tag in tags:
-            if tag.startswith("I-") and previous[2:] != tag[2:]:
-                return "IOB1"
-            previous = tag
-    return "IOB2"
-
-
-def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
-    """Every entity starts with B-: an I-X that does not continue an X entity becomes B-X."""
-    out = []
-    previous = "O"
-    for tag in tags:
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        out.append(tag)
-        previous = tag
-    return out
-
-
-def rows_to_token_examples(rows: list[tuple[int, dict]], name: str = "data") -> list[TokenExample]:
+def rows_to_token_examples(rows: list[Row], name: str = "data") -> list[TokenExample]:
     """JSONL / hub rows with a list of words and a parallel list of tags."""
     if not rows:
         raise DataError(f"expected at least one sentence in {name}, found none")
@@ -260,52 +273,26 @@ def rows_to_token_examples(rows: list[tuple[int, dict]], name: str = "data") -> 
                 f"{name}; fix that record"
             )
         examples.append(TokenExample(tuple(str(w) for w in words), tuple(str(t) for t in tags)))
-    return iob2_examples(examples)
+    return as_iob2(examples)
 
 
-def iob2_examples(examples: list[TokenExample]) -> list[TokenExample]:
-    if detect_scheme(e.tags for e in examples) == "IOB1":
-        return [TokenExample(e.words, tuple(iob1_to_iob2(e.tags))) for e in examples]
+def as_iob2(examples: list[TokenExample]) -> list[TokenExample]:
+    """The sentences in IOB2, converted as a whole when the data set is written in IOB1."""
+    if iob.detect_scheme(e.tags for e in examples) == "IOB1":
+        return [TokenExample(e.words, tuple(iob.to_iob2(e.tags))) for e in examples]
     return examples
 
 
-def read_examples(
-    path: str | Path, task: str, fmt: str | None = None, columns: ColumnMap | None = None, labelled: bool = True,
-) -> list[Example] | list[TokenExample]:
-    """Read a labelled file for ``task``; ``hf:ID[:CONFIG[:SPLIT]]`` reads a hub dataset."""
-    if str(path).startswith("hf:"):
-        return read_hub_dataset(str(path)[3:], task, columns)
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise DataError(f"expected a format among {', '.join(FORMATS)}, got {fmt!r}")
-    if task == "token":
-        if fmt == "conll":
-            return read_conll(path)
-        if fmt == "jsonl":
-            return rows_to_token_examples(read_rows(path, fmt), Path(path).name)
-        raise DataError(
-            f"expected a CoNLL (.conll/.txt) or JSONL file for a token task, got a {fmt.upper()} file; "
-            "write one token and its tag per line, sentences separated by blank lines"
-        )
-    if fmt == "conll":
-        raise DataError(
-            f"expected a CSV, TSV or JSONL table for a {task} task, got a CoNLL file; "
-            "use task 'token' for CoNLL data"
-        )
-    return rows_to_examples(read_rows(path, fmt), task, columns, Path(path).name, labelled)
-
-
-def read_hub_dataset(spec: str, task: str, columns: ColumnMap | None = None):
-    """``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub (needs network or the datasets cache)."""
+def read_hub_rows(spec: str) -> tuple[list[Row], str]:
+    """``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub as numbered rows (ClassLabel ints become
+    their names); needs network or the datasets cache."""
     parts = spec.split(":")
     dataset_id, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
     split = parts[2] if len(parts) > 2 else "train"
     try:
         import datasets
 
-        from .encoders import hub_reachable
-
-        if os.environ.get("HF_DATASETS_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0")) not in ("1", "true") and not hub_reachable():
+        if not hub.offline() and not hub.reachable():  # offline mode reads the datasets cache
             raise ConnectionError("the Hugging Face Hub cannot be reached from this machine")
         ds = datasets.load_dataset(dataset_id, config, split=split)
     except Exception as exc:  # network, missing dataset, bad config: all reported the same way
@@ -314,10 +301,7 @@ def read_hub_dataset(spec: str, task: str, columns: ColumnMap | None = None):
             f"but loading failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             "check the id and that you are online, or use a local file"
         ) from exc
-    rows = [(i + 1, _decode_class_labels(ds.features, row)) for i, row in enumerate(ds)]
-    if task == "token":
-        return rows_to_token_examples(rows, dataset_id)
-    return rows_to_examples(rows, task, columns, dataset_id)
+    return [(i + 1, _decode_class_labels(ds.features, row)) for i, row in enumerate(ds)], dataset_id
 
 
 def _decode_class_labels(features, row: dict) -> dict:
@@ -331,78 +315,3 @@ def _decode_class_labels(features, row: dict) -> dict:
         elif inner is not None and isinstance(row[key], list):
             out[key] = [inner[v] for v in row[key]]
     return out
-
-
-def label_list(examples: Sequence[Example] | Sequence[TokenExample]) -> list[str]:
-    """Sorted label set; integers sort numerically, token tags put O first then by type."""
-    if examples and isinstance(examples[0], TokenExample):
-        tags = {t for e in examples for t in (e.tags or ())}
-        return sorted(tags, key=lambda t: (t != "O", t[2:], t[:1]))
-    labels = {e.label for e in examples if e.label is not None}
-    if all(re.fullmatch(r"-?\d+", label) for label in labels):
-        return sorted(labels, key=int)
-    return sorted(labels)
-
-
-def split_train_validation(
-    examples: list, fraction: float, seed: int, max_validation: int | None = None
-) -> tuple[list, list]:
-    """Seeded split; stratified by label for sequence/pair examples (each class keeps a share)."""
-    rng = random.Random(seed)
-    n_val = max(1, round(len(examples) * fraction))
-    if max_validation:
-        n_val = min(n_val, max_validation)
-    if len(examples) < 4:
-        raise DataError(
-            f"expected at least 4 examples to carve a validation split, found {len(examples)}; "
-            "add data or pass a validation file"
-        )
-    if isinstance(examples[0], TokenExample):
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        chosen = set(order[:n_val])
-    else:
-        groups = defaultdict(list)
-        for i, e in enumerate(examples):
-            groups[e.label].append(i)
-        chosen = set()
-        for label in sorted(groups):
-            idx = groups[label]
-            rng.shuffle(idx)
-            take = min(len(idx) - 1, max(1, round(len(idx) * n_val / len(examples))))
-            chosen.update(idx[:take])
-    train = [e for i, e in enumerate(examples) if i not in chosen]
-    val = [e for i, e in enumerate(examples) if i in chosen]
-    return train, val
-
-
-def sample(examples: list, n: int | None, seed: int) -> list:
-    """A seeded sample of at most n examples, in original order."""
-    if n is None or n >= len(examples):
-        return examples
-    keep = sorted(random.Random(seed).sample(range(len(examples)), n))
-    return [examples[i] for i in keep]
-
-
-def data_hash(examples: Sequence[Example] | Sequence[TokenExample]) -> str:
-    """Hash of the texts (not the labels): the key of cached encoder features."""
-    digest = hashlib.sha256()
-    for e in examples:
-        if isinstance(e, TokenExample):
-            digest.update("\x1f".join(e.words).encode())
-        else:
-            digest.update(e.text.encode())
-            digest.update(b"\x1e" + (e.text_pair or "").encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()[:16]
-
-
-_WORD = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:[-&.]\w+)*|['’]\w+|[^\w\s]")
-
-
-def split_words(text: str) -> list[tuple[str, int, int]]:
-    """Split raw text into CoNLL-like words with character offsets: (word, start, end).
-
-    Abbreviations ("U.S."), hyphenated and dotted words stay whole; punctuation stands alone.
-    """
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]

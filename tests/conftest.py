@@ -49,7 +49,7 @@ def tiny_encoder(tiny_encoder_dir):
 
 
 def sentiment_examples(n: int = 80, seed: int = 0):
-    from ftclf.tasks import Example
+    from ftclf.data import Example
 
     rng = random.Random(seed)
     out = []
@@ -64,7 +64,7 @@ def sentiment_examples(n: int = 80, seed: int = 0):
 def pair_examples(n: int = 80, seed: int = 0, rule: str = "same"):
     """rule "same": 'same' when both texts share their sentiment class, else 'different' (needs
     the two texts jointly); rule "second": the label is the second text's sentiment."""
-    from ftclf.tasks import Example
+    from ftclf.data import Example
 
     rng = random.Random(seed)
     out = []
@@ -82,7 +82,7 @@ def pair_examples(n: int = 80, seed: int = 0, rule: str = "same"):
 
 def token_examples(n: int = 60, seed: int = 0):
     """First names are tagged B-PER, a following surname I-PER; everything else is O."""
-    from ftclf.tasks import TokenExample
+    from ftclf.data import TokenExample
 
     rng = random.Random(seed)
     out = []

@@ -61,6 +61,30 @@ def test_errors_are_one_line_messages_with_exit_code_2(capsys, tmp_path, sentime
     assert not (tmp_path / "o").exists()
 
 
+def test_predict_with_a_shipped_head_name(capsys):
+    code, out, err = run(capsys, "predict", "--model", "sentiment-sst2", "--text", "a wonderful , moving film")
+    assert code == 0, err
+    assert json.loads(out)[0]["label"] == "positive"
+    code, _, err = run(capsys, "predict", "--model", "no-such-head", "--text", "x")
+    assert code == 2 and "expected a saved classifier directory or a head name (" in err and "sentiment-sst2" in err
+
+
+def test_options_are_generated_from_the_config_dataclasses(capsys):
+    import dataclasses
+
+    from ftclf import ModelConfig, TrainingConfig
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for cls in (ModelConfig, TrainingConfig):
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("cli", True):
+                assert "--" + f.name.replace("_", "-") in text
+                assert f.metadata["help"].split()[0] in text  # the field's own help text
+    assert "--no-word-shape" in text and "--labels" not in text
+
+
 def test_unknown_choice_is_rejected_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--task", "sequence", "--data", "x", "--head", "svm", "--output", "o"])

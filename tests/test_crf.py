@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch
 
-from ftclf.crf import CRF, iob2_constraints
-from ftclf.evaluation import invalid_transitions
+from ftclf.crf import CRF
+from ftclf.iob import crf_constraints, invalid_transitions
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -21,7 +21,7 @@ def path_score(crf, emissions, tags):
 
 def make(constrained: bool, seed: int = 0):
     torch.manual_seed(seed)
-    crf = CRF(len(LABELS), *(iob2_constraints(LABELS) if constrained else (None, None)))
+    crf = CRF(len(LABELS), *(map(torch.tensor, crf_constraints(LABELS)) if constrained else (None, None)))
     with torch.no_grad():
         crf.transitions.normal_()
         crf.start_transitions.normal_()
@@ -65,16 +65,6 @@ def test_constrained_decoding_never_yields_invalid_iob2():
     for path in crf.decode(emissions + torch.randn_like(emissions)):
         tags = [LABELS[i] for i in path]
         assert invalid_transitions(tags) == 0, tags
-
-
-def test_iob2_constraints():
-    start, trans = iob2_constraints(LABELS)
-    assert start.tolist() == [True, True, False, True, False]
-    i = {label: k for k, label in enumerate(LABELS)}
-    assert not trans[i["O"], i["I-PER"]]
-    assert not trans[i["B-LOC"], i["I-PER"]]
-    assert trans[i["B-PER"], i["I-PER"]] and trans[i["I-PER"], i["I-PER"]]
-    assert trans[i["I-PER"], i["B-LOC"]]
 
 
 def test_training_gradient_flows_and_padding_tags_ignored():

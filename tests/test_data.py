@@ -1,17 +1,9 @@
 import pytest
 
-from ftclf.data import (
-    ColumnMap,
-    detect_scheme,
-    iob1_to_iob2,
-    label_list,
-    read_conll,
-    read_examples,
-    split_train_validation,
-    split_words,
-)
+from ftclf.data import ColumnMap, Example, TokenExample, read_conll
 from ftclf.errors import DataError
-from ftclf.tasks import Example, TokenExample
+from ftclf.splits import sample, split_train_validation
+from ftclf.tasks import get_task, read_examples
 
 from .conftest import SHARED_DATA
 
@@ -52,13 +44,6 @@ def test_conll_iob1_is_converted_to_iob2(tmp_path):
     assert sentences[1].tags == ("B-PER", "I-PER", "I-PER", "B-PER")
 
 
-def test_iob1_to_iob2_and_detection():
-    iob1 = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"]
-    assert iob1_to_iob2(iob1) == ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG"]
-    assert detect_scheme([iob1]) == "IOB1"
-    assert detect_scheme([iob1_to_iob2(iob1)]) == "IOB2"
-
-
 def test_malformed_conll_line_reports_line_number(tmp_path):
     path = write(tmp_path, "d.conll", "John B-PER\nruns O\nbroken\n")
     with pytest.raises(DataError, match=r"line 3 of d.conll, found 'broken'"):
@@ -90,7 +75,7 @@ def test_wrong_field_count_and_empty_text(tmp_path):
 def test_format_mismatch_messages(tmp_path):
     with pytest.raises(DataError, match="expected a CoNLL"):
         read_examples(write(tmp_path, "d.tsv", "sentence\tlabel\na\t1\n"), "token")
-    with pytest.raises(DataError, match="use task 'token'"):
+    with pytest.raises(DataError, match="expected a CSV, TSV or JSONL file for a sequence task, got a CoNLL file; .*task 'token' reads CoNLL"):
         read_examples(write(tmp_path, "d.conll", "a O\n"), "sequence")
     with pytest.raises(DataError, match="found nothing at"):
         read_examples(tmp_path / "missing.tsv", "sequence")
@@ -98,31 +83,42 @@ def test_format_mismatch_messages(tmp_path):
 
 def test_stratified_seeded_split():
     examples = [Example(f"t{i}", None, "a" if i < 80 else "b") for i in range(100)]
-    train, val = split_train_validation(examples, 0.2, seed=1)
+    stratum = get_task("sequence").stratum
+    train, val = split_train_validation(examples, 0.2, seed=1, stratum=stratum)
     assert len(val) == 20 and len(train) == 80
     assert sum(e.label == "b" for e in val) == 4  # 20% of each class
-    assert split_train_validation(examples, 0.2, seed=1) == (train, val)
+    assert split_train_validation(examples, 0.2, seed=1, stratum=stratum) == (train, val)
     assert not set(train) & set(val)
 
 
+def test_random_split_and_sample_are_seeded():
+    examples = [TokenExample((f"w{i}",), ("O",)) for i in range(50)]
+    train, val = split_train_validation(examples, 0.1, seed=3)
+    assert len(val) == 5 and train + val != examples and sorted(train + val, key=examples.index) == examples
+    assert sample(examples, 10, 0) == sample(examples, 10, 0) and len(sample(examples, 10, 0)) == 10
+    assert sample(examples, None, 0) is examples
+    with pytest.raises(DataError, match="expected at least 4 examples to carve a validation split, found 3"):
+        split_train_validation(examples[:3], 0.1, seed=0)
+
+
 def test_label_list_orders():
-    assert label_list([Example("a", None, "10"), Example("b", None, "2")]) == ["2", "10"]
+    assert get_task("sequence").label_list([Example("a", None, "10"), Example("b", None, "2")]) == ["2", "10"]
     tags = [TokenExample(("a", "b", "c"), ("B-PER", "O", "B-LOC")), TokenExample(("d",), ("I-LOC",))]
-    assert label_list(tags) == ["O", "B-LOC", "I-LOC", "B-PER"]
+    assert get_task("token").label_list(tags) == ["O", "B-LOC", "I-LOC", "B-PER"]
+    assert get_task("token").label_list([TokenExample(("a",), ("B-PER",))]) == ["O", "B-PER"]  # O always has an id
 
 
-def test_split_words_offsets():
-    text = "Tim Cook's team visited the U.S. (again)."
-    words = split_words(text)
-    assert [w for w, _, _ in words] == ["Tim", "Cook", "'s", "team", "visited", "the", "U.S.", "(", "again", ")", "."]
-    assert all(text[s:e] == w for w, s, e in words)
+def test_examples_relabel_and_texts():
+    assert Example("a", None, "0").relabel({"0": "neg"}) == Example("a", None, "neg")
+    assert TokenExample(("a",), ("B-X",)).relabel({"B-X": "B-Y"}).tags == ("B-Y",)
+    assert Example("a", "b").texts() == ("a", "b") and TokenExample(("a", "b")).texts() == ("a", "b")
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
 def test_shared_files_parse_to_their_documented_sizes():
     assert len(read_examples(SHARED_DATA / "sst2" / "train.tsv", "sequence")) == 67349
     sick = read_examples(SHARED_DATA / "sick" / "trial.tsv", "pair")
-    assert len(sick) == 495 and label_list(sick) == ["contradiction", "entailment", "neutral"]
+    assert len(sick) == 495 and get_task("pair").label_list(sick) == ["contradiction", "entailment", "neutral"]
     dev = read_examples(SHARED_DATA / "conll2003" / "dev.txt", "token")
     assert len(dev) == 3250 and sum(len(s.words) for s in dev) == 51362
     assert sum(t.startswith("B-") for s in dev for t in s.tags) == 5942
@@ -134,3 +130,10 @@ def test_peek_columns_reads_only_the_header(tmp_path):
     assert peek_columns(write(tmp_path, "d.tsv", '\nsentence1\tsentence2\tlabel\n"a\tb\t1\n')) == ["sentence1", "sentence2", "label"]
     assert peek_columns(write(tmp_path, "d.jsonl", '{"text": "x", "label": 1}\n')) == ["text", "label"]
     assert peek_columns(write(tmp_path, "d.conll", "a O\n")) == []
+
+
+def test_hub_dataset_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataError, match=r"expected a loadable hub dataset 'nobody/nothing' .* or use a local file"):
+        read_examples("hf:nobody/nothing::train", "sequence")

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from ftclf.config import DEFAULT_ENCODER
-from ftclf.encoders import load_encoder, pool
+from ftclf.encoders import DEFAULT_ENCODER, load_encoder, pool
 from ftclf.errors import EncoderNotFoundError
 
 
@@ -51,10 +50,11 @@ def test_real_embedded_encoder_loads_offline(monkeypatch):
 def test_unreachable_hub_fails_at_once_without_retries(monkeypatch):
     import time
 
-    import ftclf.encoders as enc
+    import ftclf.hub as hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(enc, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "reachable", lambda timeout=3.0: False)
     t0 = time.perf_counter()
     with pytest.raises(EncoderNotFoundError, match="cannot be reached"):
         load_encoder("someone/not-a-cached-model")
@@ -62,9 +62,9 @@ def test_unreachable_hub_fails_at_once_without_retries(monkeypatch):
 
 
 def test_cached_hub_model_loads_from_its_snapshot(monkeypatch, tiny_encoder_dir):
-    import ftclf.encoders as enc
+    import ftclf.hub as hub
 
-    monkeypatch.setattr(enc, "_cached_snapshot", lambda repo_id: tiny_encoder_dir)
-    monkeypatch.setattr(enc, "hub_reachable", lambda timeout=3.0: pytest.fail("no network check for cached models"))
+    monkeypatch.setattr(hub, "cached_snapshot", lambda repo_id: tiny_encoder_dir)
+    monkeypatch.setattr(hub, "reachable", lambda timeout=3.0: pytest.fail("no network check for cached models"))
     encoder = load_encoder("someone/cached-tiny-bert")
     assert encoder.name == "someone/cached-tiny-bert" and encoder.hidden_size == 64

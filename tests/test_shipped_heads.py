@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ftclf import Classifier
+from ftclf import Classifier, predict
+from ftclf.service import shipped_heads_dir
 
 from .conftest import SHARED_DATA
 
-HEADS = Path(__file__).resolve().parents[1] / "assets" / "heads"
+HEADS = shipped_heads_dir()
 NAMES = ["sentiment-sst2", "paraphrase-mrpc", "nli-sick", "ner-conll2003"]
 
 OBVIOUS = {
@@ -43,13 +44,13 @@ def test_shipped_heads_are_small_and_pickle_free():
 def test_obvious_cases(heads, name):
     clf = heads[name]
     for inputs, expected in OBVIOUS[name]:
-        pred = clf.predict([inputs[0]], [inputs[1]] if len(inputs) > 1 else None)[0]
+        pred = predict(clf, [inputs[0]], [inputs[1]] if len(inputs) > 1 else None)[0]
         assert pred.label == expected, (inputs, pred.probabilities)
         assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_obvious_entities(heads):
-    pred = heads["ner-conll2003"].predict(["Angela Merkel met Emmanuel Macron in Paris on Monday."])[0]
+    pred = predict(heads["ner-conll2003"], ["Angela Merkel met Emmanuel Macron in Paris on Monday."])[0]
     assert [(e.label, e.text) for e in pred.entities] == [("PER", "Angela Merkel"), ("PER", "Emmanuel Macron"), ("LOC", "Paris")]
     assert all(e.score > 0.5 for e in pred.entities)
 
@@ -57,7 +58,7 @@ def test_obvious_entities(heads):
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
 @pytest.mark.parametrize("name", NAMES)
 def test_recorded_metric_reproduces_on_fixed_slice(heads, name):
-    sys.path.insert(0, str(HEADS.parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import heads_recipe
 
     from ftclf.evaluation import evaluate

@@ -1,7 +1,6 @@
 import pytest
 
-from ftclf.tasks import Example
-from ftclf.tokenization import collate, encode_examples, encode_words, token_labels
+from ftclf.tokenization import WORD_SHAPES, Item, collate, collate_labels, encode_texts, encode_words, split_words, token_labels, word_shape
 
 
 @pytest.fixture(scope="module")
@@ -15,14 +14,12 @@ def tokenizer():
 
 def test_first_subtoken_alignment_by_hand(tokenizer):
     words = ["Huggingface", "rocks", "in", "Paris"]
-    rows, infos = encode_words(tokenizer, [words], 32, [["B-ORG", "O", "O", "B-LOC"]], {"O": 0, "B-ORG": 1, "B-LOC": 2})
-    row = rows[0]
-    pieces = tokenizer.convert_ids_to_tokens(row["input_ids"])
+    [item] = encode_words(tokenizer, [words], 32)
+    pieces = tokenizer.convert_ids_to_tokens(item.input_ids)
     assert pieces == ["[CLS]", "hugging", "##face", "rocks", "in", "paris", "[SEP]"]
-    assert row["word_index"] == [1, 3, 4, 5]  # "##face" (position 2) is never labelled
-    assert row["labels"] == [1, 0, 0, 2]
-    assert row["word_shape"][0] != row["word_shape"][1]  # Capitalised vs lower
-    assert infos[0].n_words == 4 and not infos[0].truncated
+    assert item.word_index == [1, 3, 4, 5]  # "##face" (position 2) is never labelled
+    assert item.word_shape[0] != item.word_shape[1]  # Capitalised vs lower
+    assert len(item.word_index) == 4 and not item.truncated and item.token_type_ids == [0] * 7
     # The same alignment seen the transformers way: -100 on specials and continuation pieces.
     word_ids = [None, 0, 0, 1, 2, 3, None]
     assert token_labels(word_ids, [1, 0, 0, 2]) == [-100, 1, -100, 0, 0, 2, -100]
@@ -30,37 +27,58 @@ def test_first_subtoken_alignment_by_hand(tokenizer):
 
 def test_long_sentences_are_windowed_so_every_word_is_tagged(tokenizer):
     words = [f"word{i}" for i in range(40)]  # each "wordN" is 2-3 pieces
-    rows, infos = encode_words(tokenizer, [words], 16)
-    assert len(rows) > 1 and all(len(r["input_ids"]) <= 16 for r in rows)
-    assert sum(len(r["word_index"]) for r in rows) == 40
-    assert [i.word_offset for i in infos] == sorted(i.word_offset for i in infos)
-    assert all(i.truncated for i in infos)
+    items = encode_words(tokenizer, [words], 16)
+    assert len(items) > 1 and all(len(i.input_ids) <= 16 for i in items)
+    assert sum(len(i.word_index) for i in items) == 40
+    offsets = [i.word_offset for i in items]
+    assert offsets[0] == 0 and all(b == a + len(i.word_index) for a, b, i in zip(offsets, offsets[1:], items))
+    assert all(i.truncated and i.source == 0 for i in items)
 
 
 def test_word_dropped_by_tokenizer_still_gets_a_position(tokenizer):
-    rows, _ = encode_words(tokenizer, [["a", "\u200b", "b"]], 16)
-    assert len(rows[0]["word_index"]) == 3
-    assert rows[0]["input_ids"][rows[0]["word_index"][1]] == tokenizer.unk_token_id
+    [item] = encode_words(tokenizer, [["a", "\u200b", "b"]], 16)
+    assert len(item.word_index) == 3
+    assert item.input_ids[item.word_index[1]] == tokenizer.unk_token_id
 
 
 def test_truncation_flag_and_pair_modes(tokenizer):
     long_text = " ".join(["word"] * 50)
-    rows, infos = encode_examples(tokenizer, [Example("short"), Example(long_text)], "sequence", "cross", 16)
-    assert [i.truncated for i in infos] == [False, True]
-    assert len(rows[1]["input_ids"]) == 16
-    rows, infos = encode_examples(tokenizer, [Example("a b", "c")], "pair", "cross", 16)
-    assert tokenizer.convert_ids_to_tokens(rows[0]["input_ids"]) == ["[CLS]", "a", "b", "[SEP]", "c", "[SEP]"]
-    assert rows[0]["token_type_ids"] == [0, 0, 0, 0, 1, 1]
-    rows, _ = encode_examples(tokenizer, [Example("a b", "c")], "pair", "concat", 16)
-    assert len(rows[0]["input_ids"]) == 4 and len(rows[0]["input_ids_b"]) == 3
+    items = encode_texts(tokenizer, ["short", long_text], None, 16)
+    assert [i.truncated for i in items] == [False, True] and [i.source for i in items] == [0, 1]
+    assert len(items[1].input_ids) == 16
+    [item] = encode_texts(tokenizer, ["a b"], ["c"], 16)
+    assert tokenizer.convert_ids_to_tokens(item.input_ids) == ["[CLS]", "a", "b", "[SEP]", "c", "[SEP]"]
+    assert item.token_type_ids == [0, 0, 0, 0, 1, 1] and item.second is None
+    [item] = encode_texts(tokenizer, ["a b"], [long_text], 16, apart=True)
+    assert len(item.input_ids) == 4 and len(item.second.input_ids) == 16
+    assert item.truncated and item.length == 20  # the second text was cut: the pair is flagged
 
 
 def test_collate_pads_each_kind_of_field():
-    batch = collate([
-        {"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "word_index": [1, 2], "labels": [3, 4]},
-        {"input_ids": [5], "attention_mask": [1], "word_index": [1], "labels": [2]},
-    ], pad_token_id=0)
-    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
-    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
-    assert batch["labels"].tolist() == [[3, 4], [2, -100]]
-    assert batch["word_index"].tolist() == [[1, 2], [1, 0]]
+    items = [Item([5, 6, 7], [0, 0, 0], word_index=[1, 2], word_shape=[1, 2], label=[3, 4]),
+             Item([5], [0], word_index=[1], word_shape=[3], label=[2])]
+    batch = collate(items, pad_token_id=9)
+    assert batch.input_ids.tolist() == [[5, 6, 7], [5, 9, 9]]
+    assert batch.attention_mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch.word_index.tolist() == [[1, 2], [1, 0]] and batch.word_mask.tolist() == [[True, True], [True, False]]
+    assert batch.word_shape.tolist() == [[1, 2], [3, 0]] and batch.second is None
+    assert collate_labels(items).tolist() == [[3, 4], [2, -100]]
+    assert collate_labels([Item([1], label=0), Item([1, 2], label=1)]).tolist() == [0, 1]
+    pair = collate([Item([1, 2], second=Item([3])), Item([4], second=Item([5, 6]))])
+    assert pair.second.input_ids.tolist() == [[3, 0], [5, 6]] and pair.token_type_ids is None
+
+
+def test_split_words_offsets():
+    text = "Tim Cook's team visited the U.S. (again)."
+    words = split_words(text)
+    assert [w for w, _, _ in words] == ["Tim", "Cook", "'s", "team", "visited", "the", "U.S.", "(", "again", ")", "."]
+    assert all(text[s:e] == w for w, s, e in words)
+
+
+@pytest.mark.parametrize(
+    "word,shape",
+    [("apple", "lower"), ("Apple", "Capitalised"), ("IBM", "UPPER"), ("I", "Capitalised"), ("iPhone", "mIxed"),
+     ("1996", "digits"), ("F16", "alnum-digit"), (",", "punct"), ("U.S.", "UPPER")],
+)
+def test_word_shape(word, shape):
+    assert WORD_SHAPES[word_shape(word)] == shape

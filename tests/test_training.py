@@ -5,10 +5,10 @@ import threading
 import pytest
 import torch
 
-from ftclf import Classifier, ModelConfig, TrainingConfig
+from ftclf import Classifier, ModelConfig, TrainingConfig, predict
 from ftclf.errors import DataError, EncoderMismatchError, InputError, ModelFormatError
 from ftclf.evaluation import evaluate
-from ftclf.tasks import Example
+from ftclf.data import Example
 from ftclf.training import fit
 
 from .conftest import pair_examples, sentiment_examples, token_examples
@@ -27,7 +27,7 @@ def test_frozen_sequence_heads_learn(tiny_encoder_dir, head):
     clf, result = train(tiny_encoder_dir, "sequence", sentiment_examples(80), head=head)
     assert result.metrics["accuracy"] >= 0.9, result.history
     assert len(result.history) == 30 and result.history[-1]["loss"] < result.history[0]["loss"]
-    assert clf.predict(["a wonderful superb film"])[0].label == "pos"
+    assert predict(clf, ["a wonderful superb film"])[0].label == "pos"
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_frozen_token_heads_learn(tiny_encoder_dir, head):
     assert result.metrics["f1"] >= 0.9, result.history
     if head == "crf":
         assert result.metrics["invalid_transition_rate"] == 0.0
-    pred = clf.predict(["the movie john smith was"])[0]
+    pred = predict(clf, ["the movie john smith was"])[0]
     assert [(e.label, e.text) for e in pred.entities] == [("PER", "john smith")]
     assert 0.0 < pred.entities[0].score <= 1.0
     assert all(abs(sum(w.probabilities) - 1) < 1e-4 for w in pred.words)
@@ -73,8 +73,8 @@ def test_lora_crf_token_training_through_trainer(tiny_encoder_dir, tmp_path):
     assert result.history and "f1" in result.history[-1]
     out = clf.save_pretrained(tmp_path / "ner")
     again = Classifier.from_pretrained(out)
-    a = clf.predict(["john was here"])[0]
-    b = again.predict(["john was here"])[0]
+    a = predict(clf, ["john was here"])[0]
+    b = predict(again, ["john was here"])[0]
     for x, y in zip(a.words, b.words):
         assert x.label == y.label and x.probabilities == pytest.approx(y.probabilities, abs=1e-6)
 
@@ -89,7 +89,7 @@ def test_save_load_gives_identical_probabilities(tiny_encoder_dir, tmp_path, mod
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
     loaded = Classifier.from_pretrained(out)
     texts = ["good good film", "awful boring plot", "the movie"]
-    assert [p.probabilities for p in loaded.predict(texts)] == [p.probabilities for p in clf.predict(texts)]
+    assert [p.probabilities for p in predict(loaded, texts)] == [p.probabilities for p in predict(clf, texts)]
     assert loaded.metrics["accuracy"] == clf.metrics["accuracy"]
     if mode == "lora":
         size = sum(f.stat().st_size for f in (out / "adapter").iterdir())
@@ -100,7 +100,7 @@ def test_same_seed_same_result(tiny_encoder_dir):
     a, ra = train(tiny_encoder_dir, "sequence", sentiment_examples(40), head="mlp")
     b, rb = train(tiny_encoder_dir, "sequence", sentiment_examples(40), head="mlp")
     assert ra.history == rb.history
-    assert [p.probabilities for p in a.predict(["good"])] == [p.probabilities for p in b.predict(["good"])]
+    assert [p.probabilities for p in predict(a, ["good"])] == [p.probabilities for p in predict(b, ["good"])]
 
 
 def test_progress_events_and_cancel(tiny_encoder_dir):
@@ -137,14 +137,14 @@ def test_unknown_labels_at_evaluation_are_refused(tiny_encoder_dir):
 def test_bad_prediction_input(tiny_encoder_dir):
     clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
     with pytest.raises(InputError, match="empty or whitespace-only string at position 1"):
-        clf.predict(["fine", "   "])
+        predict(clf, ["fine", "   "])
     with pytest.raises(InputError, match="expected no text_pairs for a sequence head"):
-        clf.predict(["fine"], ["other"])
+        predict(clf, ["fine"], ["other"])
 
 
 def test_long_inputs_are_flagged(tiny_encoder_dir):
     clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
-    pred = clf.predict(["good " * 100])[0]
+    pred = predict(clf, ["good " * 100])[0]
     assert pred.truncated
 
 

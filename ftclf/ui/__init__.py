@@ -8,7 +8,7 @@ from .context import store
 from .explain_tab import build_explain_tab
 from .models_tab import build_models_tab, heads_table, user_head_names
 from .predict_tabs import build_ner_tab, build_pair_tab, build_sequence_tab, refresh_picker
-from .train_tab import build_train_tab
+from .train_tab import build_train_tab, save_trained
 
 INTRO = """# ftclf — fine-tuning dashboard
 Task heads on a pretrained encoder (default: the embedded **all-MiniLM-L6-v2**, offline). Try the shipped heads in
@@ -40,8 +40,6 @@ def build_demo() -> gr.Blocks:
             return updates
 
         demo.load(refresh_all, current, outputs)
-        from .train_tab import save_trained
-
         train["save_button"].click(save_trained, [train["name"]], [train["saved"]]).then(refresh_all, current, outputs)
         models["refresh"].click(refresh_all, current, outputs)
         models["delete_event"].then(refresh_all, current, outputs)

@@ -1,4 +1,5 @@
-"""The service objects shared by every tab (one HeadStore per process) and UI error mapping."""
+"""The service objects shared by every tab (one HeadStore and one job table per process) and the
+FtclfError -> gr.Error mapping at the UI edge."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import threading
 import gradio as gr
 
 from ..errors import FtclfError
-from ..service import HeadStore
+from ..service import HeadStore, TrainingJobs
+from ..tasks import get_task
 
 _store: HeadStore | None = None
 _lock = threading.Lock()
+JOBS = TrainingJobs()
 
 
 def store() -> HeadStore:
@@ -22,7 +25,7 @@ def store() -> HeadStore:
         return _store
 
 
-def set_store(new: HeadStore) -> None:
+def set_store(new: HeadStore | None) -> None:
     """Point the UI at another store (tests use temporary directories)."""
     global _store
     with _lock:
@@ -42,8 +45,10 @@ def ui_errors(fn):
     return wrapper
 
 
-def no_head_notice(task: str) -> str:
-    from ..service import TASK_TITLES
+def session_of(request) -> str:
+    return getattr(request, "session_hash", None) or "default"
 
-    return (f"**No {TASK_TITLES[task]} head is available yet.** Train one in the **Train** tab "
+
+def no_head_notice(task: str) -> str:
+    return (f"**No {get_task(task).title} head is available yet.** Train one in the **Train** tab "
             "(a built-in sample takes under a minute), save it, and it appears here.")

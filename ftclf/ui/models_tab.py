@@ -5,6 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..errors import InputError
+from ..inference import predict
+from ..tasks import get_task
 from . import charts
 from .context import store, ui_errors
 from .predict_tabs import highlight
@@ -19,11 +21,10 @@ def heads_table() -> list[list]:
 def _one(name: str, text: str, text_pair: str):
     """One side of the comparison: highlighted entities for token heads, a bar chart otherwise."""
     clf = store().get(name)
-    if clf.is_token:
-        pred = clf.predict([text])[0]
+    pred = predict(clf, [text], [text_pair] if clf.task.text_pairs else None)[0]
+    if clf.task.token_level:
         segments, colors = highlight(pred.text, pred.entities, 0.0)
         return gr.HighlightedText(value=segments, color_map=colors, visible=True), gr.Plot(visible=False)
-    pred = clf.predict([text], [text_pair] if clf.task == "pair" else None)[0]
     fig = charts.probability_bars(pred.probabilities, title=f"{name}: {pred.label} ({pred.score:.1%})")
     return gr.HighlightedText(visible=False), gr.Plot(value=fig, visible=True)
 
@@ -37,7 +38,7 @@ def compare(left: str, right: str, text: str, text_pair: str):
         raise InputError(f"expected two heads of the same task, got {' and '.join(sorted(tasks))}; pick heads of one task")
     if not (text or "").strip():
         raise InputError("expected some text to compare on, got an empty box; type some text")
-    if tasks == {"pair"} and not (text_pair or "").strip():
+    if get_task(tasks.pop()).text_pairs and not (text_pair or "").strip():
         raise InputError("expected a second text for pair heads, got an empty box; fill in both texts")
     return (*_one(left, text, text_pair), *_one(right, text, text_pair))
 

@@ -7,6 +7,8 @@ import time
 import gradio as gr
 
 from ..errors import InputError
+from ..heads import get_head
+from ..inference import predict
 from . import charts
 from .context import no_head_notice, store, ui_errors
 
@@ -43,7 +45,7 @@ def _head(name: str | None, task: str) -> str:
 
 def _timed(clf, *args):
     t0 = time.perf_counter()
-    pred = clf.predict(*args)[0]
+    pred = predict(clf, *args)[0]
     return pred, 1000 * (time.perf_counter() - t0)
 
 
@@ -51,7 +53,7 @@ def _summary(pred, ms: float, name: str, clf, extra: str = "") -> str:
     notice = ("\n\n⚠️ The input was longer than the encoder's maximum and was **truncated** "
               f"to {clf.max_length} tokens." if pred.truncated else "")
     return (f"**{pred.label}** with probability {pred.score:.1%} · latency **{ms:.0f} ms** · head `{name}` "
-            f"({clf.spec.head} head, {clf.mode}{extra}){notice}")
+            f"({clf.model_config.head} head, {clf.mode}{extra}){notice}")
 
 
 @ui_errors
@@ -70,7 +72,7 @@ def predict_pair(head: str, text: str, text_pair: str):
     name = _head(head, "pair")
     clf = store().get(name)
     pred, ms = _timed(clf, [_text(text, "first text")], [_text(text_pair, "second text")])
-    mode = clf.spec.pair_mode
+    mode = clf.model_config.pair_mode
     how = "joint [CLS] a [SEP] b [SEP]" if mode == "cross" else "concat(h_a, h_b) of separate encodings"
     if pred.truncated:
         gr.Warning("The pair was truncated to the encoder's maximum length.")
@@ -104,7 +106,8 @@ def tag_entities(head: str, text: str, threshold: float = 0.5):
     shown = [e for e in pred.entities if e.score >= threshold]
     rows = [[e.text, e.label, round(e.score, 3), e.start, e.end] for e in shown]
     fig = charts.token_heatmap([w.word for w in pred.words], pred.labels, [w.probabilities for w in pred.words])
-    decoder = "Viterbi (CRF), confidences are CRF marginals" if clf.crf is not None else "per-token softmax argmax"
+    decoder = ("the best whole tag path (Viterbi), confidences are its marginals"
+               if get_head(clf.model_config.head).structured else "per-token softmax argmax")
     hidden = len(pred.entities) - len(shown)
     info = (f"**{len(shown)} entities** above confidence {threshold:.2f}"
             + (f" ({hidden} below it hidden)" if hidden else "")

@@ -1,229 +1,211 @@
 """Train tab: data (sample / upload / hub), preview with column mapping, head and mode options,
-live progress and curves, final metrics, confusion matrix, most-confused examples, save."""
+live progress and curves, final metrics, confusion matrix, most-confused examples, save.
+
+The form is read as one dict (gradio passes a set of inputs as {component: value}); :func:`read_form`
+turns it, keyed by field name, into a :class:`TrainRequest` of the same ``ModelConfig`` /
+``TrainingConfig`` the API and the command line use. The run itself lives in the gradio-free
+``ftclf.service`` job table; this module only streams its events.
+"""
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from dataclasses import dataclass, field
+from typing import Any
 
 import gradio as gr
 
+from ..config import MODES, PAIR_MODES, ModelConfig, TrainingConfig
+from ..data import ColumnMap
+from ..encoders import POOLINGS
 from ..errors import FtclfError, InputError
-from ..service import MAX_UPLOAD_BYTES, TrainJob, TrainOutcome, preview, run_training, samples
+from ..heads import HEADS, heads_for
+from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
+from ..tasks import TASKS, get_task
 from . import charts
-from .context import store, ui_errors
+from .context import JOBS, session_of, store, ui_errors
 
-TASK_CHOICES = [("Sentiment / text (sequence)", "sequence"), ("Paraphrase / NLI (pair)", "pair"), ("NER (token)", "token")]
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
-
-
-@dataclass
-class Job:
-    """One training run of one browser session."""
-
-    cancel: threading.Event = field(default_factory=threading.Event)
-    events: queue.Queue = field(default_factory=queue.Queue)
-    outcome: TrainOutcome | None = None
-    error: Exception | None = None
-    thread: threading.Thread | None = None
-
-
-JOBS: dict[str, Job] = {}
-MAX_KEPT_JOBS = 8  # finished runs keep their classifier until saved; older ones are dropped
-
-
-def _remember(session: str, job: Job) -> None:
-    JOBS.pop(session, None)
-    JOBS[session] = job
-    finished = [k for k, j in JOBS.items() if k != session and not (j.thread and j.thread.is_alive())]
-    for key in finished[: max(0, len(JOBS) - MAX_KEPT_JOBS)]:
-        del JOBS[key]
-
-
-def _session(request) -> str:
-    return getattr(request, "session_hash", None) or "default"
+MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
+TRAINING_FIELDS = ("mode", "epochs", "learning_rate", "batch_size")
 
 
 def sample_names(task: str) -> list[str]:
-    return [s.name for s in samples() if s.task == task]
+    return [s.name for s in samples(task)]
 
 
-def make_job(task, source, sample_name, upload, hub, text_col, pair_col, label_col, head="linear", pooling="mean",
-             pair_mode="cross", mode="frozen", epochs=None, learning_rate=None, batch_size=None) -> TrainJob:
-    path = {"sample": sample_name, "upload": getattr(upload, "name", upload), "hub": hub}.get(source)
-    return TrainJob(
-        task=task, source=source, path=path or "", head=head, mode=mode, pooling=pooling, pair_mode=pair_mode,
-        epochs=int(epochs) if epochs else None, learning_rate=float(learning_rate) if learning_rate else None,
-        batch_size=int(batch_size) if batch_size else None,
-        text_column=text_col or None, text_pair_column=pair_col or None, label_column=label_col or None,
+def _given(values: dict, names: tuple[str, ...]) -> dict:
+    """The options the form set; empty boxes and 0 ("default") leave the dataclass default."""
+    return {k: values[k] for k in names if isinstance(values.get(k), bool) or values.get(k) not in (None, "", 0)}
+
+
+def read_form(values: dict[str, Any]) -> TrainRequest:
+    """The Train tab's fields (by name) -> what to train, on which data, and how."""
+    task, kind = values["task"], values.get("source") or "sample"
+    spec = get_task(task)
+    shown = {**values, "pair_features": values.get("pair_features") if spec.text_pairs else None,
+             "word_shape": values.get("word_shape") if spec.token_level else None}  # hidden boxes say nothing
+    upload = values.get("upload")
+    value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub")}.get(kind)
+    columns = ColumnMap(*(values.get(k) or None for k in ("text_column", "text_pair_column", "label_column")))
+    training = _given(values, TRAINING_FIELDS)
+    for name, kind_of in (("epochs", int), ("batch_size", int), ("learning_rate", float)):
+        if name in training:
+            training[name] = kind_of(training[name])
+    return TrainRequest(
+        DataSource(task, kind, value or "", columns),
+        ModelConfig(task=task, **_given(shown, MODEL_FIELDS)),
+        TrainingConfig(**training),
     )
 
 
 @ui_errors
-def on_preview(task, source, sample_name, upload, hub, text_col=None, pair_col=None, label_col=None):
+def on_preview(values: dict[str, Any]):
     """-> (preview rows, counts markdown, text / pair / label column dropdowns)"""
-    info = preview(make_job(task, source, sample_name, upload, hub, text_col, pair_col, label_col))
+    data = read_form(values).data
+    info = data.preview()
     rows = info["rows"]
-    headers = list(rows[0].keys()) if rows else []
-    what = "entities per type" if task == "token" else "examples per label"
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(info["counts"].items()))
-    md = f"**{info['examples']} examples** parsed · {what}: {counts}"
+    md = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
     cols = [""] + info["columns"]
-    dropdowns = [gr.Dropdown(choices=cols, value=v or "", visible=bool(info["columns"])) for v in (text_col, pair_col, label_col)]
-    return (gr.Dataframe(value=[list(r.values()) for r in rows], headers=headers), md, *dropdowns)
+    chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
+    dropdowns = [gr.Dropdown(choices=cols, value=v or "", visible=bool(info["columns"])) for v in chosen]
+    return (gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else []), md, *dropdowns)
 
 
-def on_task_change(task):
-    names = sample_names(task)
-    heads = ["linear", "mlp", "crf"] if task == "token" else ["linear", "mlp"]
+def on_task_change(task: str):
+    """Choices that depend on the task: samples, heads (and the task's default head), pair and
+    pooling options, word shapes."""
+    spec, names = get_task(task), sample_names(task)
+    defaults = ModelConfig(task=task)
     return (
         gr.Dropdown(choices=names, value=names[0] if names else None),
-        gr.Radio(choices=heads, value="crf" if task == "token" else "linear"),
-        gr.Radio(visible=task == "pair"),
-        gr.Radio(visible=task != "token"),
+        gr.Radio(choices=heads_for(spec), value=defaults.head),
+        gr.Radio(visible=spec.text_pairs),
+        gr.Checkbox(visible=spec.text_pairs),
+        gr.Radio(visible=not spec.token_level),
+        gr.Checkbox(visible=spec.token_level, value=defaults.word_shape),
     )
 
 
-def _metrics_table(task: str, metrics: dict) -> tuple[list[str], list[list]]:
-    if task == "token":
-        rows = [[t, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
-                for t, m in sorted(metrics["per_type"].items())]
-        rows.append(["overall (micro)", round(metrics["precision"], 4), round(metrics["recall"], 4), round(metrics["f1"], 4),
-                     sum(m["support"] for m in metrics["per_type"].values())])
-        return ["entity type", "precision", "recall", "f1", "support"], rows
-    rows = [[c, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
-            for c, m in metrics["per_class"].items()]
-    rows.append(["macro average", "", "", round(metrics["f1"], 4), metrics["examples"]])
-    return ["class", "precision", "recall", "f1", "support"], rows
-
-
-def _final_outputs(task: str, outcome: TrainOutcome, losses, evals, name):
+def _final_outputs(outcome: TrainOutcome, losses, evals, name):
     result = outcome.result
-    m = result.metrics
-    headers, rows = _metrics_table(task, m)
-    if task == "token":
-        figure = charts.per_type_bars(m["per_type"])
-        headline = (f"entity F1 **{m['f1']:.3f}** (P {m['precision']:.3f}, R {m['recall']:.3f}), invalid IOB2 "
-                    f"transitions {m['invalid_transition_rate']:.2%}")
-    else:
-        figure = charts.confusion_heatmap(m["confusion_matrix"], m["labels"])
-        headline = f"accuracy **{m['accuracy']:.3f}**, macro-F1 **{m['f1']:.3f}**"
-        if "f1_positive" in m:
-            headline += f", F1 of `{m['labels'][1]}` {m['f1_positive']:.3f}"
+    metrics = result.metrics
+    headline, headers, rows = outcome.classifier.task.report(metrics)
+    figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
+              else charts.per_type_bars(metrics["per_type"]))
     state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
+    recipe = result_recipe(outcome)
     status = (f"Training {state} in {result.seconds:.0f} s ({len(result.history)} evaluations"
-              f"{', stopped early' if result.stopped_early else ''}). Validation ({len(result.validation_examples)} "
-              f"examples): {headline}. Name the head below and save it to use it in the task tabs.")
+              f"{', stopped early' if result.stopped_early else ''}; {recipe}). Validation "
+              f"({len(result.validation_examples)} examples): {headline}. Name the head below and save it to use it "
+              "in the task tabs.")
     confused = outcome.confused
-    confused_value = gr.Dataframe(value=[list(r.values()) for r in confused], headers=list(confused[0].keys()) if confused else ["(none)"])
+    confused_value = gr.Dataframe(value=[list(r.values()) for r in confused], headers=list(confused[0]) if confused else ["(none)"])
     return (charts.training_curves(losses, evals, name), status, gr.Dataframe(value=rows, headers=headers), figure, confused_value)
 
 
-def run_train(task, source, sample_name, upload, hub, text_col, pair_col, label_col, head, pooling, pair_mode, mode,
-              epochs, learning_rate, batch_size, request: gr.Request = None, progress=gr.Progress()):
-    """Generator: trains in a worker thread and streams curves; the final yield has the metrics."""
-    try:
-        job_spec = make_job(task, source, sample_name, upload, hub, text_col, pair_col, label_col, head, pooling,
-                            pair_mode, mode, epochs, learning_rate, batch_size)
-        from ..service import resolve_data_path
+def result_recipe(outcome: TrainOutcome) -> str:
+    clf = outcome.classifier
+    cfg = clf.training_config
+    return (f"{clf.model_config.head} head, {cfg.mode}, {cfg.epochs} epochs max, learning rate {cfg.learning_rate:g}, "
+            f"batch size {cfg.batch_size}")
 
-        resolve_data_path(job_spec)  # upload size, sample/task match: fail before starting a thread
+
+def _status(event, state: dict) -> str | None:
+    """Fold one training event into the curves; the status line to show (None: keep the last)."""
+    if event.stage == "features":
+        state["progress"](event.step / max(1, event.total_steps), desc=f"encoding {event.detail} once (frozen encoder)")
+        return f"Encoding the {event.detail} texts once ({event.step}/{event.total_steps} batches)…"
+    if event.stage not in ("train", "eval"):
+        return None
+    eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds is not None else ""
+    state["progress"](event.step / max(1, event.total_steps), desc=f"epoch {event.epoch:.1f}{eta}")
+    if event.loss is not None:
+        state["losses"].append((event.step, event.loss))
+    if event.stage == "eval" and event.metric is not None:
+        state["evals"].append((event.step, event.metric))
+        state["name"] = event.metric_name
+    status = f"Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
+    if state["evals"]:
+        status += f" Last validation {state['name']}: {state['evals'][-1][1]:.3f}."
+    return status
+
+
+def run_train(request: TrainRequest, session: str, progress=None):
+    """Generator: starts the run in the service's job table and streams curves; the final yield
+    has the metrics. ``progress``: gr.Progress (or any callable(fraction, desc=...))."""
+    try:
+        job = JOBS.start(session, request)
     except FtclfError as exc:
         raise gr.Error(str(exc)) from exc
-    session = _session(request)
-    if session in JOBS and JOBS[session].thread and JOBS[session].thread.is_alive():
-        raise gr.Error("A training run is already going in this browser session; wait for it or cancel it.")
-    job = Job()
-    _remember(session, job)
-
-    def work():
-        try:
-            job.outcome = run_training(job_spec, on_event=job.events.put, cancel=job.cancel)
-        except Exception as exc:  # reported to the user below; the server keeps serving
-            job.error = exc
-
-    job.thread = threading.Thread(target=work, daemon=True, name=f"ftclf-train-{session}")
-    job.thread.start()
-    losses, evals, name, last = [], [], "metric", 0.0
-    status = "Reading data and loading the encoder…"
-    while job.thread.is_alive() or not job.events.empty():
-        try:
-            event = job.events.get(timeout=0.3)
-        except queue.Empty:
-            event = None
+    state = {"losses": [], "evals": [], "name": "metric", "progress": progress or (lambda *a, **k: None)}
+    status, last = "Reading data and loading the encoder…", 0.0
+    for event in job.stream():
         if event is not None:
-            if event.stage == "features":
-                progress(event.step / max(1, event.total_steps), desc=f"encoding {event.metric_name} once (frozen encoder)")
-                status = f"Encoding the {event.metric_name} texts once ({event.step}/{event.total_steps} batches)…"
-            elif event.stage in ("train", "eval"):
-                frac = event.step / max(1, event.total_steps)
-                eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds is not None else ""
-                progress(frac, desc=f"epoch {event.epoch:.1f}{eta}")
-                if event.loss is not None:
-                    losses.append((event.step, event.loss))
-                if event.stage == "eval" and event.metric is not None:
-                    evals.append((event.step, event.metric))
-                    name = event.metric_name
-                status = f"Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
-                if evals:
-                    status += f" Last validation {name}: {evals[-1][1]:.3f}."
+            status = _status(event, state) or status
         if time.perf_counter() - last > 0.8 or (event is not None and event.stage == "eval"):
             last = time.perf_counter()
-            yield charts.training_curves(losses, evals, name), status, gr.skip(), gr.skip(), gr.skip()
+            yield charts.training_curves(state["losses"], state["evals"], state["name"]), status, gr.skip(), gr.skip(), gr.skip()
     if job.error is not None:
-        message = str(job.error) if isinstance(job.error, FtclfError) else f"Training failed: {type(job.error).__name__}: {job.error}"
-        raise gr.Error(message)
-    yield _final_outputs(task, job.outcome, losses, evals, name)
+        error = job.error
+        raise gr.Error(str(error) if isinstance(error, FtclfError) else f"Training failed: {type(error).__name__}: {error}")
+    yield _final_outputs(job.outcome, state["losses"], state["evals"], state["name"])
 
 
 def cancel_train(request: gr.Request = None) -> str:
-    job = JOBS.get(_session(request))
-    if job is None or job.thread is None or not job.thread.is_alive():
+    if not JOBS.cancel(session_of(request)):
         return "Nothing to cancel: no training is running in this session."
-    job.cancel.set()
     return "Cancelling… the best head so far will be kept."
 
 
 @ui_errors
 def save_trained(name: str, request: gr.Request = None) -> str:
-    job = JOBS.get(_session(request))
+    job = JOBS.get(session_of(request))
     if job is None or job.outcome is None:
         raise InputError("expected a finished training run to save, found none; train a head first")
     info = store().add(job.outcome.classifier, name)
-    key, value = info.main_metric
+    key, value = info.meta.main_metric
     return f"Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
 
 
 def build_train_tab() -> dict:
+    start_task = next(iter(TASKS))
+    model_defaults, training_defaults = ModelConfig(task=start_task), TrainingConfig()
     with gr.Tab("Train", id="train"):
+        modes = " ".join(f"**{h}**: {HEADS[h].description}." for h in HEADS)
         gr.Markdown("Fine-tune a head on your data. **Frozen** trains only the head on encoder features computed once; "
                     "**LoRA** adds small low-rank adapters to the encoder; **full** trains every weight (slow on a CPU). "
-                    f"Uploads: CSV, TSV (unquoted), JSONL or CoNLL, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
+                    f"Heads — {modes} Uploads: CSV, TSV (unquoted), JSONL or CoNLL, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
+        form: dict[str, gr.components.Component] = {}
         with gr.Row():
-            task = gr.Radio(TASK_CHOICES, value="sequence", label="Task", elem_id="train-task")
-            source = gr.Radio(SOURCE_CHOICES, value="sample", label="Data", elem_id="train-source")
+            form["task"] = gr.Radio([(f"{s.title} ({n})", n) for n, s in TASKS.items()], value=start_task, label="Task",
+                                    elem_id="train-task")
+            form["source"] = gr.Radio(SOURCE_CHOICES, value="sample", label="Data", elem_id="train-source")
         with gr.Row():
-            sample = gr.Dropdown(sample_names("sequence"), value=(sample_names("sequence") or [None])[0], label="Sample", elem_id="train-sample")
-            upload = gr.File(label="Upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt"], elem_id="train-upload", visible=False)
-            hub = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="glue:sst2:train", elem_id="train-hub", visible=False)
+            names = sample_names(start_task)
+            form["sample"] = gr.Dropdown(names, value=(names or [None])[0], label="Sample", elem_id="train-sample")
+            form["upload"] = gr.File(label="Upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt"],
+                                     elem_id="train-upload", visible=False)
+            form["hub"] = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="glue:sst2:train",
+                                     elem_id="train-hub", visible=False)
         preview_button = gr.Button("Preview data", elem_id="train-preview")
         counts = gr.Markdown()
         with gr.Row():
-            text_col = gr.Dropdown([""], value="", label="Text column", visible=False, allow_custom_value=True)
-            pair_col = gr.Dropdown([""], value="", label="Second text column", visible=False, allow_custom_value=True)
-            label_col = gr.Dropdown([""], value="", label="Label column", visible=False, allow_custom_value=True)
+            for key, label in (("text_column", "Text column"), ("text_pair_column", "Second text column"),
+                               ("label_column", "Label column")):
+                form[key] = gr.Dropdown([""], value="", label=label, visible=False, allow_custom_value=True)
         table = gr.Dataframe(label="Parsed rows (first 20)", interactive=False, elem_id="train-preview-table")
         with gr.Row():
-            head = gr.Radio(["linear", "mlp"], value="linear", label="Head", elem_id="train-head")
-            pooling = gr.Radio(["mean", "cls"], value="mean", label="Pooling")
-            pair_mode = gr.Radio(["cross", "concat"], value="cross", label="Pair mode", visible=False)
-            mode = gr.Radio(["frozen", "lora", "full"], value="frozen", label="Training mode", elem_id="train-mode")
+            form["head"] = gr.Radio(heads_for(get_task(start_task)), value=model_defaults.head, label="Head", elem_id="train-head")
+            form["pooling"] = gr.Radio(list(POOLINGS), value=model_defaults.pooling, label="Pooling")
+            form["pair_mode"] = gr.Radio(list(PAIR_MODES), value=model_defaults.pair_mode, label="Pair mode", visible=False)
+            form["pair_features"] = gr.Checkbox(value=True, label="concat: add |a−b| and a∗b", visible=False)
+            form["word_shape"] = gr.Checkbox(value=model_defaults.word_shape, label="Word-shape features", visible=False)
+            form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode")
         with gr.Row():
-            epochs = gr.Number(label="Epochs (0 = default)", value=0, precision=0)
-            lr = gr.Number(label="Learning rate (0 = default)", value=0)
-            batch = gr.Number(label="Batch size (0 = default)", value=0, precision=0)
+            form["epochs"] = gr.Number(label="Epochs (0 = default)", value=0, precision=0)
+            form["learning_rate"] = gr.Number(label="Learning rate (0 = default)", value=0)
+            form["batch_size"] = gr.Number(label="Batch size (0 = default)", value=0, precision=0)
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -238,13 +220,26 @@ def build_train_tab() -> dict:
             save_button = gr.Button("Save head", elem_id="train-save")
         saved = gr.Markdown(elem_id="train-saved")
 
-        task.change(on_task_change, [task], [sample, head, pair_mode, pooling])
-        source.change(lambda src: [gr.update(visible=src == v) for v in ("sample", "upload", "hub")], [source], [sample, upload, hub])
-        data_inputs = [task, source, sample, upload, hub, text_col, pair_col, label_col]
-        preview_button.click(on_preview, data_inputs, [table, counts, text_col, pair_col, label_col])
-        train_event = train_button.click(
-            run_train, data_inputs + [head, pooling, pair_mode, mode, epochs, lr, batch],
-            [curves, status, metrics, matrix, confused], concurrency_limit=2,
-        )
+        def by_name(values: dict) -> dict[str, Any]:
+            return {key: values[component] for key, component in form.items() if component in values}
+
+        def preview(values):
+            return on_preview(by_name(values))
+
+        def train(values, request: gr.Request = None, progress=gr.Progress()):
+            try:
+                train_request = read_form(by_name(values))
+            except FtclfError as exc:
+                raise gr.Error(str(exc)) from exc
+            yield from run_train(train_request, session_of(request), progress)
+
+        form["task"].change(on_task_change, [form["task"]], [form[k] for k in (
+            "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape")])
+        form["source"].change(lambda src: [gr.update(visible=src == v) for v in ("sample", "upload", "hub")],
+                              [form["source"]], [form["sample"], form["upload"], form["hub"]])
+        preview_button.click(preview, set(form.values()), [table, counts, form["text_column"], form["text_pair_column"],
+                                                           form["label_column"]])
+        train_event = train_button.click(train, set(form.values()), [curves, status, metrics, matrix, confused],
+                                         concurrency_limit=2)
         cancel_button.click(cancel_train, None, [status], queue=False)
     return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event}

@@ -5,20 +5,33 @@ from types import SimpleNamespace
 import gradio as gr
 import plotly.graph_objects as go
 import pytest
+import torch
 
-from ftclf.service import SHIPPED_DIR, HeadStore
+from ftclf.service import HeadStore, shipped_heads_dir
 from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
 
 
 @pytest.fixture(scope="module")
 def ui_store(tmp_path_factory):
-    store = HeadStore(SHIPPED_DIR, tmp_path_factory.mktemp("user-heads"))
+    store = HeadStore(shipped_heads_dir(), tmp_path_factory.mktemp("user-heads"))
     context.set_store(store)
     yield store
     context.set_store(None)
 
 
 REQ = SimpleNamespace(session_hash="test-session")
+
+
+def form(task="sequence", source="sample", **values):
+    """The Train tab's fields as the handlers get them (0 / "" = the config default)."""
+    return {"task": task, "source": source, "sample": "", "upload": None, "hub": "", "text_column": "",
+            "text_pair_column": "", "label_column": "", "head": None, "pooling": "mean", "pair_mode": "cross",
+            "pair_features": True, "word_shape": task == "token", "mode": "frozen", "epochs": 0, "learning_rate": 0,
+            "batch_size": 0, **values}
+
+
+def train(values, session="test-session"):
+    return list(train_tab.run_train(train_tab.read_form(values), session))
 
 
 def test_sentiment_handler(ui_store):
@@ -69,7 +82,7 @@ def test_bad_input_is_a_gradio_error(ui_store, call):
 
 
 def test_preview_sample_and_column_mapping(ui_store):
-    table, counts, *dropdowns = train_tab.on_preview("pair", "sample", "nli (90 pairs)", None, "")
+    table, counts, *dropdowns = train_tab.on_preview(form("pair", sample="nli (90 pairs)"))
     assert "90 examples" in counts and "entailment: 30" in counts
     assert table.headers == ["text", "text_pair", "label"]
     assert "sentence2" in dropdowns[1].choices[1:] or ("sentence2", "sentence2") in dropdowns[1].choices
@@ -79,24 +92,18 @@ def test_malformed_and_oversized_uploads(ui_store, tmp_path, monkeypatch):
     bad = tmp_path / "bad.conll"
     bad.write_text("John B-PER\nbroken\n")
     with pytest.raises(gr.Error, match="line 2 of bad.conll"):
-        train_tab.on_preview("token", "upload", None, str(bad), "")
+        train_tab.on_preview(form("token", "upload", upload=str(bad)))
     one_class = tmp_path / "one.tsv"
     one_class.write_text("text\tlabel\n" + "".join(f"nice film {i}\tpos\n" for i in range(10)))
-    gen = train_tab.run_train("sequence", "upload", None, str(one_class), "", "", "", "", "linear", "mean", "cross",
-                              "frozen", 0, 0, 0, REQ, lambda *a, **k: None)
     with pytest.raises(gr.Error, match="at least 2 classes"):
-        list(gen)
-    monkeypatch.setattr("ftclf.service.MAX_UPLOAD_BYTES", 10)
-    gen = train_tab.run_train("sequence", "upload", None, str(one_class), "", "", "", "", "linear", "mean", "cross",
-                              "frozen", 0, 0, 0, REQ, lambda *a, **k: None)
+        train(form(source="upload", upload=str(one_class)))
+    monkeypatch.setattr("ftclf.service.jobs.MAX_UPLOAD_BYTES", 10)
     with pytest.raises(gr.Error, match="expected an upload of at most"):
-        list(gen)
+        train(form(source="upload", upload=str(one_class)))
 
 
 def test_train_save_compare_download_delete(ui_store):
-    outs = list(train_tab.run_train("sequence", "sample", "sentiment (120 reviews)", None, "", "", "", "", "linear",
-                                    "mean", "cross", "frozen", 0, 0, 0, REQ, lambda *a, **k: None))
-    curves, status, metrics, matrix, confused = outs[-1]
+    curves, status, metrics, matrix, confused = train(form(sample="sentiment (120 reviews)", head="linear"))[-1]
     assert "Training finished" in status and isinstance(matrix, go.Figure)
     assert metrics.headers[0] == "class"
     with pytest.raises(gr.Error, match="shipped heads cannot be overwritten"):
@@ -126,13 +133,27 @@ def test_explain_sequence_and_crf(ui_store):
     md, fig, table = explain_tab.run_explain("sentiment-sst2", "a wonderful film", "")
     assert "softmax" in md and "argmax" in md and "384" in md and not table.visible
     md, fig, table = explain_tab.run_explain("ner-conll2003", "Apple opened a store in London.", "")
-    assert "Viterbi" in md and table.visible and table.headers[-2] == "Viterbi tag (CRF)"
+    assert "Viterbi" in md and table.visible and table.headers[-2] == "decoded tag (Viterbi)"
 
 
 def test_task_change_updates_choices():
-    sample, head, pair_mode, pooling = train_tab.on_task_change("token")
-    assert "crf" in head.choices or ("crf", "crf") in head.choices
-    assert pair_mode.visible is False and pooling.visible is False
+    sample, head, pair_mode, pair_features, pooling, word_shape = train_tab.on_task_change("token")
+    assert ("crf", "crf") in head.choices and head.value == "crf"
+    assert pair_mode.visible is False and pair_features.visible is False and pooling.visible is False
+    assert word_shape.visible and word_shape.value is True
+    _, head, pair_mode, *_ = train_tab.on_task_change("pair")
+    assert ("crf", "crf") not in head.choices and head.value == "linear" and pair_mode.visible
+
+
+def test_read_form_builds_the_same_configs_as_the_api():
+    from ftclf import ModelConfig, TrainingConfig
+
+    request = train_tab.read_form(form("pair", sample="nli (90 pairs)", pair_mode="concat", mode="lora", epochs=2))
+    assert request.model == ModelConfig(task="pair", pair_mode="concat")  # every other choice: the dataclass default
+    assert request.training == TrainingConfig(mode="lora", epochs=2)
+    assert train_tab.read_form(form("pair", pair_mode="concat", pair_features=False)).model.pair_features is False
+    assert train_tab.read_form(form("token", word_shape=False)).model.word_shape is False
+    assert train_tab.read_form(form("sequence", word_shape=True)).model.word_shape is False  # a hidden box says nothing
 
 
 def test_no_head_notice_points_to_train(tmp_path):
@@ -146,12 +167,10 @@ def test_no_head_notice_points_to_train(tmp_path):
 
 
 def test_app_module_builds_demo_without_loading_models():
-    import sys
-
     import app
 
     assert isinstance(app.demo, gr.Blocks)
-    assert "gradio" in sys.modules
+    assert not any(isinstance(v[1], torch.nn.Module) for v in context.store()._cache.values())
 
 
 def test_compare_token_heads_side_by_side(ui_store):
@@ -161,9 +180,7 @@ def test_compare_token_heads_side_by_side(ui_store):
 
 
 def test_train_tab_lora_crf_on_the_ner_sample(ui_store):
-    outs = list(train_tab.run_train("token", "sample", "ner (60 sentences)", None, "", "", "", "", "crf", "mean",
-                                    "cross", "lora", 1, 0, 8, SimpleNamespace(session_hash="ner-session"),
-                                    lambda *a, **k: None))
+    outs = train(form("token", sample="ner (60 sentences)", mode="lora", epochs=1, batch_size=8), "ner-session")
     curves, status, metrics, matrix, confused = outs[-1]
     assert "Training finished" in status and "entity F1" in status
     assert metrics.headers[0] == "entity type" and metrics.value["data"][-1][0] == "overall (micro)"

@@ -1,6 +1,6 @@
 import pytest
 
-from ftclf.evaluation import classification_metrics, confusion_matrix, invalid_transitions, token_metrics
+from ftclf.metrics import classification_metrics, confusion_matrix, token_metrics
 
 
 def test_classification_metrics_by_hand():
@@ -38,6 +38,12 @@ def test_strict_entity_metrics_by_hand():
     assert m["token_accuracy"] == pytest.approx(4 / 6)
 
 
-def test_invalid_transitions():
-    assert invalid_transitions(["O", "I-PER", "B-LOC", "I-PER", "I-PER"]) == 2
-    assert invalid_transitions(["B-PER", "I-PER", "O"]) == 0
+def test_evaluate_modules_work_offline():
+    from ftclf.hf_metrics import ClassificationMetric, EntityMetric
+
+    metric = ClassificationMetric(labels=["neg", "pos"])
+    metric.add_batch(predictions=[0, 1], references=[0, 0])
+    metric.add_batch(predictions=[1], references=[1])
+    assert metric.compute() == classification_metrics([0, 0, 1], [0, 1, 1], ["neg", "pos"])
+    ent = EntityMetric().compute(predictions=[["B-PER", "I-PER", "O"]], references=[["B-PER", "I-PER", "O"]])
+    assert ent["f1"] == 1.0

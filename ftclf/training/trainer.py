@@ -1,4 +1,9 @@
-"""LoRA / full fine-tuning through transformers' Trainer (so torchrun / accelerate launch work)."""
+"""LoRA / full fine-tuning through transformers' Trainer (so torchrun / accelerate launch work).
+
+The classifier takes a typed :class:`~ftclf.tokenization.Batch`; the Trainer sees rows
+``{"input_ids", "item"}`` (its length-grouped sampler reads ``input_ids``) collated into
+``{"batch": Batch, "labels": Tensor}``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,24 @@ import math
 import tempfile
 import time
 
+import numpy as np
 import torch
 
-from .config import TrainingConfig
-from .evaluation import tag_rows, token_metrics
+from ..config import TrainingConfig
+from ..evaluation import score_logits
+from ..tokenization import collate, collate_labels
 from .events import EventHandler, TrainingEvent, TrainResult
-from .tokenization import collate, encode_for_training
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, items) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.items[i].input_ids, "item": self.items[i]}
 
 
 def _trainer_arguments(warmup_ratio: float, **kwargs) -> dict:
@@ -33,37 +50,20 @@ def _trainer_arguments(warmup_ratio: float, **kwargs) -> dict:
     return kwargs
 
 
-def _trainer_metrics(clf):
-    import numpy as np
-
-    names = clf.spec.labels
-
+def _compute_metrics(clf):
     def compute(eval_pred) -> dict:
         logits, labels = eval_pred.predictions, eval_pred.label_ids
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        if not clf.is_token:
-            return {"accuracy": float((np.asarray(logits).argmax(-1) == labels).mean())}
-        logits_t, labels_t = torch.from_numpy(np.asarray(logits)), torch.from_numpy(np.asarray(labels))
-        mask = labels_t != -100
-        gold, pred = [], []
-        for start in range(0, len(labels_t), 256):
-            ids, _ = clf.decode(logits_t[start : start + 256].float().to(clf.device), mask[start : start + 256].to(clf.device))
-            g, p = tag_rows(names, labels_t[start : start + 256].tolist(), ids)
-            gold += g
-            pred += p
-        return {"f1": token_metrics(gold, pred)["f1"]}
+        logits = torch.from_numpy(np.asarray(logits[0] if isinstance(logits, tuple) else logits)).float()
+        labels = torch.from_numpy(np.asarray(labels))
+        chunks = ((logits[i : i + 256].to(clf.device), labels[i : i + 256].to(clf.device)) for i in range(0, len(labels), 256))
+        return {clf.task.metric: score_logits(clf, chunks)[clf.task.metric]}
 
     return compute
 
 
-def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult) -> None:
-    from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+def _events(emit: EventHandler, cancel, result: TrainResult, eval_every: int, t0: float):
+    from transformers import TrainerCallback
 
-    train_items, val_items = encode_for_training(clf, train_ex), encode_for_training(clf, val_ex)
-    steps_per_epoch = math.ceil(len(train_items) / cfg.batch_size)
-    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
-    t0 = time.perf_counter()
     name = result.metric_name
 
     class Events(TrainerCallback):
@@ -89,6 +89,23 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
             emit(TrainingEvent("eval", state.global_step, state.max_steps, state.epoch or 0.0, self.last_loss, metric, name,
                                elapsed=time.perf_counter() - t0))
 
+    return Events()
+
+
+def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult) -> None:
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    label2id = clf.model_config.label2id
+    train_items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, label2id)
+    val_items = clf.task.encode(clf.tokenizer, val_ex, clf.model_config, clf.max_length, label2id)
+    steps_per_epoch = math.ceil(len(train_items) / cfg.batch_size)
+    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
+    pad = clf.tokenizer.pad_token_id or 0
+
+    def collator(rows: list[dict]) -> dict:
+        items = [row["item"] for row in rows]
+        return {"batch": collate(items, pad), "labels": collate_labels(items)}
+
     with tempfile.TemporaryDirectory(prefix="ftclf-trainer-") as tmp:
         args = TrainingArguments(**_trainer_arguments(
             output_dir=tmp, num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
@@ -96,22 +113,19 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
             weight_decay=cfg.weight_decay, seed=cfg.seed, data_seed=cfg.seed,
             eval_strategy="steps", eval_steps=eval_every, save_strategy="steps", save_steps=eval_every,
             save_total_limit=2, save_only_model=True, load_best_model_at_end=True,
-            metric_for_best_model=name, greater_is_better=True, logging_steps=max(1, eval_every // 10),
+            metric_for_best_model=clf.task.metric, greater_is_better=True, logging_steps=max(1, eval_every // 10),
             report_to="none", remove_unused_columns=False, label_names=["labels"],
             dataloader_num_workers=0,
             warmup_ratio=cfg.warmup_ratio,
         ))
-        callbacks = [Events()]
+        callbacks = [_events(emit, cancel, result, eval_every, time.perf_counter())]
         if cfg.patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
         trainer = Trainer(
-            model=clf, args=args, data_collator=lambda items: collate(items, clf.tokenizer.pad_token_id or 0),
-            train_dataset=train_items, eval_dataset=val_items, compute_metrics=_trainer_metrics(clf),
-            callbacks=callbacks,
+            model=clf, args=args, data_collator=collator, train_dataset=_Rows(train_items),
+            eval_dataset=_Rows(val_items), compute_metrics=_compute_metrics(clf), callbacks=callbacks,
         )
         out = trainer.train()
         result.stopped_early = out.global_step < args.max_steps if args.max_steps > 0 else out.global_step < steps_per_epoch * cfg.epochs
         result.best_metric = trainer.state.best_metric
     clf.eval()
-
-

@@ -8,7 +8,8 @@ from typing import Callable
 
 @dataclass
 class TrainingEvent:
-    """One progress report: ``stage`` is "features", "train", "eval" or "done"."""
+    """One progress report. ``stage``: "features" (the frozen encoder's one pass over ``detail``,
+    "train" or "validation"), "train", "eval" or "done"."""
 
     stage: str
     step: int = 0
@@ -19,6 +20,7 @@ class TrainingEvent:
     metric_name: str = ""
     eta_seconds: float | None = None
     elapsed: float = 0.0
+    detail: str = ""
 
 
 @dataclass
@@ -30,14 +32,10 @@ class TrainResult:
     seconds: float = 0.0
     stopped_early: bool = False
     cancelled: bool = False
-    #: the validation examples the metrics were computed on (carved or given)
+    #: the validation examples the metrics were computed on (carved or given; label aliases applied)
     validation_examples: list = field(default_factory=list, repr=False)
-    #: the final predictions on them (tag lists for token tasks, SequencePrediction otherwise)
+    #: the final decoded predictions on them (``ftclf.predictions.Decoded``)
     validation_predictions: list = field(default_factory=list, repr=False)
 
 
 EventHandler = Callable[[TrainingEvent], None]
-
-
-def metric_name(task: str) -> str:
-    return "f1" if task == "token" else "accuracy"
