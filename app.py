@@ -5,8 +5,8 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home: the app runs offline
 
-from ftclf.service import MAX_UPLOAD_BYTES  # noqa: E402
-from ftclf.ui import build_demo  # noqa: E402
+from ftclf.service import MAX_UPLOAD_BYTES
+from ftclf.ui import build_demo
 
 demo = build_demo()
 

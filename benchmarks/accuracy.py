@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import heads_recipe  # noqa: E402
+import heads_recipe
 
-HEADS = heads_recipe.ROOT / "assets" / "heads"
+HEADS = heads_recipe.ROOT / "assets" / "heads"  # the shipped heads of this checkout
 ANCHORS = {
     "sentiment-sst2": "BERT-base 92.7, MiniLM-L6-H384 91.5, DistilBERT 91.3 (SST-2 dev accuracy)",
     "paraphrase-mrpc": "BERT-base F1 88.9, MiniLM-L6-H384 88.9 (MRPC)",
@@ -31,20 +31,19 @@ ANCHORS = {
 
 def measure(name: str, path: str | None) -> dict:
     from ftclf import Classifier
-    from ftclf.data import read_examples
     from ftclf.evaluation import evaluate
 
     clf = Classifier.from_pretrained(HEADS / name)
     recipe = heads_recipe.recipe(name)
     if path:
-        examples, source = read_examples(path, clf.task), path
+        examples, source = clf.task.read(path), path
     else:
         _, examples = recipe.load()
         source = f"validation split of recipe {heads_recipe.SHIPPED[name]}"
     t0 = time.perf_counter()
     metrics = evaluate(clf, examples)
     seconds = time.perf_counter() - t0
-    key = clf.metrics.get("main_metric", "f1" if clf.is_token else "accuracy")
+    key = clf.metrics.get("main_metric", clf.task.metric)
     return {"head": name, "data": source, "examples": len(examples), "metric": key, "value": metrics[key],
             "accuracy": metrics.get("accuracy", metrics.get("token_accuracy")), "seconds": round(seconds, 1),
             "examples_per_second": round(len(examples) / seconds, 1), "metrics": metrics, "anchor": ANCHORS[name]}

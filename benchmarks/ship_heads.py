@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import heads_recipe  # noqa: E402
+import heads_recipe
 
 SLICE = 200
 
@@ -35,7 +35,7 @@ def ship(name: str, src: Path, dest: Path) -> dict:
     trained = json.loads((source / "config.json").read_text())
     clf = Classifier.from_pretrained(source)
     dataset = recipe.data.split("+")[0]
-    clf.spec.label_aliases = dict(heads_recipe.ALIASES.get(dataset, {}))
+    clf.model_config.label_aliases = dict(heads_recipe.ALIASES.get(dataset, {}))
     _, val = recipe.load()
     t0 = time.perf_counter()
     metrics = evaluate(clf, val)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import heads_recipe  # noqa: E402
+import heads_recipe
 
 
 def main() -> int:

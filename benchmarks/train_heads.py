@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import heads_recipe  # noqa: E402
+import heads_recipe
 
 
 def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None, smoke: int | None = None) -> dict:

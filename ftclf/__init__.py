@@ -31,4 +31,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'ftclf' has no attribute {name!r}")
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)  # noqa: PLE0605

@@ -14,7 +14,7 @@ def model_card(meta: Metadata) -> str:
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float))]
     table = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in rows) or "| (none recorded) | |"
     task = model.task_spec
-    pair = f", pair mode `{model.pair_mode}`" if task.name == "pair" else ""
+    pair = f", pair mode `{model.pair_mode}`" if task.text_pairs else ""
     trained = (f"{training.epochs} epochs max, learning rate {training.learning_rate}, batch size "
                f"{training.batch_size}, seed {training.seed}" if training else "not recorded")
     return f"""---

@@ -43,7 +43,7 @@ class Example:
     def label_values(self) -> tuple[str, ...]:
         return () if self.label is None else (self.label,)
 
-    def relabel(self, aliases: dict[str, str]) -> "Example":
+    def relabel(self, aliases: dict[str, str]) -> Example:
         return replace(self, label=aliases.get(self.label, self.label))
 
 
@@ -60,7 +60,7 @@ class TokenExample:
     def label_values(self) -> tuple[str, ...]:
         return self.tags or ()
 
-    def relabel(self, aliases: dict[str, str]) -> "TokenExample":
+    def relabel(self, aliases: dict[str, str]) -> TokenExample:
         return replace(self, tags=tuple(aliases.get(t, t) for t in self.tags or ()) or None)
 
 

@@ -27,7 +27,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
     example = task.inputs([text], [text_pair] if task.text_pairs else None)[0]
     clf.eval()
     items = task.encode(clf.tokenizer, [example], clf.model_config, clf.max_length)
-    inputs, vectors, traces = [], [], []
+    inputs, traces = [], []
     for item in items:  # one item; the word windows of a long sentence, in order
         batch = collate([item], clf.tokenizer.pad_token_id or 0).to(clf.device)
         x = clf.head_input(clf.features(batch), batch.word_shape)[0]  # (in_features,) or (n_words, in_features)
@@ -40,7 +40,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
     argmax = probs.argmax(-1).tolist()
     out = {
         "task": task.name, "head": clf.model_config.head, "labels": labels, "mode": clf.mode,
-        "token_level": task.token_level, "pooling": clf.model_config.pooling, "pair_mode": clf.model_config.pair_mode,
+        "token_level": task.token_level, "text_pairs": task.text_pairs, "pooling": clf.model_config.pooling, "pair_mode": clf.model_config.pair_mode,
         "vector": _vector_summary(x[0] if task.token_level else x), "weight_shape": list(traces[0].weight.shape),
         "scores": scores.tolist(), "probs": probs.tolist(),
         "argmax": [labels[i] for i in argmax] if task.token_level else labels[argmax],

@@ -37,7 +37,6 @@ from .predictions import Decoded, EntitySpan, SequencePrediction, TokenPredictio
 from .splits import sort_labels
 from .tokenization import IGNORE_INDEX, Batch, Item, encode_texts, encode_words, split_words
 
-
 FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "conll": "CoNLL"}
 
 
@@ -337,10 +336,8 @@ class TokenTask(TaskSpec):
         if text_pairs is not None:
             raise InputError("expected no text_pairs for a token head, got some; drop them")
         sentences = []
-        for i, text in enumerate(_check_texts(texts, "texts")):
+        for text in _check_texts(texts, "texts"):  # not blank, so at least one word
             words = split_words(text)
-            if not words:
-                raise InputError(f"expected words to tag at position {i}, found only spaces/symbols; type a sentence")
             sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words)))
         return sentences
 

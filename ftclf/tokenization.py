@@ -11,7 +11,7 @@ split into windows of whole words so that no word goes untagged.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import torch

@@ -1,6 +1,16 @@
 import pytest
 
-from ftclf.tokenization import WORD_SHAPES, Item, collate, collate_labels, encode_texts, encode_words, split_words, token_labels, word_shape
+from ftclf.tokenization import (
+    WORD_SHAPES,
+    Item,
+    collate,
+    collate_labels,
+    encode_texts,
+    encode_words,
+    split_words,
+    token_labels,
+    word_shape,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ftclf import Classifier, ModelConfig, TrainingConfig, predict
+from ftclf.data import Example
 from ftclf.errors import DataError, EncoderMismatchError, InputError, ModelFormatError
 from ftclf.evaluation import evaluate
-from ftclf.data import Example
 from ftclf.training import fit
 
 from .conftest import pair_examples, sentiment_examples, token_examples

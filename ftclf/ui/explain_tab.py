@@ -62,7 +62,7 @@ def run_explain(head: str, text: str, text_pair: str):
                   f"{out['hidden_active']} active (> 0)")
     labels = out["labels"]
     md = (f"{vector} ({out['pooling']} pooling"
-          + (f", {out['pair_mode']} pair mode" if out["task"] == "pair" else "") + ")" + hidden
+          + (f", {out['pair_mode']} pair mode" if out["text_pairs"] else "") + ")" + hidden
           + f"\n\n**2. Scores** h·W + b with W of shape {out['weight_shape'][0]}×{out['weight_shape'][1]}: "
           + ", ".join(f"{lab} {s:.3f}" for lab, s in zip(labels, out["scores"]))
           + "\n\n**3. softmax**: " + ", ".join(f"{lab} {p:.3f}" for lab, p in zip(labels, out["probs"]))

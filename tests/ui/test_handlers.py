@@ -136,6 +136,15 @@ def test_explain_sequence_and_crf(ui_store):
     assert "Viterbi" in md and table.visible and table.headers[-2] == "decoded tag (Viterbi)"
 
 
+def test_a_registered_head_appears_in_the_dashboard(monkeypatch):
+    from ftclf.heads import HEADS, HeadSpec, LinearHead
+
+    monkeypatch.setitem(HEADS, "toy", HeadSpec("toy", lambda n, c, t: LinearHead(t, n, c.num_labels), "a toy head"))
+    _, head, *_ = train_tab.on_task_change("sequence")
+    assert ("toy", "toy") in head.choices
+    assert "`toy` — a toy head" in explain_tab._heads_md()
+
+
 def test_task_change_updates_choices():
     sample, head, pair_mode, pair_features, pooling, word_shape = train_tab.on_task_change("token")
     assert ("crf", "crf") in head.choices and head.value == "crf"
@@ -179,6 +188,7 @@ def test_compare_token_heads_side_by_side(ui_store):
     assert any(d["class_or_confidence"] for d in a_spans.value)
 
 
+@pytest.mark.slow
 def test_train_tab_lora_crf_on_the_ner_sample(ui_store):
     outs = train(form("token", sample="ner (60 sentences)", mode="lora", epochs=1, batch_size=8), "ner-session")
     curves, status, metrics, matrix, confused = outs[-1]

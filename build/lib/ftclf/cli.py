@@ -1,0 +1,158 @@
+"""Command line: ``ftclf {train,evaluate,predict}`` (also ``python -m ftclf``); JSON on stdout,
+progress on stderr.
+
+``train``'s options are generated from the fields of ``ModelConfig`` and ``TrainingConfig`` (help
+from each field's metadata), so the command line, the API and the dashboard share one set of
+options and defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+import types
+import typing
+
+from .config import ModelConfig, TrainingConfig
+from .data import FORMATS, ColumnMap
+from .errors import FtclfError
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _kind(cls, f: dataclasses.Field) -> type:
+    """The plain type of a field (``int | None`` -> int)."""
+    hint = typing.get_type_hints(cls)[f.name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
+    """One option per field of a config dataclass whose metadata does not say ``cli: False``."""
+    group = parser.add_argument_group(f"{cls.__name__} options")
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        kind, choices = _kind(cls, f), f.metadata.get("choices")
+        choices = choices() if callable(choices) else choices
+        default = None if f.default is dataclasses.MISSING else f.default
+        shown = "" if default is None else f" (default: {default})"
+        kwargs = {"dest": f.name, "default": default, "help": f.metadata.get("help", "") + shown}
+        if f.default is dataclasses.MISSING:
+            kwargs["required"] = True
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=kind, choices=choices, metavar=None if choices else f.name.upper())
+        group.add_argument(_flag(f.name), **kwargs)
+
+
+def config_from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.metadata.get("cli", True)})
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, data_help: str) -> None:
+    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    parser.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
+    parser.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
+    parser.add_argument("--label-column", help="default: detected (label, labels, gold_label, …)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ftclf", description="Fine-tune, evaluate and use classification heads.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a head and save it")
+    _add_data_arguments(train, "CSV/TSV/JSONL/CoNLL file, or hf:ID[:CONFIG[:SPLIT]]")
+    train.add_argument("--validation", help="validation file (default: a stratified, seeded split of --data)")
+    train.add_argument("--output", required=True, help="directory to save the classifier in")
+    add_config_arguments(train, ModelConfig)
+    add_config_arguments(train, TrainingConfig)
+
+    ev = sub.add_parser("evaluate", help="score a saved classifier on a labelled file")
+    ev.add_argument("--model", required=True, help="a saved classifier directory or a head name")
+    _add_data_arguments(ev, "labelled file to score")
+    ev.add_argument("--max-examples", type=int, help="score a seeded sample of at most this many examples")
+
+    pr = sub.add_parser("predict", help="predict texts (or pairs) with a saved classifier")
+    pr.add_argument("--model", required=True, help="a saved classifier directory or a head name (e.g. sentiment-sst2)")
+    pr.add_argument("--text", required=True, action="append", help="repeat for several texts")
+    pr.add_argument("--text-pair", action="append", help="pair heads: the second text of each --text")
+    return parser
+
+
+def _columns(args) -> ColumnMap:
+    return ColumnMap(args.text_column, args.text_pair_column, args.label_column)
+
+
+def _progress(event) -> None:
+    if event.stage == "eval":
+        print(f"[ftclf] epoch {event.epoch:.2f} step {event.step}/{event.total_steps} "
+              f"loss {event.loss if event.loss is None else round(event.loss, 4)} "
+              f"{event.metric_name} {event.metric if event.metric is None else round(event.metric, 4)}",
+              file=sys.stderr, flush=True)
+
+
+def _classifier(name_or_path: str):
+    from .model import Classifier
+    from .service import HeadStore
+
+    return Classifier.from_pretrained(HeadStore().resolve(name_or_path))
+
+
+def cmd_train(args) -> dict:
+    from .tasks import read_examples
+    from .training import fit
+
+    model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
+    train_examples = read_examples(args.data, args.task, args.format, _columns(args))
+    val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
+    data_info = {"train": str(args.data), "validation": str(args.validation) if args.validation else f"split of {args.data}"}
+    clf, result = fit(model_config, training, train_examples, val_examples, on_event=_progress, data_info=data_info)
+    out = clf.save_pretrained(args.output)
+    return {
+        "output": str(out),
+        "validation": result.metrics,
+        "history": result.history,
+        "train_seconds": round(result.seconds, 1),
+        "stopped_early": result.stopped_early,
+        "train_examples": clf.data_info["train_examples"],
+        "validation_examples": clf.data_info["validation_examples"],
+    }
+
+
+def cmd_evaluate(args) -> dict:
+    from .evaluation import evaluate
+    from .splits import sample
+
+    clf = _classifier(args.model)
+    examples = clf.task.read(args.data, args.format, _columns(args))
+    return evaluate(clf, sample(examples, args.max_examples, 0))
+
+
+def cmd_predict(args) -> list:
+    from .inference import predict
+
+    return [p.to_dict() for p in predict(_classifier(args.model), args.text, args.text_pair)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        # Libraries (transformers' Trainer logs, tqdm.write) print to stdout; keep it for the JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+    except FtclfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    json.dump(result, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    return 0

@@ -1,0 +1,317 @@
+"""Examples and the readers that make them: CSV / TSV / JSONL tables, CoNLL column files, hub datasets.
+
+A sequence example is a pair example whose second text is ``None`` (one code path for both);
+a token example is a sentence as words with one IOB2 tag per word. TSV files are read with no
+quoting at all (``csv.QUOTE_NONE``): a ``"`` is an ordinary character. Problems are reported with
+the file's line number and what to do. Which reader a task uses is the task's business
+(``ftclf.tasks``); this module knows file formats only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+from . import hub, iob
+from .errors import DataError
+
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "premise", "question1", "text_a", "review", "content")
+PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
+LABEL_COLUMNS = ("label", "labels", "gold_label", "class", "target")
+WORD_COLUMNS = ("tokens", "words")
+TAG_COLUMNS = ("tags", "ner_tags", "labels", "label")
+FORMATS = ("csv", "tsv", "jsonl", "conll")
+
+Row = tuple[int, dict]  # (line number, record)
+
+
+@dataclass(frozen=True)
+class Example:
+    """A sequence (``text_pair is None``) or pair example; ``label`` is None when unlabelled."""
+
+    text: str
+    text_pair: str | None = None
+    label: str | None = None
+
+    def texts(self) -> tuple[str, ...]:
+        """What the encoder reads (the key of cached features)."""
+        return (self.text, self.text_pair or "")
+
+    def label_values(self) -> tuple[str, ...]:
+        return () if self.label is None else (self.label,)
+
+    def relabel(self, aliases: dict[str, str]) -> Example:
+        return replace(self, label=aliases.get(self.label, self.label))
+
+
+@dataclass(frozen=True)
+class TokenExample:
+    """A sentence as words, with one IOB2 tag per word (``tags`` None when unlabelled)."""
+
+    words: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
+
+    def texts(self) -> tuple[str, ...]:
+        return self.words
+
+    def label_values(self) -> tuple[str, ...]:
+        return self.tags or ()
+
+    def relabel(self, aliases: dict[str, str]) -> TokenExample:
+        return replace(self, tags=tuple(aliases.get(t, t) for t in self.tags or ()) or None)
+
+
+@dataclass
+class ColumnMap:
+    """Which columns hold the text(s) and the label; None = detect from the usual names."""
+
+    text: str | None = None
+    text_pair: str | None = None
+    label: str | None = None
+
+
+def detect_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in ("csv", "tsv", "jsonl"):
+        return suffix
+    if suffix == "json":
+        return "jsonl"
+    if suffix in ("conll", "txt", "iob", "bio", "iob2"):
+        return "conll"
+    raise DataError(
+        f"expected a file ending in .csv, .tsv, .jsonl or .conll/.txt, got {Path(path).name!r}; "
+        "rename the file or pass the format explicitly"
+    )
+
+
+def read_text_file(path: str | Path) -> list[str]:
+    """The file's lines, decoded as strict UTF-8 (a BOM is dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"expected a data file, found nothing at {str(path)!r}; check the path")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"expected UTF-8 text, found an invalid byte 0x{raw[exc.start]:02x} on line {line} of "
+            f"{path.name}; re-save the file as UTF-8"
+        ) from None
+    return text.splitlines()
+
+
+def _dialect(fmt: str) -> dict:
+    return {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
+
+
+def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
+    """(line number, row dict) for every record of a CSV / TSV / JSONL file."""
+    fmt = fmt or detect_format(path)
+    lines = read_text_file(path)
+    name = Path(path).name
+    if fmt == "jsonl":
+        return _json_rows(lines, name)
+    if fmt not in ("csv", "tsv"):
+        raise DataError(f"expected a table format (csv, tsv or jsonl), got {fmt!r}")
+    records = list(csv.reader(lines, **_dialect(fmt)))
+    numbered = [(i, rec) for i, rec in enumerate(records, 1) if rec and any(f.strip() for f in rec)]
+    if not numbered:
+        raise DataError(f"expected a header line and examples, found an empty file {name}; add data")
+    header = [h.strip() for h in numbered[0][1]]
+    rows = []
+    for number, rec in numbered[1:]:
+        if len(rec) != len(header):
+            raise DataError(
+                f"expected {len(header)} {fmt.upper()} fields ({', '.join(header)}) on line {number} "
+                f"of {name}, found {len(rec)}; fix that line"
+                + (" (TSV fields are split on tabs only)" if fmt == "tsv" else "")
+            )
+        rows.append((number, dict(zip(header, rec))))
+    return rows
+
+
+def _json_rows(lines: list[str], name: str) -> list[Row]:
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"expected one JSON object per line, line {number} of {name} is not valid JSON "
+                f"({exc.msg}); fix or remove that line"
+            ) from None
+        if not isinstance(row, dict):
+            raise DataError(
+                f"expected a JSON object on line {number} of {name}, got {type(row).__name__}; "
+                'write each example as {"text": ..., "label": ...}'
+            )
+        rows.append((number, row))
+    return rows
+
+
+def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
+    """Column names of a CSV / TSV / JSONL file from its first record only ([] for CoNLL)."""
+    fmt = fmt or detect_format(path)
+    if fmt == "conll":
+        return []
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    if fmt == "jsonl":
+        try:
+            record = json.loads(first)
+        except json.JSONDecodeError:
+            return []
+        return list(record) if isinstance(record, dict) else []
+    return [h.strip() for h in next(csv.reader([first], **_dialect(fmt)), [])]
+
+
+def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(
+                f"expected a {role} column {wanted!r} in {name}, found columns {list(columns)}; "
+                f"pass one of those as the {role} column"
+            )
+        return wanted
+    for candidate in candidates:
+        if candidate in columns:
+            return candidate
+    raise DataError(
+        f"expected a {role} column (one of {', '.join(candidates)}) in {name}, found columns "
+        f"{list(columns)}; name the {role} column explicitly (--{role.replace(' ', '-')}-column)"
+    )
+
+
+def rows_to_examples(
+    rows: list[Row], pairs: bool, columns: ColumnMap | None = None, name: str = "data", labelled: bool = True,
+) -> list[Example]:
+    """Table rows to sequence examples (second text None) or, with ``pairs``, pair examples."""
+    columns = columns or ColumnMap()
+    if not rows:
+        raise DataError(f"expected at least one example in {name}, found none; add examples")
+    keys = list(rows[0][1].keys())
+    text_col = _pick(keys, columns.text, TEXT_COLUMNS, "text", name)
+    pair_col = _pick(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if pairs else None
+    label_col = _pick(keys, columns.label, LABEL_COLUMNS, "label", name) if labelled else None
+    examples = []
+    for number, row in rows:
+        text = _field(row, text_col, number, name)
+        pair = _field(row, pair_col, number, name) if pair_col else None
+        label = None
+        if label_col:
+            value = row.get(label_col)
+            if value is None or str(value).strip() == "":
+                raise DataError(f"expected a label on line {number} of {name}, found none; add it or drop the line")
+            label = str(value).strip()
+        examples.append(Example(text=text, text_pair=pair, label=label))
+    return examples
+
+
+def _field(row: dict, column: str, number: int, name: str) -> str:
+    value = row.get(column)
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise DataError(
+            f"expected text in column {column!r} on line {number} of {name}, found it empty; "
+            "fill it in or drop the line"
+        )
+    return text
+
+
+def read_conll(path: str | Path, tag_column: int = -1) -> list[TokenExample]:
+    """Sentences of a CoNLL column file (token first, tag in ``tag_column``); IOB1 becomes IOB2."""
+    name = Path(path).name
+    sentences: list[TokenExample] = []
+    words: list[str] = []
+    tags: list[str] = []
+    for number, line in enumerate(read_text_file(path) + [""], 1):
+        fields = line.split()
+        if not fields:
+            if words:
+                sentences.append(TokenExample(tuple(words), tuple(tags)))
+                words, tags = [], []
+            continue
+        if fields[0] == "-DOCSTART-":
+            continue
+        if len(fields) < 2:
+            raise DataError(
+                f"expected 'token ... tag' columns on line {number} of {name}, found {line.strip()!r}; "
+                "separate the token and its tag with a space or tab"
+            )
+        tag = fields[tag_column]
+        if not iob.is_tag(tag):
+            raise DataError(
+                f"expected an IOB tag (O, B-TYPE or I-TYPE) on line {number} of {name}, found {tag!r}; "
+                "put the entity tag in the last column"
+            )
+        words.append(fields[0])
+        tags.append(tag)
+    if not sentences:
+        raise DataError(f"expected CoNLL sentences in {name}, found none; check the file")
+    return as_iob2(sentences)
+
+
+def rows_to_token_examples(rows: list[Row], name: str = "data") -> list[TokenExample]:
+    """JSONL / hub rows with a list of words and a parallel list of tags."""
+    if not rows:
+        raise DataError(f"expected at least one sentence in {name}, found none")
+    keys = list(rows[0][1].keys())
+    word_col = _pick(keys, None, WORD_COLUMNS, "tokens", name)
+    tag_col = _pick(keys, None, TAG_COLUMNS, "tags", name)
+    examples = []
+    for number, row in rows:
+        words, tags = row.get(word_col), row.get(tag_col)
+        if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags) or not words:
+            raise DataError(
+                f"expected equally long, non-empty lists {word_col!r} and {tag_col!r} on line {number} of "
+                f"{name}; fix that record"
+            )
+        examples.append(TokenExample(tuple(str(w) for w in words), tuple(str(t) for t in tags)))
+    return as_iob2(examples)
+
+
+def as_iob2(examples: list[TokenExample]) -> list[TokenExample]:
+    """The sentences in IOB2, converted as a whole when the data set is written in IOB1."""
+    if iob.detect_scheme(e.tags for e in examples) == "IOB1":
+        return [TokenExample(e.words, tuple(iob.to_iob2(e.tags))) for e in examples]
+    return examples
+
+
+def read_hub_rows(spec: str) -> tuple[list[Row], str]:
+    """``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub as numbered rows (ClassLabel ints become
+    their names); needs network or the datasets cache."""
+    parts = spec.split(":")
+    dataset_id, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
+    split = parts[2] if len(parts) > 2 else "train"
+    try:
+        import datasets
+
+        if not hub.offline() and not hub.reachable():  # offline mode reads the datasets cache
+            raise ConnectionError("the Hugging Face Hub cannot be reached from this machine")
+        ds = datasets.load_dataset(dataset_id, config, split=split)
+    except Exception as exc:  # network, missing dataset, bad config: all reported the same way
+        raise DataError(
+            f"expected a loadable hub dataset {dataset_id!r} (config {config!r}, split {split!r}), "
+            f"but loading failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            "check the id and that you are online, or use a local file"
+        ) from exc
+    return [(i + 1, _decode_class_labels(ds.features, row)) for i, row in enumerate(ds)], dataset_id
+
+
+def _decode_class_labels(features, row: dict) -> dict:
+    """Replace ClassLabel ints (and sequences of them) by their names."""
+    out = dict(row)
+    for key, feature in features.items():
+        names = getattr(feature, "names", None)
+        inner = getattr(getattr(feature, "feature", None), "names", None)
+        if names is not None and isinstance(row[key], int):
+            out[key] = names[row[key]]
+        elif inner is not None and isinstance(row[key], list):
+            out[key] = [inner[v] for v in row[key]]
+    return out

@@ -1,0 +1,216 @@
+"""The saved-classifier format: a directory of JSON and safetensors (never pickle), its metadata
+schema, validation on read, and the atomic write.
+
+    DIR/config.json        Metadata: format tag and version, the ModelConfig, training mode,
+                           encoder (name, weights fingerprint, hidden size), TrainingConfig,
+                           validation metrics, data, parameter counts, creation time
+    DIR/head.safetensors   head weights (+ CRF transitions, + word-shape embedding)
+    DIR/adapter/           peft LoRA adapter (mode "lora")
+    DIR/encoder/           the fine-tuned encoder and tokenizer (mode "full")
+    DIR/README.md          model card
+
+This module knows files, not models: ``Classifier.save_pretrained`` / ``from_pretrained`` call it.
+Every problem found on read is a :class:`ModelFormatError` that names the file and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import MODES, ModelConfig, TrainingConfig
+from .errors import FtclfError, ModelFormatError
+
+FORMAT = "ftclf-classifier"
+#: 2: CRF weights live in the head (``head.crf.*``; version 1 had them at ``crf.*``)
+FORMAT_VERSION = 2
+CONFIG_NAME = "config.json"
+HEAD_NAME = "head.safetensors"
+ADAPTER_DIR = "adapter"
+ENCODER_DIR = "encoder"
+CARD_NAME = "README.md"
+
+
+@dataclass
+class EncoderRef:
+    """The encoder a head was trained on: its id and a fingerprint of its weights."""
+
+    name: str
+    fingerprint: str
+    hidden_size: int
+
+
+@dataclass
+class Metadata:
+    """Everything ``config.json`` records about a saved classifier."""
+
+    model: ModelConfig
+    encoder: EncoderRef
+    mode: str = "frozen"
+    training: TrainingConfig | None = None
+    #: validation metrics (numbers), plus notes such as ``main_metric`` (strings)
+    metrics: dict[str, float | int | str] = field(default_factory=dict)
+    #: where the data came from and how much of it: files, example counts
+    data: dict[str, Any] = field(default_factory=dict)
+    #: parameter counts: head, trainable, total
+    parameters: dict[str, int] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    ftclf_version: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict:
+        out = {"format": FORMAT, **asdict(self)}
+        out["model"], out["training"] = self.model.to_dict(), self.training.to_dict() if self.training else None
+        return out
+
+    @property
+    def main_metric(self) -> tuple[str, float | None]:
+        """(name, value) of the metric the head was selected on."""
+        key = str(self.metrics.get("main_metric") or self.model.task_spec.metric)
+        value = self.metrics.get(key)
+        return key, value if isinstance(value, (int, float)) else None
+
+
+def is_saved_classifier(directory: str | Path) -> bool:
+    """Whether ``directory`` claims to hold a saved classifier (its config.json says so)."""
+    try:
+        return json.loads((Path(directory) / CONFIG_NAME).read_text("utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# ----------------------------------------------------------------------------- read
+def read_metadata(directory: str | Path) -> Metadata:
+    """The validated metadata of a saved classifier; ModelFormatError on anything damaged."""
+    path = Path(directory).expanduser()
+    config = path / CONFIG_NAME
+    if not path.is_dir() or not config.is_file():
+        raise ModelFormatError(
+            f"expected a saved ftclf classifier directory (with {CONFIG_NAME} and {HEAD_NAME}), "
+            f"found {'no directory' if not path.is_dir() else 'no ' + CONFIG_NAME} at {str(path)!r}; "
+            "pass the --output directory of `ftclf train` or the name of a saved head"
+        )
+    try:
+        raw = json.loads(config.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"expected valid JSON in {config}, found a damaged file ({exc}); re-save the model") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise ModelFormatError(
+            f"expected {config} to describe an ftclf classifier (format {FORMAT!r}), found {found!r}; "
+            "this directory holds something else (a plain transformers model?)"
+        )
+    return _parse(raw, config)
+
+
+def _parse(raw: dict, where: Path) -> Metadata:
+    version = raw.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFormatError(f"expected format version <= {FORMAT_VERSION} in {where}, found {version!r}; upgrade ftclf")
+    model = _section(raw, "model", dict, where)
+    encoder = _section(raw, "encoder", dict, where)
+    training = raw.get("training")
+    try:
+        meta = Metadata(
+            model=ModelConfig.from_dict(model),
+            encoder=EncoderRef(str(encoder["name"]), str(encoder["fingerprint"]), int(encoder["hidden_size"])),
+            mode=raw.get("mode", "frozen"),
+            training=TrainingConfig.from_dict(training) if isinstance(training, dict) else None,
+            metrics=_section(raw, "metrics", dict, where, {}),
+            data=_section(raw, "data", dict, where, {}),
+            parameters=_section(raw, "parameters", dict, where, {}),
+            created=str(raw.get("created", "")),
+            ftclf_version=str(raw.get("ftclf_version", "")),
+            format_version=version,
+        )
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError is a ValueError
+        what = f"the field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ModelFormatError(f"expected a complete, valid {CONFIG_NAME} in {where.parent}, but {what} is missing or "
+                               "wrong; re-save the model") from None
+    if meta.mode not in MODES:
+        raise ModelFormatError(f"expected mode one of {', '.join(MODES)} in {where}, found {meta.mode!r}; re-save the model")
+    if not meta.model.labels:
+        raise ModelFormatError(f"expected the label names in {where}, found none; re-save the model")
+    return meta
+
+
+def _section(raw: dict, key: str, kind: type, where: Path, default: Any = None):
+    value = raw.get(key, default)
+    if not isinstance(value, kind):
+        raise ModelFormatError(
+            f"expected {key!r} in {where} to be a JSON {'object' if kind is dict else kind.__name__}, "
+            f"found {type(value).__name__}; re-save the model"
+        )
+    return value
+
+
+def read_head_state(directory: str | Path, meta: Metadata) -> dict:
+    """The head's tensors, keyed as in the current format (older versions are renamed)."""
+    path = Path(directory) / HEAD_NAME
+    if not path.is_file():
+        raise ModelFormatError(f"expected {HEAD_NAME} in {str(Path(directory))!r}, found none; re-save the model")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ModelFormatError(f"expected readable safetensors in {path}, found a damaged file ({exc}); re-save the model") from None
+    if meta.format_version < 2:
+        state = {("head." + k if k.startswith("crf.") else k): v for k, v in state.items()}
+    return state
+
+
+# ---------------------------------------------------------------------------- write
+def write(
+    directory: str | Path, meta: Metadata, head_state: dict, card: str,
+    write_extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write a classifier to a temporary sibling directory, then rename it into place (nothing
+    half-saved). An earlier saved classifier at ``directory`` is replaced; any other non-empty
+    directory is refused. ``write_extra(tmp)`` adds the adapter or encoder files."""
+    target = Path(directory).expanduser().resolve()
+    if target.exists() and not is_saved_classifier(target):
+        if not target.is_dir() or any(target.iterdir()):
+            raise FtclfError(
+                f"expected a new or empty directory (or an earlier saved classifier) at {str(target)!r}, "
+                "found other files there; choose another output directory"
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in head_state.items()}, str(tmp / HEAD_NAME),
+                  metadata={"format": FORMAT})
+        os.chmod(tmp / HEAD_NAME, 0o644)
+        if write_extra is not None:
+            write_extra(tmp)
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta.to_json(), indent=2) + "\n", "utf-8")
+        (tmp / CARD_NAME).write_text(card, "utf-8")
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing target is swapped out, then removed."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

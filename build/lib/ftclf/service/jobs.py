@@ -1,0 +1,162 @@
+"""Training from the dashboard, gradio-free: where the data come from, the preview, one run, and
+the job table (a worker thread per run, its events, cancel)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ..config import ModelConfig, TrainingConfig
+from ..data import ColumnMap, peek_columns
+from ..errors import DataError, InputError
+from ..tasks import get_task
+from ..training import TrainingEvent, TrainResult, fit
+from .samples import sample
+
+MAX_UPLOAD_BYTES = 20 * 2**20  # documented in the README and shown in the Train tab
+SOURCES = ("sample", "upload", "hub")
+
+
+@dataclass
+class DataSource:
+    """The Train tab's data: a built-in sample (by name), an uploaded file (its path) or a hub
+    dataset (``ID[:CONFIG[:SPLIT]]``)."""
+
+    task: str
+    kind: str = "sample"
+    value: str = ""
+    columns: ColumnMap = field(default_factory=ColumnMap)
+
+    def path(self) -> str:
+        """The readable path (``hf:…`` for the hub), checked: sample task, upload size."""
+        value = (self.value or "").strip()
+        if self.kind == "sample":
+            found = sample(value)
+            if found.task != self.task:
+                raise DataError(f"expected a {self.task} sample, got the {found.task} sample {found.name!r}; pick a matching sample")
+            return str(found.path)
+        if self.kind == "hub":
+            if not value:
+                raise DataError("expected a hub dataset id such as glue:sst2:train, got nothing; type one")
+            return "hf:" + value.removeprefix("hf:")
+        if self.kind == "upload":
+            if not value:
+                raise DataError("expected an uploaded file, got none; upload a CSV, TSV, JSONL or CoNLL file")
+            size = Path(value).stat().st_size
+            if size > MAX_UPLOAD_BYTES:
+                raise DataError(
+                    f"expected an upload of at most {MAX_UPLOAD_BYTES // 2**20} MB, got {size / 2**20:.1f} MB; "
+                    "use a sample of the data or the command line (ftclf train)"
+                )
+            return value
+        raise DataError(f"expected data source {', '.join(SOURCES)}, got {self.kind!r}")
+
+    def describe(self) -> str:
+        return f"{self.kind}: {Path(self.value).name if self.kind == 'upload' else self.value}"
+
+    def read(self) -> list:
+        return get_task(self.task).read(self.path(), columns=self.columns)
+
+    def preview(self, limit: int = 20) -> dict:
+        """Parsed rows (as the trainer will see them), the file's columns and label counts."""
+        path = self.path()
+        examples = self.read()  # validates the whole file first (line-numbered errors)
+        rows, counts, counted = get_task(self.task).preview(examples, limit)
+        columns = [] if path.startswith("hf:") else peek_columns(path)
+        return {"rows": rows, "columns": columns, "examples": len(examples), "counts": counts, "counted": counted}
+
+
+@dataclass
+class TrainRequest:
+    """Everything one training run needs: data, what to build, how to train it."""
+
+    data: DataSource
+    model: ModelConfig
+    training: TrainingConfig
+
+
+@dataclass
+class TrainOutcome:
+    classifier: object
+    result: TrainResult
+    #: the validation examples the head got most confidently wrong (rows for a table)
+    confused: list[dict]
+
+
+def run_training(request: TrainRequest, on_event=None, cancel: threading.Event | None = None) -> TrainOutcome:
+    data_info = {"train": request.data.describe(), "validation": "seeded stratified split"}
+    clf, result = fit(request.model, request.training, request.data.read(), None, on_event=on_event, cancel=cancel,
+                      data_info=data_info)
+    confused = clf.task.mistakes(result.validation_examples, result.validation_predictions, clf.labels)
+    return TrainOutcome(clf, result, confused)
+
+
+@dataclass
+class Job:
+    """One training run in a worker thread: its events, its cancel switch, its outcome."""
+
+    request: TrainRequest
+    cancel: threading.Event = field(default_factory=threading.Event)
+    events: queue.Queue = field(default_factory=queue.Queue)
+    outcome: TrainOutcome | None = None
+    error: Exception | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def _work(self) -> None:
+        try:
+            self.outcome = run_training(self.request, on_event=self.events.put, cancel=self.cancel)
+        except Exception as exc:  # reported to whoever watches the job; the server keeps serving
+            self.error = exc
+
+    def stream(self, poll: float = 0.3) -> Iterator[TrainingEvent | None]:
+        """Events as they come (None every ``poll`` seconds without one) until the run ends."""
+        while self.running or not self.events.empty():
+            try:
+                yield self.events.get(timeout=poll)
+            except queue.Empty:
+                yield None
+
+
+class TrainingJobs:
+    """Training runs by session: at most one running per session; finished runs keep their
+    classifier (until saved) up to ``max_kept`` sessions."""
+
+    def __init__(self, max_kept: int = 8) -> None:
+        self.max_kept = max_kept
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str, request: TrainRequest) -> Job:
+        request.data.path()  # upload size, sample/task match: fail before starting a thread
+        with self._lock:
+            current = self._jobs.get(session)
+            if current is not None and current.running:
+                raise InputError("expected one training run per browser session, found one still going; "
+                                "wait for it or cancel it")
+            job = Job(request)
+            self._jobs.pop(session, None)
+            self._jobs[session] = job
+            finished = [k for k, j in self._jobs.items() if k != session and not j.running]
+            for key in finished[: max(0, len(self._jobs) - self.max_kept)]:
+                del self._jobs[key]
+        job.thread = threading.Thread(target=job._work, daemon=True, name=f"ftclf-train-{session}")
+        job.thread.start()
+        return job
+
+    def get(self, session: str) -> Job | None:
+        return self._jobs.get(session)
+
+    def cancel(self, session: str) -> bool:
+        """Ask the session's running job to stop; False when none is running."""
+        job = self._jobs.get(session)
+        if job is None or not job.running:
+            return False
+        job.cancel.set()
+        return True

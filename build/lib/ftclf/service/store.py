@@ -1,0 +1,175 @@
+"""The head store: shipped heads (read-only) and user heads by name; loads and caches classifiers.
+
+Shipped heads live in the package's ``assets/heads``; heads saved from the dashboard go to a user
+directory (``$FTCLF_USER_HEADS``, default ``~/.cache/ftclf/heads``). Loaded classifiers are cached
+and share one copy of the default encoder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FtclfError, InputError, ModelFormatError
+from ..format import CONFIG_NAME, Metadata, is_saved_classifier, read_metadata
+from .assets import shipped_heads_dir, user_heads_dir
+
+logger = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+@dataclass
+class HeadInfo:
+    """What the dashboard shows about a saved head, read from its config.json alone."""
+
+    name: str
+    path: Path
+    shipped: bool
+    meta: Metadata
+    size_bytes: int
+
+    @property
+    def task(self) -> str:
+        return self.meta.model.task
+
+    def row(self) -> dict:
+        key, value = self.meta.main_metric
+        model = self.meta.model
+        return {
+            "name": self.name, "task": model.task, "labels": ", ".join(model.labels), "head": model.head,
+            "mode": self.meta.mode, "pair mode": model.pair_mode if model.task_spec.text_pairs else "",
+            "encoder": self.meta.encoder.name, "data": str(self.meta.data.get("train", "")),
+            "validation": f"{key} {100 * value:.1f}" if value is not None else "",
+            "size (MB)": round(self.size_bytes / 2**20, 2), "created": self.meta.created[:16].replace("T", " "),
+            "source": "shipped" if self.shipped else "user",
+        }
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def head_info(path: Path, shipped: bool) -> HeadInfo:
+    return HeadInfo(path.name, path, shipped, read_metadata(path), _dir_size(path))
+
+
+class HeadStore:
+    """Shipped and user heads by name; loads (and caches) classifiers on demand."""
+
+    def __init__(self, shipped_dir: Path | None = None, user_dir: Path | None = None) -> None:
+        self.shipped_dir = Path(shipped_dir or shipped_heads_dir())
+        self.user_dir = Path(user_dir or user_heads_dir())
+        self._cache: dict[str, tuple[float, object]] = {}
+        self._encoder = None
+        self._lock = threading.RLock()
+
+    def _dirs(self) -> list[tuple[Path, bool]]:
+        found = []
+        for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
+            if base.is_dir():
+                found += [(p, shipped) for p in sorted(base.iterdir()) if p.is_dir() and is_saved_classifier(p)]
+        return found
+
+    def list(self, task: str | None = None) -> list[HeadInfo]:
+        infos = []
+        for path, shipped in self._dirs():
+            try:
+                info = head_info(path, shipped)
+            except FtclfError as exc:
+                logger.warning("skipping the damaged head %s: %s", path, exc)  # never fatal
+                continue
+            if task is None or info.task == task:
+                infos.append(info)
+        return infos
+
+    def names(self, task: str | None = None) -> list[str]:
+        return [h.name for h in self.list(task)]
+
+    def info(self, name: str) -> HeadInfo:
+        """One head's info, read from its own directory (no scan of the others)."""
+        if isinstance(name, str) and NAME_RE.match(name):
+            for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
+                if is_saved_classifier(base / name):
+                    return head_info(base / name, shipped)
+        raise InputError(f"expected the name of an available head, got {name!r}; pick one from the list")
+
+    def resolve(self, name_or_path: str | Path) -> Path:
+        """A saved classifier's directory from a path, or from the name of a shipped or user head."""
+        path = Path(name_or_path).expanduser()
+        if path.is_dir():
+            return path
+        try:
+            return self.info(str(name_or_path)).path
+        except InputError:
+            raise ModelFormatError(
+                f"expected a saved classifier directory or a head name ({', '.join(self.names()) or 'none saved'}), "
+                f"got {str(name_or_path)!r}; pass the --output directory of `ftclf train` or one of those names"
+            ) from None
+
+    def shared_encoder(self):
+        from ..encoders import load_encoder
+
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = load_encoder(None)
+            return self._encoder
+
+    def get(self, name: str):
+        """The loaded classifier for a head name (reloaded if its files changed)."""
+        from ..encoders import is_default_encoder
+        from ..model import Classifier
+
+        info = self.info(name)
+        stamp = (info.path / CONFIG_NAME).stat().st_mtime
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            shared = is_default_encoder(info.meta.encoder.name) and info.meta.mode != "full"
+            clf = Classifier.from_pretrained(info.path, encoder=self.shared_encoder() if shared else None)
+            self._cache[name] = (stamp, clf)
+            return clf
+
+    def check_new_name(self, name: str) -> str:
+        name = (name or "").strip()
+        if not NAME_RE.match(name):
+            raise InputError(
+                f"expected a head name of lowercase letters, digits, '.', '_' or '-' (up to 63, starting with "
+                f"a letter or digit), got {name!r}; e.g. my-sentiment-head"
+            )
+        if (self.shipped_dir / name).exists():
+            raise InputError(f"expected a name that is not a shipped head, got {name!r}; shipped heads cannot be overwritten")
+        return name
+
+    def add(self, clf, name: str, overwrite: bool = False) -> HeadInfo:
+        name = self.check_new_name(name)
+        target = self.user_dir / name
+        if target.exists() and not overwrite:
+            raise InputError(f"expected a new head name, but {name!r} already exists; pick another name or delete it first")
+        clf.save_pretrained(target)
+        with self._lock:
+            self._cache.pop(name, None)
+        return head_info(target, shipped=False)
+
+    def delete(self, name: str) -> None:
+        info = self.info(name)
+        if info.shipped:
+            raise InputError(f"expected a user head, got the shipped head {name!r}; shipped heads cannot be deleted")
+        with self._lock:
+            self._cache.pop(name, None)
+            trash = info.path.parent / f".{name}.deleted-{int(time.time() * 1000)}"
+            os.replace(info.path, trash)  # atomic: the head disappears at once, then is removed
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def export_zip(self, name: str) -> Path:
+        info = self.info(name)
+        out = Path(tempfile.mkdtemp(prefix="ftclf-export-")) / name
+        return Path(shutil.make_archive(str(out), "zip", root_dir=info.path.parent, base_dir=info.path.name))

@@ -1,0 +1,455 @@
+"""Task kinds and their registry: the one place that knows what a task reads, encodes, scores,
+decodes and returns.
+
+``sequence`` (one text -> one label), ``pair`` (two texts -> one label; encoded together,
+``[CLS] a [SEP] b [SEP]``, or apart and concatenated) and ``token`` (a sentence -> one IOB2 tag per
+word). Everything else — training loops, prediction, persistence, the UI — asks a task's spec
+instead of branching on its name, so a new task is one more :class:`TaskSpec` subclass passed to
+:func:`register_task`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Hashable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import iob
+from .data import (
+    ColumnMap,
+    Example,
+    TokenExample,
+    detect_format,
+    read_conll,
+    read_hub_rows,
+    read_rows,
+    rows_to_examples,
+    rows_to_token_examples,
+)
+from .encoders import pool
+from .errors import ConfigError, DataError, InputError
+from .metrics import classification_metrics, token_metrics
+from .predictions import Decoded, EntitySpan, SequencePrediction, TokenPrediction, WordPrediction
+from .splits import sort_labels
+from .tokenization import IGNORE_INDEX, Batch, Item, encode_texts, encode_words, split_words
+
+FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "conll": "CoNLL"}
+
+
+class TaskSpec:
+    """What a task is. Subclasses set the class attributes and override what differs.
+
+    ``config`` arguments are :class:`ftclf.ModelConfig` objects (read only).
+    """
+
+    name: str = ""
+    #: what the dashboard calls the task
+    title: str = ""
+    #: the validation metric that early stopping and model selection watch (higher is better)
+    metric: str = "accuracy"
+    #: one output per word (a sentence tagger) instead of one per text
+    token_level: bool = False
+    #: every input is two texts
+    text_pairs: bool = False
+    default_head: str = "linear"
+    #: file formats :meth:`read` accepts
+    formats: tuple[str, ...] = ("csv", "tsv", "jsonl")
+    #: the model card's usage line
+    usage: str = ""
+
+    # ------------------------------------------------------------------ data
+    def read(self, source: str | Path, fmt: str | None = None, columns: ColumnMap | None = None,
+             labelled: bool = True) -> list:
+        """Examples of a file for this task; ``hf:ID[:CONFIG[:SPLIT]]`` reads a hub dataset."""
+        if str(source).startswith("hf:"):
+            rows, name = read_hub_rows(str(source)[3:])
+            return self.from_rows(rows, columns, name, labelled)
+        fmt = fmt or detect_format(source)
+        if fmt not in self.formats:
+            raise DataError(
+                f"expected a {_either(FORMAT_NAMES[f] for f in self.formats)} file for a {self.name} task, "
+                f"got a {FORMAT_NAMES.get(fmt, fmt)} file; {self.format_hint}"
+            )
+        return self.read_file(source, fmt, columns, labelled)
+
+    format_hint = "use a table with a text and a label column (task 'token' reads CoNLL files)"
+
+    def read_file(self, path, fmt: str, columns: ColumnMap | None, labelled: bool) -> list:
+        return self.from_rows(read_rows(path, fmt), columns, Path(path).name, labelled)
+
+    def from_rows(self, rows, columns: ColumnMap | None, name: str, labelled: bool) -> list:
+        return rows_to_examples(rows, False, columns, name, labelled)
+
+    def check_examples(self, examples: Sequence) -> None:
+        """Refuse data of another task's shape."""
+        if not examples:
+            raise DataError("expected examples, got none; pass a file with labelled rows")
+        if not isinstance(examples[0], Example):
+            raise DataError(
+                f"expected labelled texts for task {self.name!r}, got tagged sentences; "
+                "pick the task that matches the data"
+            )
+
+    def label_list(self, examples: Sequence) -> list[str]:
+        """The label names found in ``examples``, in id order."""
+        return sort_labels(v for e in examples for v in e.label_values())
+
+    def check_training_labels(self, labels: list[str]) -> None:
+        if len(labels) < 2:
+            raise DataError(
+                f"expected at least 2 classes in the training data, found only {labels}; "
+                "add examples of another class"
+            )
+
+    def stratum(self, example) -> Hashable:
+        """What a carved validation split keeps in proportion (a task may set this to None: a plain
+        random split)."""
+        return example.label
+
+    def preview(self, examples: Sequence, limit: int) -> tuple[list[dict], dict[str, int], str]:
+        """(first rows as the trainer reads them, counts, what is counted)."""
+        rows = [{"text": e.text, **({"text_pair": e.text_pair} if e.text_pair else {}), "label": e.label}
+                for e in examples[:limit]]
+        return rows, dict(Counter(e.label for e in examples)), "examples per label"
+
+    # ---------------------------------------------------------------- inputs
+    def inputs(self, texts, text_pairs=None) -> list:
+        """Prediction inputs as unlabelled examples (checked: non-empty strings, pairs matching)."""
+        texts = _check_texts(texts, "texts")
+        if text_pairs is not None:
+            raise InputError(f"expected no text_pairs for a {self.name} head, got {len(text_pairs)}; drop them")
+        return [Example(t) for t in texts]
+
+    def encode(self, tokenizer, examples: Sequence, config, max_length: int,
+               label2id: dict[str, int] | None = None) -> list[Item]:
+        """Examples to encoder items (with label ids when ``label2id`` is given)."""
+        items = encode_texts(tokenizer, [e.text for e in examples], self._pairs(examples), max_length,
+                             apart=self._apart(config))
+        if label2id is not None:
+            for item in items:
+                item.label = label2id[examples[item.source].label]
+        return items
+
+    def _pairs(self, examples) -> list[str] | None:
+        return None
+
+    def _apart(self, config) -> bool:
+        return False
+
+    def cache_key(self, config) -> str:
+        """What, besides the encoder and texts, changes the encoder's output for this task."""
+        return self.name
+
+    def in_features(self, hidden_size: int, config) -> int:
+        return hidden_size
+
+    def features(self, encode, batch: Batch, poolings: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The encoder half: ``encode(batch) -> (batch, seq_len, hidden)`` pooled into
+        {pooling: (batch, hidden)} for every pooling asked for."""
+        hidden = encode(batch)
+        return {p: pool(hidden, batch.attention_mask, p) for p in poolings}
+
+    def feature_rows(self, item: Item) -> int:
+        """Feature rows one item contributes (1 per text; 1 per word for token tasks)."""
+        return 1
+
+    def head_input(self, features: dict[str, torch.Tensor], config) -> torch.Tensor:
+        """The head's input: the pooled h of eq. 11.11 -> (batch, in_features)."""
+        return features[config.pooling]
+
+    # --------------------------------------------------------------- outputs
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy: logits (batch, num_labels) or (batch, n_words, num_labels); positions
+        labelled IGNORE_INDEX (padding words) are skipped."""
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+    def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
+        """(label ids, probabilities): softmax then argmax (eqs. 11.12/11.13); with a word mask,
+        each row's ids are cut to its real words."""
+        probs = logits.softmax(-1)
+        ids = probs.argmax(-1).tolist()
+        if mask is not None:
+            ids = [row[:n] for row, n in zip(ids, mask.sum(1).tolist())]
+        return ids, probs
+
+    def gold_ids(self, examples: Sequence, label2id: dict[str, int]) -> list:
+        return [label2id[e.label] for e in examples]
+
+    def label_mask(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """Which positions of collated labels are real (None: all of them)."""
+        return None
+
+    def label_rows(self, labels: torch.Tensor) -> list:
+        """Collated labels back to gold ids, one entry per example."""
+        return labels.tolist()
+
+    def metrics(self, gold: Sequence, predicted: Sequence, labels: Sequence[str]) -> dict:
+        """Every metric of predicted against gold label ids."""
+        return classification_metrics(gold, predicted, labels)
+
+    def prediction(self, example, decoded: Decoded, labels: Sequence[str], truncated: bool):
+        p = decoded.probs.tolist()
+        return SequencePrediction(labels[decoded.ids], p[decoded.ids], dict(zip(labels, p)), truncated)
+
+    def mistakes(self, examples: Sequence, decoded: Sequence[Decoded], labels: Sequence[str], limit: int = 10) -> list[dict]:
+        """The validation examples the head got most confidently wrong."""
+        rows = []
+        for e, d in zip(examples, decoded):
+            if labels[d.ids] != e.label:
+                rows.append({"text": self._shown(e), "gold": e.label, "predicted": labels[d.ids],
+                             "confidence": round(float(d.probs[d.ids]), 3)})
+        return sorted(rows, key=lambda r: -r["confidence"])[:limit]
+
+    def _shown(self, example) -> str:
+        return example.text
+
+    def report(self, metrics: dict) -> tuple[str, list[str], list[list]]:
+        """(headline, table headers, table rows) of a metrics dict, for people."""
+        headline = f"accuracy **{metrics['accuracy']:.3f}**, macro-F1 **{metrics['f1']:.3f}**"
+        if "f1_positive" in metrics:
+            headline += f", F1 of `{metrics['labels'][1]}` {metrics['f1_positive']:.3f}"
+        rows = [[c, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
+                for c, m in metrics["per_class"].items()]
+        rows.append(["macro average", "", "", round(metrics["f1"], 4), metrics["examples"]])
+        return headline, ["class", "precision", "recall", "f1", "support"], rows
+
+
+class SequenceTask(TaskSpec):
+    name = "sequence"
+    title = "Sentiment / text classification"
+    usage = 'predict(clf, ["a gripping, beautifully acted film"])'
+
+
+class PairTask(TaskSpec):
+    """Two texts, one label: encoded together (``cross``) or apart and concatenated (``concat``,
+    Proposition 1.1; ``pair_features`` adds |h_a - h_b| and h_a * h_b)."""
+
+    name = "pair"
+    title = "Paraphrase / NLI"
+    text_pairs = True
+    usage = 'predict(clf, ["A man is playing a guitar."], ["A person plays music."])'
+    format_hint = "use a table with two text columns and a label column (task 'token' reads CoNLL files)"
+
+    def from_rows(self, rows, columns, name, labelled):
+        return rows_to_examples(rows, True, columns, name, labelled)
+
+    def check_examples(self, examples):
+        super().check_examples(examples)
+        if any(e.text_pair is None for e in examples):
+            raise DataError("expected a second text for every example of a pair task, found some without one")
+
+    def inputs(self, texts, text_pairs=None):
+        texts = _check_texts(texts, "texts")
+        if text_pairs is None:
+            raise InputError("expected text_pairs for a pair head (one second text per text), got none; pass text_pairs")
+        text_pairs = _check_texts(text_pairs, "text_pairs")
+        if len(text_pairs) != len(texts):
+            raise InputError(f"expected as many text_pairs as texts ({len(texts)}), got {len(text_pairs)}")
+        return [Example(t, p) for t, p in zip(texts, text_pairs)]
+
+    def _pairs(self, examples):
+        return [e.text_pair or "" for e in examples]
+
+    def _apart(self, config) -> bool:
+        return config.pair_mode == "concat"
+
+    def cache_key(self, config) -> str:
+        return f"{self.name}/{config.pair_mode}"
+
+    def in_features(self, hidden_size, config):
+        if not self._apart(config):
+            return hidden_size
+        return hidden_size * (4 if config.pair_features else 2)
+
+    def features(self, encode, batch, poolings):
+        out = super().features(encode, batch, poolings)
+        if batch.second is not None:  # concat mode: the second text's own pass
+            out.update({f"second.{k}": v for k, v in super().features(encode, batch.second, poolings).items()})
+        return out
+
+    def head_input(self, features, config):
+        a = features[config.pooling]
+        if not self._apart(config):
+            return a
+        b = features[f"second.{config.pooling}"]
+        parts = [a, b] + ([torch.abs(a - b), a * b] if config.pair_features else [])
+        return torch.cat(parts, dim=-1)  # shape: (batch, in_features)
+
+    def _shown(self, example):
+        return f"{example.text}  ||  {example.text_pair}"
+
+
+@dataclass(frozen=True)
+class _Sentence(TokenExample):
+    """A raw text to tag, split into words that remember their character offsets."""
+
+    text: str = ""
+    offsets: tuple[tuple[int, int], ...] = ()
+
+
+class TokenTask(TaskSpec):
+    """A sentence tagger: one IOB2 tag per word, read from each word's first sub-token vector."""
+
+    name = "token"
+    title = "NER"
+    metric = "f1"
+    token_level = True
+    default_head = "crf"
+    formats = ("conll", "jsonl")
+    usage = 'predict(clf, ["Angela Merkel visited Paris on Monday."])'
+    format_hint = "write one token and its tag per line, sentences separated by blank lines"
+
+    def read_file(self, path, fmt, columns, labelled):
+        return read_conll(path) if fmt == "conll" else rows_to_token_examples(read_rows(path, fmt), Path(path).name)
+
+    def from_rows(self, rows, columns, name, labelled):
+        return rows_to_token_examples(rows, name)
+
+    def check_examples(self, examples):
+        if not examples:
+            raise DataError("expected examples, got none; pass a file with tagged sentences")
+        if not isinstance(examples[0], TokenExample):
+            raise DataError(
+                f"expected tagged sentences for task {self.name!r}, got labelled texts; "
+                "pick the task that matches the data"
+            )
+
+    def label_list(self, examples):
+        return iob.sort_tags([iob.OUTSIDE, *(t for e in examples for t in e.label_values())])
+
+    def check_training_labels(self, labels):
+        if labels == [iob.OUTSIDE]:
+            raise DataError("expected some entity tags in the training data, found only 'O'; add tagged sentences")
+
+    stratum = None  # sentences are split at random
+
+    def preview(self, examples, limit):
+        rows = [{"words": " ".join(e.words), "tags": " ".join(e.tags)} for e in examples[:limit]]
+        counts = Counter(t[2:] for e in examples for t in e.tags if t.startswith("B-"))
+        return rows, dict(counts), "entities per type"
+
+    def inputs(self, texts, text_pairs=None):
+        if text_pairs is not None:
+            raise InputError("expected no text_pairs for a token head, got some; drop them")
+        sentences = []
+        for text in _check_texts(texts, "texts"):  # not blank, so at least one word
+            words = split_words(text)
+            sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words)))
+        return sentences
+
+    def encode(self, tokenizer, examples, config, max_length, label2id=None):
+        items = encode_words(tokenizer, [e.words for e in examples], max_length)
+        if label2id is not None:
+            for item in items:
+                tags = examples[item.source].tags[item.word_offset : item.word_offset + len(item.word_index)]
+                item.label = [label2id[t] for t in tags]
+        return items
+
+    def features(self, encode, batch, poolings):
+        hidden = encode(batch)  # shape: (batch, seq_len, hidden)
+        index = batch.word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1))
+        return {"words": hidden.gather(1, index)}  # each word's first sub-token: (batch, n_words, hidden)
+
+    def feature_rows(self, item):
+        return len(item.word_index)
+
+    def head_input(self, features, config):
+        return features["words"]  # shape: (batch, n_words, hidden): h_i of eq. 11.12
+
+    def gold_ids(self, examples, label2id):
+        return [[label2id[t] for t in e.tags] for e in examples]
+
+    def label_mask(self, labels):
+        return labels != IGNORE_INDEX  # padding words of shorter sentences
+
+    def label_rows(self, labels):
+        return [row[row != IGNORE_INDEX].tolist() for row in labels]
+
+    def metrics(self, gold, predicted, labels):
+        return token_metrics([[labels[i] for i in row] for row in gold], [[labels[i] for i in row] for row in predicted])
+
+    def prediction(self, example: _Sentence, decoded, labels, truncated):
+        tags = [labels[i] for i in decoded.ids]
+        words = [
+            WordPrediction(w, s, e, tag, row[i], row)
+            for w, (s, e), tag, i, row in zip(example.words, example.offsets, tags, decoded.ids, decoded.probs.tolist())
+        ]
+        entities = []
+        for etype, first, last in iob.spans(tags):
+            start, end = words[first].start, words[last].end
+            score = sum(w.score for w in words[first : last + 1]) / (last - first + 1)
+            entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
+        return TokenPrediction(example.text, entities, words, list(labels), truncated)
+
+    def mistakes(self, examples, decoded, labels, limit=10):
+        rows = []
+        for e, d in zip(examples, decoded):
+            tags = [labels[i] for i in d.ids]
+            wrong = sum(a != b for a, b in zip(e.tags, tags))
+            if wrong:
+                rows.append({"errors": wrong, "sentence": " ".join(e.words), "gold": " ".join(e.tags),
+                             "predicted": " ".join(tags)})
+        return sorted(rows, key=lambda r: -r["errors"])[:limit]
+
+    def report(self, metrics):
+        headline = (f"entity F1 **{metrics['f1']:.3f}** (P {metrics['precision']:.3f}, R {metrics['recall']:.3f}), "
+                    f"invalid IOB2 transitions {metrics['invalid_transition_rate']:.2%}")
+        per_type = metrics["per_type"]
+        rows = [[t, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
+                for t, m in sorted(per_type.items())]
+        rows.append(["overall (micro)", round(metrics["precision"], 4), round(metrics["recall"], 4),
+                     round(metrics["f1"], 4), sum(m["support"] for m in per_type.values())])
+        return headline, ["entity type", "precision", "recall", "f1", "support"], rows
+
+
+def _either(names) -> str:
+    names = list(names)
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def _check_texts(texts: Any, what: str) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, (list, tuple)) or not texts:
+        raise InputError(f"expected a non-empty list of strings as {what}, got {type(texts).__name__}; pass [\"some text\"]")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(f"expected a string at position {i} of {what}, got {type(text).__name__}")
+        if not text.strip():
+            raise InputError(
+                f"expected non-empty text, got an empty or whitespace-only string at position {i} of {what}; "
+                "type some text"
+            )
+    return list(texts)
+
+
+# --------------------------------------------------------------------------- registry
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Make a task available by name to configs, training, loading and the dashboard."""
+    if not spec.name:
+        raise ConfigError("expected a task spec with a name, got an empty one; set the class attribute `name`")
+    TASKS[spec.name] = spec
+    return spec
+
+
+def get_task(name: str) -> TaskSpec:
+    if name not in TASKS:
+        raise ConfigError(f"expected task to be one of {', '.join(TASKS)}, got {name!r}; pass one of the listed values")
+    return TASKS[name]
+
+
+for _spec in (SequenceTask(), PairTask(), TokenTask()):
+    register_task(_spec)
+
+
+def read_examples(path: str | Path, task: str, fmt: str | None = None, columns: ColumnMap | None = None,
+                  labelled: bool = True) -> list:
+    """Read a labelled file (CSV / TSV / JSONL / CoNLL, or ``hf:ID[:CONFIG[:SPLIT]]``) for ``task``."""
+    return get_task(task).read(path, fmt, columns, labelled)

@@ -1,0 +1,41 @@
+"""Training progress events and results, shared by every training loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class TrainingEvent:
+    """One progress report. ``stage``: "features" (the frozen encoder's one pass over ``detail``,
+    "train" or "validation"), "train", "eval" or "done"."""
+
+    stage: str
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    loss: float | None = None
+    metric: float | None = None
+    metric_name: str = ""
+    eta_seconds: float | None = None
+    elapsed: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_metric: float | None = None
+    metric_name: str = ""
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    stopped_early: bool = False
+    cancelled: bool = False
+    #: the validation examples the metrics were computed on (carved or given; label aliases applied)
+    validation_examples: list = field(default_factory=list, repr=False)
+    #: the final decoded predictions on them (``ftclf.predictions.Decoded``)
+    validation_predictions: list = field(default_factory=list, repr=False)
+
+
+EventHandler = Callable[[TrainingEvent], None]

@@ -1,0 +1,54 @@
+"""The service objects shared by every tab (one HeadStore and one job table per process) and the
+FtclfError -> gr.Error mapping at the UI edge."""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import gradio as gr
+
+from ..errors import FtclfError
+from ..service import HeadStore, TrainingJobs
+from ..tasks import get_task
+
+_store: HeadStore | None = None
+_lock = threading.Lock()
+JOBS = TrainingJobs()
+
+
+def store() -> HeadStore:
+    global _store
+    with _lock:
+        if _store is None:
+            _store = HeadStore()
+        return _store
+
+
+def set_store(new: HeadStore | None) -> None:
+    """Point the UI at another store (tests use temporary directories)."""
+    global _store
+    with _lock:
+        _store = new
+
+
+def ui_errors(fn):
+    """Turn the project's errors into gr.Error at the UI edge (the message is shown as is)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FtclfError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    return wrapper
+
+
+def session_of(request) -> str:
+    return getattr(request, "session_hash", None) or "default"
+
+
+def no_head_notice(task: str) -> str:
+    return (f"**No {get_task(task).title} head is available yet.** Train one in the **Train** tab "
+            "(a built-in sample takes under a minute), save it, and it appears here.")

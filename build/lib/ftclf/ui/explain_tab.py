@@ -1,0 +1,88 @@
+"""How it works: the real numbers along the chapter's path for one input and one head."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..errors import InputError
+from ..explain import explain
+from ..heads import HEADS
+from . import charts
+from .context import store, ui_errors
+
+EQUATIONS = r"""
+**Sequence / pair** (eq. 11.11): $y = \mathrm{softmax}(h \cdot W + b)$, where $h$ is the pooled encoder vector
+($h_{CLS}$ or the mean of the token vectors; for concat-mode pairs $h = [h_a; h_b(; |h_a-h_b|; h_a \ast h_b)]$).
+
+**Token** (eqs. 11.12–11.13): $y_i = \mathrm{softmax}(h_i \cdot W + b)$, $t_i = \arg\max_k y_{ik}$; a CRF head instead
+picks the tag path with the best total of emission and transition scores (Viterbi), which never breaks IOB2.
+"""
+
+
+def _fmt(v: list[float]) -> str:
+    return "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
+
+
+def _heads_md() -> str:
+    return "**Heads**: " + "; ".join(f"`{name}` — {spec.description}" for name, spec in HEADS.items()) + "."
+
+
+def _per_word(out: dict, vector: str):
+    rows = []
+    decoded = out.get("decoded")
+    for i, word in enumerate(out["words"]):
+        row = [word, out["argmax"][i], round(max(out["probs"][i]), 3)]
+        if decoded is not None:
+            row += [decoded[i], "≠" if decoded[i] != out["argmax"][i] else ""]
+        rows.append(row)
+    headers = ["word", "argmax tag (11.13)", "max softmax prob"] + (["decoded tag (Viterbi)", "differs"] if decoded else [])
+    md = (f"{vector} (first word)\n\n**2. Scores** h_i·W + b for every word over {len(out['labels'])} tags "
+          f"(head `{out['head']}`); **3. softmax** per word; **4. argmax** per word")
+    if decoded is not None:
+        changed = sum(r[-1] == "≠" for r in rows)
+        md += f"; **5. Viterbi** over the head's transition scores changes {changed} of {len(rows)} tags."
+    fig = charts.token_heatmap(out["words"], out["labels"], out["probs"], title="Softmax of the emission scores per word")
+    return md + ".\n" + EQUATIONS, fig, gr.Dataframe(value=rows, headers=headers, visible=True)
+
+
+@ui_errors
+def run_explain(head: str, text: str, text_pair: str):
+    """-> (markdown with the numbers, score/probability chart, token table)"""
+    if not head:
+        raise InputError("expected a head to be selected, got none; pick one")
+    out = explain(store().get(head), text, text_pair)
+    v = out["vector"]
+    vector = (f"**1. Encoder vector** h: {v['dim']} numbers, norm {v['norm']:.3f}, mean {v['mean']:.4f}, "
+              f"std {v['std']:.4f}; first values {_fmt(v['first'])}")
+    if out["token_level"]:
+        return _per_word(out, vector)
+    hidden = ""
+    if "hidden" in out:
+        hidden = (f"\n\n**1b. MLP hidden layer** ReLU(h·W₁ + b₁): {out['hidden']['dim']} units, "
+                  f"{out['hidden_active']} active (> 0)")
+    labels = out["labels"]
+    md = (f"{vector} ({out['pooling']} pooling"
+          + (f", {out['pair_mode']} pair mode" if out["text_pairs"] else "") + ")" + hidden
+          + f"\n\n**2. Scores** h·W + b with W of shape {out['weight_shape'][0]}×{out['weight_shape'][1]}: "
+          + ", ".join(f"{lab} {s:.3f}" for lab, s in zip(labels, out["scores"]))
+          + "\n\n**3. softmax**: " + ", ".join(f"{lab} {p:.3f}" for lab, p in zip(labels, out["probs"]))
+          + f"\n\n**4. argmax** → **{out['argmax']}**\n" + EQUATIONS)
+    return md, charts.score_bars(labels, out["scores"], out["probs"]), gr.Dataframe(visible=False)
+
+
+def build_explain_tab() -> dict:
+    with gr.Tab("How it works", id="explain"):
+        gr.Markdown("Pick any head and an input: the page shows the actual numbers the head computes, step by step. "
+                    + _heads_md())
+        with gr.Row():
+            with gr.Column():
+                head = gr.Dropdown(store().names(), value=(store().names() or [None])[0], label="Head", elem_id="explain-head")
+                text = gr.Textbox(label="Text", lines=2, value="Apple is planning to open a new store in London.", elem_id="explain-text")
+                text_pair = gr.Textbox(label="Second text (pair heads)", lines=2)
+                button = gr.Button("Explain", variant="primary", elem_id="explain-run")
+            with gr.Column():
+                plot = gr.Plot(label="Scores and probabilities")
+        md = gr.Markdown(elem_id="explain-md", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+        table = gr.Dataframe(label="Per word", interactive=False, visible=False)
+        button.click(run_explain, [head, text, text_pair], [md, plot, table])
+    return {"picker": head}

@@ -1,0 +1,97 @@
+"""Models tab: every head in a table; compare two heads on one input; delete; download as zip."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..errors import InputError
+from ..inference import predict
+from ..tasks import get_task
+from . import charts
+from .context import store, ui_errors
+from .predict_tabs import highlight
+
+COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "size (MB)", "created", "source"]
+
+
+def heads_table() -> list[list]:
+    return [[h.row()[c] for c in COLUMNS] for h in store().list()]
+
+
+def _one(name: str, text: str, text_pair: str):
+    """One side of the comparison: highlighted entities for token heads, a bar chart otherwise."""
+    clf = store().get(name)
+    pred = predict(clf, [text], [text_pair] if clf.task.text_pairs else None)[0]
+    if clf.task.token_level:
+        segments, colors = highlight(pred.text, pred.entities, 0.0)
+        return gr.HighlightedText(value=segments, color_map=colors, visible=True), gr.Plot(visible=False)
+    fig = charts.probability_bars(pred.probabilities, title=f"{name}: {pred.label} ({pred.score:.1%})")
+    return gr.HighlightedText(visible=False), gr.Plot(value=fig, visible=True)
+
+
+@ui_errors
+def compare(left: str, right: str, text: str, text_pair: str):
+    if not left or not right:
+        raise InputError("expected two heads to compare, got fewer; pick one on each side")
+    tasks = {store().info(left).task, store().info(right).task}
+    if len(tasks) > 1:
+        raise InputError(f"expected two heads of the same task, got {' and '.join(sorted(tasks))}; pick heads of one task")
+    if not (text or "").strip():
+        raise InputError("expected some text to compare on, got an empty box; type some text")
+    if get_task(tasks.pop()).text_pairs and not (text_pair or "").strip():
+        raise InputError("expected a second text for pair heads, got an empty box; fill in both texts")
+    return (*_one(left, text, text_pair), *_one(right, text, text_pair))
+
+
+@ui_errors
+def delete_head(name: str) -> str:
+    if not name:
+        raise InputError("expected a user head to delete, got none; pick one")
+    store().delete(name)
+    return f"Deleted **{name}**."
+
+
+@ui_errors
+def download_head(name: str):
+    if not name:
+        raise InputError("expected a head to download, got none; pick one")
+    return str(store().export_zip(name))
+
+
+def user_head_names() -> list[str]:
+    return [h.name for h in store().list() if not h.shipped]
+
+
+def build_models_tab() -> dict:
+    with gr.Tab("Models", id="models"):
+        table = gr.Dataframe(value=heads_table, headers=COLUMNS, label="Available heads", interactive=False, wrap=True,
+                             elem_id="models-table")
+        refresh = gr.Button("Refresh")
+        gr.Markdown("### Compare two heads of the same task")
+        with gr.Row():
+            left = gr.Dropdown(store().names(), label="Head A")
+            right = gr.Dropdown(store().names(), label="Head B")
+        with gr.Row():
+            text = gr.Textbox(label="Text", lines=2)
+            text_pair = gr.Textbox(label="Second text (pair heads)", lines=2)
+        compare_button = gr.Button("Compare", variant="primary")
+        with gr.Row():
+            with gr.Column():
+                left_spans = gr.HighlightedText(label="Head A", visible=False)
+                left_plot = gr.Plot(label="Head A")
+            with gr.Column():
+                right_spans = gr.HighlightedText(label="Head B", visible=False)
+                right_plot = gr.Plot(label="Head B")
+        gr.Markdown("### Manage")
+        with gr.Row():
+            to_delete = gr.Dropdown(user_head_names(), label="User head to delete")
+            delete_button = gr.Button("Delete", variant="stop")
+            to_download = gr.Dropdown(store().names(), label="Head to download")
+            download_button = gr.Button("Download as zip")
+        file = gr.File(label="Zip", interactive=False)
+        message = gr.Markdown()
+        compare_button.click(compare, [left, right, text, text_pair], [left_spans, left_plot, right_spans, right_plot])
+        download_button.click(download_head, [to_download], [file])
+        delete_event = delete_button.click(delete_head, [to_delete], [message])
+    return {"table": table, "refresh": refresh, "pickers": [left, right, to_download], "user_picker": to_delete,
+            "delete_event": delete_event}

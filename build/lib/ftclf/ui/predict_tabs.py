@@ -1,0 +1,191 @@
+"""Sentiment, Paraphrase / NLI and NER tabs: handlers (plain functions) and layouts."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from ..errors import InputError
+from ..heads import get_head
+from ..inference import predict
+from . import charts
+from .context import no_head_notice, store, ui_errors
+
+ENTITY_COLORS = {"PER": "#fca5a5", "ORG": "#93c5fd", "LOC": "#86efac", "MISC": "#fde68a"}
+SEQUENCE_EXAMPLES = [
+    "A gripping, beautifully acted film that stays with you for days.",
+    "The plot is a mess and the jokes fall flat; two hours I will never get back.",
+    "Not bad at all, though the ending drags a little.",
+]
+PAIR_EXAMPLES = [
+    ["A man is playing a guitar on stage.", "A person is playing an instrument."],
+    ["A man is playing a guitar on stage.", "Nobody is playing music."],
+    ["The company said quarterly profit rose 10 percent.", "Quarterly profit at the company climbed 10 percent, it said."],
+    ["A child is running through a field of flowers.", "A kid is sleeping in a bed."],
+]
+NER_EXAMPLES = [
+    "Angela Merkel met Emmanuel Macron in Paris to discuss the future of the European Union.",
+    "Apple is planning to open a new store in London next spring, Tim Cook told Reuters.",
+    "Novak Djokovic beat Rafael Nadal at the French Open on Sunday.",
+]
+
+
+def _text(value: str, what: str = "text") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"expected some {what}, got an empty box; type or pick an example")
+    return value
+
+
+def _head(name: str | None, task: str) -> str:
+    if not name:
+        raise InputError(f"expected a head to be selected, got none; {no_head_notice(task)}")
+    return name
+
+
+def _timed(clf, *args):
+    t0 = time.perf_counter()
+    pred = predict(clf, *args)[0]
+    return pred, 1000 * (time.perf_counter() - t0)
+
+
+def _summary(pred, ms: float, name: str, clf, extra: str = "") -> str:
+    notice = ("\n\n⚠️ The input was longer than the encoder's maximum and was **truncated** "
+              f"to {clf.max_length} tokens." if pred.truncated else "")
+    return (f"**{pred.label}** with probability {pred.score:.1%} · latency **{ms:.0f} ms** · head `{name}` "
+            f"({clf.model_config.head} head, {clf.mode}{extra}){notice}")
+
+
+@ui_errors
+def predict_sequence(head: str, text: str):
+    """-> (label probabilities for gr.Label, plotly bar chart, summary markdown)"""
+    name = _head(head, "sequence")
+    clf = store().get(name)
+    pred, ms = _timed(clf, [_text(text)])
+    if pred.truncated:
+        gr.Warning("The text was truncated to the encoder's maximum length.")
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, clf)
+
+
+@ui_errors
+def predict_pair(head: str, text: str, text_pair: str):
+    name = _head(head, "pair")
+    clf = store().get(name)
+    pred, ms = _timed(clf, [_text(text, "first text")], [_text(text_pair, "second text")])
+    mode = clf.model_config.pair_mode
+    how = "joint [CLS] a [SEP] b [SEP]" if mode == "cross" else "concat(h_a, h_b) of separate encodings"
+    if pred.truncated:
+        gr.Warning("The pair was truncated to the encoder's maximum length.")
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, clf, f", {mode}-mode: {how}")
+
+
+def highlight(text: str, entities, threshold: float) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
+    """Text segments for gr.HighlightedText, entity labels carrying their confidence ("PER 0.97")."""
+    segments, colors, cursor = [], {}, 0
+    for e in entities:
+        if e.score < threshold:
+            continue
+        if e.start > cursor:
+            segments.append((text[cursor : e.start], None))
+        tag = f"{e.label} {e.score:.2f}"
+        segments.append((text[e.start : e.end], tag))
+        colors[tag] = ENTITY_COLORS.get(e.label, "#d8b4fe")
+        cursor = e.end
+    if cursor < len(text):
+        segments.append((text[cursor:], None))
+    return segments, colors
+
+
+@ui_errors
+def tag_entities(head: str, text: str, threshold: float = 0.5):
+    """-> (highlighted text, entity table rows, per-token heat map, summary markdown)"""
+    name = _head(head, "token")
+    clf = store().get(name)
+    pred, ms = _timed(clf, [_text(text)])
+    segments, colors = highlight(pred.text, pred.entities, threshold)
+    shown = [e for e in pred.entities if e.score >= threshold]
+    rows = [[e.text, e.label, round(e.score, 3), e.start, e.end] for e in shown]
+    fig = charts.token_heatmap([w.word for w in pred.words], pred.labels, [w.probabilities for w in pred.words])
+    decoder = ("the best whole tag path (Viterbi), confidences are its marginals"
+               if get_head(clf.model_config.head).structured else "per-token softmax argmax")
+    hidden = len(pred.entities) - len(shown)
+    info = (f"**{len(shown)} entities** above confidence {threshold:.2f}"
+            + (f" ({hidden} below it hidden)" if hidden else "")
+            + f" · latency **{ms:.0f} ms** · head `{name}` · decoding: {decoder}"
+            + (" · ⚠️ long text tagged in several windows" if pred.windowed else ""))
+    return gr.HighlightedText(value=segments, color_map=colors), rows, fig, info
+
+
+def head_picker(task: str, elem_id: str) -> gr.Dropdown:
+    names = store().names(task)
+    return gr.Dropdown(choices=names, value=names[0] if names else None, label="Head", interactive=True, elem_id=elem_id)
+
+
+def refresh_picker(task: str, current: str | None = None):
+    names = store().names(task)
+    value = current if current in names else (names[0] if names else None)
+    return gr.Dropdown(choices=names, value=value), gr.Markdown(no_head_notice(task), visible=not names)
+
+
+def build_sequence_tab() -> dict:
+    with gr.Tab("Sentiment", id="sentiment"):
+        gr.Markdown("Sequence classification: the encoder's pooled vector **h** goes through the head, "
+                    "y = softmax(h·W + b) (eq. 11.11).")
+        notice = gr.Markdown(no_head_notice("sequence"), visible=not store().names("sequence"))
+        with gr.Row():
+            with gr.Column():
+                head = head_picker("sequence", "sentiment-head")
+                text = gr.Textbox(label="Text", lines=3, placeholder="Type a review…", elem_id="sentiment-text")
+                button = gr.Button("Classify", variant="primary", elem_id="sentiment-run")
+                gr.Examples([[e] for e in SEQUENCE_EXAMPLES], inputs=[text], cache_examples=False)
+            with gr.Column():
+                label = gr.Label(label="Prediction", elem_id="sentiment-label")
+                plot = gr.Plot(label="Probabilities", elem_id="sentiment-plot")
+                summary = gr.Markdown(elem_id="sentiment-summary")
+        for event in (button.click, text.submit):
+            event(predict_sequence, [head, text], [label, plot, summary])
+    return {"task": "sequence", "picker": head, "notice": notice}
+
+
+def build_pair_tab() -> dict:
+    with gr.Tab("Paraphrase / NLI", id="pair"):
+        gr.Markdown("Sequence-pair classification: either one joint pass over `[CLS] a [SEP] b [SEP]` (cross mode) "
+                    "or two separate encodings concatenated, concat(h_a, h_b) (concat mode, Proposition 1.1).")
+        notice = gr.Markdown(no_head_notice("pair"), visible=not store().names("pair"))
+        with gr.Row():
+            with gr.Column():
+                head = head_picker("pair", "pair-head")
+                a = gr.Textbox(label="First text (premise)", lines=2, elem_id="pair-a")
+                b = gr.Textbox(label="Second text (hypothesis)", lines=2, elem_id="pair-b")
+                button = gr.Button("Classify pair", variant="primary", elem_id="pair-run")
+                gr.Examples(PAIR_EXAMPLES, inputs=[a, b], cache_examples=False)
+            with gr.Column():
+                label = gr.Label(label="Prediction", elem_id="pair-label")
+                plot = gr.Plot(label="Probabilities", elem_id="pair-plot")
+                summary = gr.Markdown(elem_id="pair-summary")
+        for event in (button.click, a.submit, b.submit):
+            event(predict_pair, [head, a, b], [label, plot, summary])
+    return {"task": "pair", "picker": head, "notice": notice}
+
+
+def build_ner_tab() -> dict:
+    with gr.Tab("NER", id="ner"):
+        gr.Markdown("Sequence labelling: every word's vector h_i is scored, y_i = softmax(h_i·W + b) (eq. 11.12), "
+                    "and tagged by argmax (eq. 11.13) or, with a CRF head, by the best joint tag path (Viterbi).")
+        notice = gr.Markdown(no_head_notice("token"), visible=not store().names("token"))
+        with gr.Row():
+            with gr.Column():
+                head = head_picker("token", "ner-head")
+                text = gr.Textbox(label="Text", lines=3, elem_id="ner-text")
+                threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Confidence threshold", elem_id="ner-threshold")
+                button = gr.Button("Find entities", variant="primary", elem_id="ner-run")
+                gr.Examples([[e] for e in NER_EXAMPLES], inputs=[text], cache_examples=False)
+            with gr.Column():
+                spans = gr.HighlightedText(label="Entities (label and confidence)", elem_id="ner-spans", show_legend=False)
+                table = gr.Dataframe(headers=["entity", "type", "confidence", "start", "end"], label="Entities",
+                                     interactive=False, elem_id="ner-table")
+                summary = gr.Markdown(elem_id="ner-summary")
+        heat = gr.Plot(label="Per-token label probabilities", elem_id="ner-heatmap")
+        for event in (button.click, text.submit, threshold.release):
+            event(tag_entities, [head, text, threshold], [spans, table, heat, summary])
+    return {"task": "token", "picker": head, "notice": notice}

@@ -1,0 +1,245 @@
+"""Train tab: data (sample / upload / hub), preview with column mapping, head and mode options,
+live progress and curves, final metrics, confusion matrix, most-confused examples, save.
+
+The form is read as one dict (gradio passes a set of inputs as {component: value}); :func:`read_form`
+turns it, keyed by field name, into a :class:`TrainRequest` of the same ``ModelConfig`` /
+``TrainingConfig`` the API and the command line use. The run itself lives in the gradio-free
+``ftclf.service`` job table; this module only streams its events.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from ..config import MODES, PAIR_MODES, ModelConfig, TrainingConfig
+from ..data import ColumnMap
+from ..encoders import POOLINGS
+from ..errors import FtclfError, InputError
+from ..heads import HEADS, heads_for
+from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
+from ..tasks import TASKS, get_task
+from . import charts
+from .context import JOBS, session_of, store, ui_errors
+
+SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
+MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
+TRAINING_FIELDS = ("mode", "epochs", "learning_rate", "batch_size")
+
+
+def sample_names(task: str) -> list[str]:
+    return [s.name for s in samples(task)]
+
+
+def _given(values: dict, names: tuple[str, ...]) -> dict:
+    """The options the form set; empty boxes and 0 ("default") leave the dataclass default."""
+    return {k: values[k] for k in names if isinstance(values.get(k), bool) or values.get(k) not in (None, "", 0)}
+
+
+def read_form(values: dict[str, Any]) -> TrainRequest:
+    """The Train tab's fields (by name) -> what to train, on which data, and how."""
+    task, kind = values["task"], values.get("source") or "sample"
+    spec = get_task(task)
+    shown = {**values, "pair_features": values.get("pair_features") if spec.text_pairs else None,
+             "word_shape": values.get("word_shape") if spec.token_level else None}  # hidden boxes say nothing
+    upload = values.get("upload")
+    value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub")}.get(kind)
+    columns = ColumnMap(*(values.get(k) or None for k in ("text_column", "text_pair_column", "label_column")))
+    training = _given(values, TRAINING_FIELDS)
+    for name, kind_of in (("epochs", int), ("batch_size", int), ("learning_rate", float)):
+        if name in training:
+            training[name] = kind_of(training[name])
+    return TrainRequest(
+        DataSource(task, kind, value or "", columns),
+        ModelConfig(task=task, **_given(shown, MODEL_FIELDS)),
+        TrainingConfig(**training),
+    )
+
+
+@ui_errors
+def on_preview(values: dict[str, Any]):
+    """-> (preview rows, counts markdown, text / pair / label column dropdowns)"""
+    data = read_form(values).data
+    info = data.preview()
+    rows = info["rows"]
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(info["counts"].items()))
+    md = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
+    cols = [""] + info["columns"]
+    chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
+    dropdowns = [gr.Dropdown(choices=cols, value=v or "", visible=bool(info["columns"])) for v in chosen]
+    return (gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else []), md, *dropdowns)
+
+
+def on_task_change(task: str):
+    """Choices that depend on the task: samples, heads (and the task's default head), pair and
+    pooling options, word shapes."""
+    spec, names = get_task(task), sample_names(task)
+    defaults = ModelConfig(task=task)
+    return (
+        gr.Dropdown(choices=names, value=names[0] if names else None),
+        gr.Radio(choices=heads_for(spec), value=defaults.head),
+        gr.Radio(visible=spec.text_pairs),
+        gr.Checkbox(visible=spec.text_pairs),
+        gr.Radio(visible=not spec.token_level),
+        gr.Checkbox(visible=spec.token_level, value=defaults.word_shape),
+    )
+
+
+def _final_outputs(outcome: TrainOutcome, losses, evals, name):
+    result = outcome.result
+    metrics = result.metrics
+    headline, headers, rows = outcome.classifier.task.report(metrics)
+    figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
+              else charts.per_type_bars(metrics["per_type"]))
+    state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
+    recipe = result_recipe(outcome)
+    status = (f"Training {state} in {result.seconds:.0f} s ({len(result.history)} evaluations"
+              f"{', stopped early' if result.stopped_early else ''}; {recipe}). Validation "
+              f"({len(result.validation_examples)} examples): {headline}. Name the head below and save it to use it "
+              "in the task tabs.")
+    confused = outcome.confused
+    confused_value = gr.Dataframe(value=[list(r.values()) for r in confused], headers=list(confused[0]) if confused else ["(none)"])
+    return (charts.training_curves(losses, evals, name), status, gr.Dataframe(value=rows, headers=headers), figure, confused_value)
+
+
+def result_recipe(outcome: TrainOutcome) -> str:
+    clf = outcome.classifier
+    cfg = clf.training_config
+    return (f"{clf.model_config.head} head, {cfg.mode}, {cfg.epochs} epochs max, learning rate {cfg.learning_rate:g}, "
+            f"batch size {cfg.batch_size}")
+
+
+def _status(event, state: dict) -> str | None:
+    """Fold one training event into the curves; the status line to show (None: keep the last)."""
+    if event.stage == "features":
+        state["progress"](event.step / max(1, event.total_steps), desc=f"encoding {event.detail} once (frozen encoder)")
+        return f"Encoding the {event.detail} texts once ({event.step}/{event.total_steps} batches)…"
+    if event.stage not in ("train", "eval"):
+        return None
+    eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds is not None else ""
+    state["progress"](event.step / max(1, event.total_steps), desc=f"epoch {event.epoch:.1f}{eta}")
+    if event.loss is not None:
+        state["losses"].append((event.step, event.loss))
+    if event.stage == "eval" and event.metric is not None:
+        state["evals"].append((event.step, event.metric))
+        state["name"] = event.metric_name
+    status = f"Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
+    if state["evals"]:
+        status += f" Last validation {state['name']}: {state['evals'][-1][1]:.3f}."
+    return status
+
+
+def run_train(request: TrainRequest, session: str, progress=None):
+    """Generator: starts the run in the service's job table and streams curves; the final yield
+    has the metrics. ``progress``: gr.Progress (or any callable(fraction, desc=...))."""
+    try:
+        job = JOBS.start(session, request)
+    except FtclfError as exc:
+        raise gr.Error(str(exc)) from exc
+    state = {"losses": [], "evals": [], "name": "metric", "progress": progress or (lambda *a, **k: None)}
+    status, last = "Reading data and loading the encoder…", 0.0
+    for event in job.stream():
+        if event is not None:
+            status = _status(event, state) or status
+        if time.perf_counter() - last > 0.8 or (event is not None and event.stage == "eval"):
+            last = time.perf_counter()
+            yield charts.training_curves(state["losses"], state["evals"], state["name"]), status, gr.skip(), gr.skip(), gr.skip()
+    if job.error is not None:
+        error = job.error
+        raise gr.Error(str(error) if isinstance(error, FtclfError) else f"Training failed: {type(error).__name__}: {error}")
+    yield _final_outputs(job.outcome, state["losses"], state["evals"], state["name"])
+
+
+def cancel_train(request: gr.Request = None) -> str:
+    if not JOBS.cancel(session_of(request)):
+        return "Nothing to cancel: no training is running in this session."
+    return "Cancelling… the best head so far will be kept."
+
+
+@ui_errors
+def save_trained(name: str, request: gr.Request = None) -> str:
+    job = JOBS.get(session_of(request))
+    if job is None or job.outcome is None:
+        raise InputError("expected a finished training run to save, found none; train a head first")
+    info = store().add(job.outcome.classifier, name)
+    key, value = info.meta.main_metric
+    return f"Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
+
+
+def build_train_tab() -> dict:
+    start_task = next(iter(TASKS))
+    model_defaults, training_defaults = ModelConfig(task=start_task), TrainingConfig()
+    with gr.Tab("Train", id="train"):
+        modes = " ".join(f"**{h}**: {HEADS[h].description}." for h in HEADS)
+        gr.Markdown("Fine-tune a head on your data. **Frozen** trains only the head on encoder features computed once; "
+                    "**LoRA** adds small low-rank adapters to the encoder; **full** trains every weight (slow on a CPU). "
+                    f"Heads — {modes} Uploads: CSV, TSV (unquoted), JSONL or CoNLL, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
+        form: dict[str, gr.components.Component] = {}
+        with gr.Row():
+            form["task"] = gr.Radio([(f"{s.title} ({n})", n) for n, s in TASKS.items()], value=start_task, label="Task",
+                                    elem_id="train-task")
+            form["source"] = gr.Radio(SOURCE_CHOICES, value="sample", label="Data", elem_id="train-source")
+        with gr.Row():
+            names = sample_names(start_task)
+            form["sample"] = gr.Dropdown(names, value=(names or [None])[0], label="Sample", elem_id="train-sample")
+            form["upload"] = gr.File(label="Upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt"],
+                                     elem_id="train-upload", visible=False)
+            form["hub"] = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="glue:sst2:train",
+                                     elem_id="train-hub", visible=False)
+        preview_button = gr.Button("Preview data", elem_id="train-preview")
+        counts = gr.Markdown()
+        with gr.Row():
+            for key, label in (("text_column", "Text column"), ("text_pair_column", "Second text column"),
+                               ("label_column", "Label column")):
+                form[key] = gr.Dropdown([""], value="", label=label, visible=False, allow_custom_value=True)
+        table = gr.Dataframe(label="Parsed rows (first 20)", interactive=False, elem_id="train-preview-table")
+        with gr.Row():
+            form["head"] = gr.Radio(heads_for(get_task(start_task)), value=model_defaults.head, label="Head", elem_id="train-head")
+            form["pooling"] = gr.Radio(list(POOLINGS), value=model_defaults.pooling, label="Pooling")
+            form["pair_mode"] = gr.Radio(list(PAIR_MODES), value=model_defaults.pair_mode, label="Pair mode", visible=False)
+            form["pair_features"] = gr.Checkbox(value=True, label="concat: add |a−b| and a∗b", visible=False)
+            form["word_shape"] = gr.Checkbox(value=model_defaults.word_shape, label="Word-shape features", visible=False)
+            form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode")
+        with gr.Row():
+            form["epochs"] = gr.Number(label="Epochs (0 = default)", value=0, precision=0)
+            form["learning_rate"] = gr.Number(label="Learning rate (0 = default)", value=0)
+            form["batch_size"] = gr.Number(label="Batch size (0 = default)", value=0, precision=0)
+        with gr.Row():
+            train_button = gr.Button("Train", variant="primary", elem_id="train-run")
+            cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+        status = gr.Markdown(elem_id="train-status")
+        curves = gr.Plot(label="Live curves", elem_id="train-curves")
+        with gr.Row():
+            metrics = gr.Dataframe(label="Validation metrics", interactive=False, elem_id="train-metrics")
+            matrix = gr.Plot(label="Confusion matrix / per-type scores", elem_id="train-matrix")
+        confused = gr.Dataframe(label="Most confused validation examples", interactive=False, wrap=True)
+        with gr.Row():
+            name = gr.Textbox(label="Head name", placeholder="my-sentiment-head", elem_id="train-name")
+            save_button = gr.Button("Save head", elem_id="train-save")
+        saved = gr.Markdown(elem_id="train-saved")
+
+        def by_name(values: dict) -> dict[str, Any]:
+            return {key: values[component] for key, component in form.items() if component in values}
+
+        def preview(values):
+            return on_preview(by_name(values))
+
+        def train(values, request: gr.Request = None, progress=gr.Progress()):
+            try:
+                train_request = read_form(by_name(values))
+            except FtclfError as exc:
+                raise gr.Error(str(exc)) from exc
+            yield from run_train(train_request, session_of(request), progress)
+
+        form["task"].change(on_task_change, [form["task"]], [form[k] for k in (
+            "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape")])
+        form["source"].change(lambda src: [gr.update(visible=src == v) for v in ("sample", "upload", "hub")],
+                              [form["source"]], [form["sample"], form["upload"], form["hub"]])
+        preview_button.click(preview, set(form.values()), [table, counts, form["text_column"], form["text_pair_column"],
+                                                           form["label_column"]])
+        train_event = train_button.click(train, set(form.values()), [curves, status, metrics, matrix, confused],
+                                         concurrency_limit=2)
+        cancel_button.click(cancel_train, None, [status], queue=False)
+    return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event}

@@ -1,0 +1,118 @@
+"""The package's shape: imports form no cycle, every import goes down the layers below, and the
+core never imports gradio. Read off the source with ``ast`` (function-level imports included)."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ftclf"
+
+#: Lower layers never import higher ones. Same-layer imports are allowed within one package only.
+LAYERS = [
+    ["ftclf", "ftclf.errors", "ftclf.iob", "ftclf.hub", "ftclf.predictions"],
+    ["ftclf.data", "ftclf.splits", "ftclf.metrics", "ftclf.encoders", "ftclf.tokenization", "ftclf.crf"],
+    ["ftclf.tasks"],
+    ["ftclf.heads"],
+    ["ftclf.config"],
+    ["ftclf.format"],
+    ["ftclf.card"],
+    ["ftclf.model"],
+    ["ftclf.inference"],
+    ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics"],
+    ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.frozen",
+     "ftclf.training.trainer", "ftclf.training.fit"],
+    ["ftclf.service", "ftclf.service.assets", "ftclf.service.samples", "ftclf.service.store", "ftclf.service.jobs"],
+    ["ftclf.cli", "ftclf.__main__"],
+    ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
+     "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],
+]
+RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """ftclf modules imported anywhere in the file (relative imports resolved)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("ftclf")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if not base.startswith("ftclf"):
+                continue
+            for alias in node.names:  # `from . import format` imports a module, `from .x import y` a name
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in RANK else base)
+    return found - {name}
+
+
+def graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_every_module_has_a_layer():
+    assert sorted(set(graph()) - set(RANK)) == []
+
+
+def test_imports_only_go_down():
+    upward = []
+    for module, imported in graph().items():
+        for target in imported:
+            parent = module.rpartition(".")[0]
+            # one package's modules may import each other (acyclically), and a package its own modules
+            same_package = target.rpartition(".")[0] in (parent, module) or target == parent
+            if RANK[target] > RANK[module] or (RANK[target] == RANK[module] and not same_package):
+                upward.append(f"{module} -> {target}")
+    assert upward == []
+
+
+def test_no_import_cycles():
+    edges, state, cycles = graph(), {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in edges.get(node, ()):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in edges:
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+def test_the_format_is_a_leaf_and_the_core_is_gradio_free():
+    assert graph()["ftclf.format"] <= {"ftclf.config", "ftclf.errors"}
+    core = [p for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts]
+    assert [p.name for p in core if any(
+        (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "gradio" for a in n.names))
+        or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "gradio")
+        for n in ast.walk(ast.parse(p.read_text())))] == []
+    code = "import sys, ftclf, ftclf.training, ftclf.inference, ftclf.cli, ftclf.service; print('gradio' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_no_task_name_branches_outside_the_registry():
+    """Code asks the task's spec; only tasks.py (and the dashboard's per-task tabs) name tasks."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in ("tasks.py", "predict_tabs.py") or path.name == "__init__.py" and path.parent.name == "ui":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and c.value in ("sequence", "pair", "token") for c in node.comparators
+            ):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
