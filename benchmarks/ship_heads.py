@@ -23,7 +23,9 @@ SLICE = 200
 
 
 def main_metric(task: str, data: str) -> str:
-    return "f1" if task == "token" else ("f1_positive" if data == "mrpc" else "accuracy")
+    from ftclf.tasks import get_task
+
+    return "f1_positive" if data == "mrpc" else get_task(task).metric
 
 
 def ship(name: str, src: Path, dest: Path) -> dict:

@@ -56,8 +56,12 @@ class TaskSpec:
     #: every input is two texts
     text_pairs: bool = False
     default_head: str = "linear"
-    #: file formats :meth:`read` accepts
+    #: file formats :meth:`read` accepts, and what to do with another one
     formats: tuple[str, ...] = ("csv", "tsv", "jsonl")
+    format_hint = "use a table with a text and a label column (task 'token' reads CoNLL files)"
+    #: the examples' class, and what messages call them
+    example_type: type = Example
+    example_kind = "labelled texts"
     #: the model card's usage line
     usage: str = ""
 
@@ -76,8 +80,6 @@ class TaskSpec:
             )
         return self.read_file(source, fmt, columns, labelled)
 
-    format_hint = "use a table with a text and a label column (task 'token' reads CoNLL files)"
-
     def read_file(self, path, fmt: str, columns: ColumnMap | None, labelled: bool) -> list:
         return self.from_rows(read_rows(path, fmt), columns, Path(path).name, labelled)
 
@@ -85,13 +87,14 @@ class TaskSpec:
         return rows_to_examples(rows, False, columns, name, labelled)
 
     def check_examples(self, examples: Sequence) -> None:
-        """Refuse data of another task's shape."""
+        """Refuse no data, and data of another task's shape."""
         if not examples:
-            raise DataError("expected examples, got none; pass a file with labelled rows")
-        if not isinstance(examples[0], Example):
+            raise DataError(f"expected {self.example_kind}, got none; pass a file of them")
+        if not isinstance(examples[0], self.example_type):
+            found = next((t.example_kind for t in TASKS.values() if isinstance(examples[0], t.example_type)),
+                         type(examples[0]).__name__)
             raise DataError(
-                f"expected labelled texts for task {self.name!r}, got tagged sentences; "
-                "pick the task that matches the data"
+                f"expected {self.example_kind} for task {self.name!r}, got {found}; pick the task that matches the data"
             )
 
     def label_list(self, examples: Sequence) -> list[str]:
@@ -300,6 +303,8 @@ class TokenTask(TaskSpec):
     token_level = True
     default_head = "crf"
     formats = ("conll", "jsonl")
+    example_type = TokenExample
+    example_kind = "tagged sentences"
     usage = 'predict(clf, ["Angela Merkel visited Paris on Monday."])'
     format_hint = "write one token and its tag per line, sentences separated by blank lines"
 
@@ -308,15 +313,6 @@ class TokenTask(TaskSpec):
 
     def from_rows(self, rows, columns, name, labelled):
         return rows_to_token_examples(rows, name)
-
-    def check_examples(self, examples):
-        if not examples:
-            raise DataError("expected examples, got none; pass a file with tagged sentences")
-        if not isinstance(examples[0], TokenExample):
-            raise DataError(
-                f"expected tagged sentences for task {self.name!r}, got labelled texts; "
-                "pick the task that matches the data"
-            )
 
     def label_list(self, examples):
         return iob.sort_tags([iob.OUTSIDE, *(t for e in examples for t in e.label_values())])

@@ -79,7 +79,8 @@ class Batch:
         return None if self.word_index is None else self.word_index > 0
 
 
-def _pad(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+def pad(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Right-pad integer rows to one width -> (len(rows), width)."""
     width = max(1, max(len(r) for r in rows))
     return torch.tensor([list(r) + [value] * (width - len(r)) for r in rows])
 
@@ -88,12 +89,12 @@ def collate(items: Sequence[Item], pad_token_id: int = 0) -> Batch:
     """Pad items into one :class:`Batch` (labels are collated apart, by :func:`collate_labels`)."""
     first = items[0]
     return Batch(
-        input_ids=_pad([it.input_ids for it in items], pad_token_id),
-        attention_mask=_pad([[1] * len(it.input_ids) for it in items], 0),
-        token_type_ids=None if first.token_type_ids is None else _pad([it.token_type_ids for it in items], 0),
+        input_ids=pad([it.input_ids for it in items], pad_token_id),
+        attention_mask=pad([[1] * len(it.input_ids) for it in items], 0),
+        token_type_ids=None if first.token_type_ids is None else pad([it.token_type_ids for it in items], 0),
         second=None if first.second is None else collate([it.second for it in items], pad_token_id),
-        word_index=None if first.word_index is None else _pad([it.word_index for it in items], 0),
-        word_shape=None if first.word_shape is None else _pad([it.word_shape for it in items], 0),
+        word_index=None if first.word_index is None else pad([it.word_index for it in items], 0),
+        word_shape=None if first.word_shape is None else pad([it.word_shape for it in items], 0),
     )
 
 
@@ -102,7 +103,7 @@ def collate_labels(items: Sequence[Item]) -> torch.Tensor:
     labels = [it.label for it in items]
     if any(label is None for label in labels):
         raise ValueError("expected labelled items, got an item without a label")
-    return _pad(labels, IGNORE_INDEX) if isinstance(labels[0], list) else torch.tensor(labels)
+    return pad(labels, IGNORE_INDEX) if isinstance(labels[0], list) else torch.tensor(labels)
 
 
 def length_sorted_batches(items: Sequence[Item], batch_size: int) -> list[list[int]]:

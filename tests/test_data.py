@@ -132,8 +132,15 @@ def test_peek_columns_reads_only_the_header(tmp_path):
     assert peek_columns(write(tmp_path, "d.conll", "a O\n")) == []
 
 
-def test_hub_dataset_offline_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(DataError, match=r"expected a loadable hub dataset 'nobody/nothing' .* or use a local file"):
+def test_unreachable_hub_dataset_is_a_clear_error_at_once(monkeypatch):
+    import time
+
+    import ftclf.hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(ftclf.hub, "reachable", lambda timeout=3.0: False)
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match=r"expected a loadable hub dataset 'nobody/nothing' .*cannot be reached.* or use a local file"):
         read_examples("hf:nobody/nothing::train", "sequence")
+    assert time.perf_counter() - t0 < 10

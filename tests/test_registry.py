@@ -52,11 +52,9 @@ class MultiLabelTask(TaskSpec):
     name = "topics"
     title = "Topics (multi-label)"
     metric = "micro_f1"
+    example_type = Tagged
+    example_kind = "texts tagged with topics"
     stratum = None
-
-    def check_examples(self, examples):
-        if not examples or not isinstance(examples[0], Tagged):
-            raise DataError("expected Tagged examples for task 'topics'")
 
     def check_training_labels(self, labels):
         if not labels:
@@ -155,6 +153,8 @@ def test_a_registered_multilabel_task_trains_saves_loads_and_predicts(topics, ti
     assert isinstance(pred, TopicsPrediction) and set(pred.labels) == {"food", "music"}
     assert pred.probabilities == pytest.approx(predict(clf, ["pizza and a guitar song"])[0].probabilities, abs=1e-6)
     assert evaluate(loaded, topic_examples(30, seed=5))["micro_f1"] >= 0.8
+    with pytest.raises(DataError, match="expected texts tagged with topics for task 'topics', got labelled texts"):
+        evaluate(loaded, sentiment_examples(4))
 
 
 def test_a_registered_head_is_chosen_by_name_everywhere(cosine, tiny_encoder_dir, tmp_path):

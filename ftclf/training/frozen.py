@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainingConfig
 from ..evaluation import score_logits
-from ..tokenization import collate, collate_labels
+from ..tokenization import collate_labels, pad
 from .events import EventHandler, TrainingEvent, TrainResult
 from .features import FeatureTable, cached_features
 
@@ -28,9 +28,9 @@ def device_of_run() -> torch.device:
 def _head_batch(clf, table: FeatureTable, ids: list[int], device):
     """(head input, collated labels, label mask) of the items ``ids``."""
     items = [table.items[i] for i in ids]
-    shapes = collate(items).word_shape if clf.shape_embedding is not None else None
+    shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
     labels = collate_labels(items).to(device)
-    x = clf.head_input(table.rows(ids, device), None if shapes is None else shapes.to(device))
+    x = clf.head_input(table.rows(ids, device), shapes)
     return x, labels, clf.task.label_mask(labels)
 
 
