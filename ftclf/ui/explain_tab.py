@@ -40,7 +40,7 @@ def _per_word(out: dict, vector: str):
           f"(head `{out['head']}`); **3. softmax** per word; **4. argmax** per word")
     if decoded is not None:
         changed = sum(r[-1] == "≠" for r in rows)
-        md += f"; **5. Viterbi** over the head's transition scores changes {changed} of {len(rows)} tags."
+        md += f"; **5. Viterbi** over the head's transition scores changes {changed} of {len(rows)} tags"
     fig = charts.token_heatmap(out["words"], out["labels"], out["probs"], title="Softmax of the emission scores per word")
     return md + ".\n" + EQUATIONS, fig, gr.Dataframe(value=rows, headers=headers, visible=True)
 

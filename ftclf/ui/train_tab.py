@@ -199,7 +199,8 @@ def build_train_tab() -> dict:
             form["head"] = gr.Radio(heads_for(get_task(start_task)), value=model_defaults.head, label="Head", elem_id="train-head")
             form["pooling"] = gr.Radio(list(POOLINGS), value=model_defaults.pooling, label="Pooling")
             form["pair_mode"] = gr.Radio(list(PAIR_MODES), value=model_defaults.pair_mode, label="Pair mode", visible=False)
-            form["pair_features"] = gr.Checkbox(value=True, label="concat: add |a−b| and a∗b", visible=False)
+            form["pair_features"] = gr.Checkbox(value=ModelConfig(task="pair", pair_mode="concat").pair_features,
+                                                label="concat: add |a−b| and a∗b", visible=False)
             form["word_shape"] = gr.Checkbox(value=model_defaults.word_shape, label="Word-shape features", visible=False)
             form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode")
         with gr.Row():
