@@ -1,41 +1,27 @@
-"""Task kinds and their registry: the one place that knows what a task reads, encodes, scores,
-decodes and returns.
+"""The task protocol (:class:`TaskSpec`) and the task registry.
 
-``sequence`` (one text -> one label), ``pair`` (two texts -> one label; encoded together,
-``[CLS] a [SEP] b [SEP]``, or apart and concatenated) and ``token`` (a sentence -> one IOB2 tag per
-word). Everything else — training loops, prediction, persistence, the UI — asks a task's spec
-instead of branching on its name, so a new task is one more :class:`TaskSpec` subclass passed to
-:func:`register_task`.
+A task owns what differs between kinds of prediction: how its examples are read and checked, how
+they become encoder items, which encoder vectors reach the head, the loss, the decoding, the
+metrics and the prediction type. Defaults here serve one-label-per-text tasks; ``text.py`` and
+``tagging.py`` hold the built-in tasks.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from . import iob
-from .data import (
-    ColumnMap,
-    Example,
-    TokenExample,
-    detect_format,
-    read_conll,
-    read_hub_rows,
-    read_rows,
-    rows_to_examples,
-    rows_to_token_examples,
-)
-from .encoders import pool
-from .errors import ConfigError, DataError, InputError
-from .metrics import classification_metrics, token_metrics
-from .predictions import Decoded, EntitySpan, SequencePrediction, TokenPrediction, WordPrediction
-from .splits import sort_labels
-from .tokenization import IGNORE_INDEX, Batch, Item, encode_texts, encode_words, split_words
+from ..data import ColumnMap, Example, detect_format, read_hub_rows, read_rows, rows_to_examples
+from ..encoders import pool
+from ..errors import ConfigError, DataError, InputError
+from ..metrics import classification_metrics
+from ..predictions import Decoded, SequencePrediction
+from ..splits import sort_labels
+from ..tokenization import IGNORE_INDEX, Batch, Item, encode_texts
 
 FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "conll": "CoNLL"}
 
@@ -122,7 +108,7 @@ class TaskSpec:
     # ---------------------------------------------------------------- inputs
     def inputs(self, texts, text_pairs=None) -> list:
         """Prediction inputs as unlabelled examples (checked: non-empty strings, pairs matching)."""
-        texts = _check_texts(texts, "texts")
+        texts = check_texts(texts, "texts")
         if text_pairs is not None:
             raise InputError(f"expected no text_pairs for a {self.name} head, got {len(text_pairs)}; drop them")
         return [Example(t) for t in texts]
@@ -221,193 +207,12 @@ class TaskSpec:
         return headline, ["class", "precision", "recall", "f1", "support"], rows
 
 
-class SequenceTask(TaskSpec):
-    name = "sequence"
-    title = "Sentiment / text classification"
-    usage = 'predict(clf, ["a gripping, beautifully acted film"])'
-
-
-class PairTask(TaskSpec):
-    """Two texts, one label: encoded together (``cross``) or apart and concatenated (``concat``,
-    Proposition 1.1; ``pair_features`` adds |h_a - h_b| and h_a * h_b)."""
-
-    name = "pair"
-    title = "Paraphrase / NLI"
-    text_pairs = True
-    usage = 'predict(clf, ["A man is playing a guitar."], ["A person plays music."])'
-    format_hint = "use a table with two text columns and a label column (task 'token' reads CoNLL files)"
-
-    def from_rows(self, rows, columns, name, labelled):
-        return rows_to_examples(rows, True, columns, name, labelled)
-
-    def check_examples(self, examples):
-        super().check_examples(examples)
-        if any(e.text_pair is None for e in examples):
-            raise DataError("expected a second text for every example of a pair task, found some without one")
-
-    def inputs(self, texts, text_pairs=None):
-        texts = _check_texts(texts, "texts")
-        if text_pairs is None:
-            raise InputError("expected text_pairs for a pair head (one second text per text), got none; pass text_pairs")
-        text_pairs = _check_texts(text_pairs, "text_pairs")
-        if len(text_pairs) != len(texts):
-            raise InputError(f"expected as many text_pairs as texts ({len(texts)}), got {len(text_pairs)}")
-        return [Example(t, p) for t, p in zip(texts, text_pairs)]
-
-    def _pairs(self, examples):
-        return [e.text_pair or "" for e in examples]
-
-    def _apart(self, config) -> bool:
-        return config.pair_mode == "concat"
-
-    def cache_key(self, config) -> str:
-        return f"{self.name}/{config.pair_mode}"
-
-    def in_features(self, hidden_size, config):
-        if not self._apart(config):
-            return hidden_size
-        return hidden_size * (4 if config.pair_features else 2)
-
-    def features(self, encode, batch, poolings):
-        out = super().features(encode, batch, poolings)
-        if batch.second is not None:  # concat mode: the second text's own pass
-            out.update({f"second.{k}": v for k, v in super().features(encode, batch.second, poolings).items()})
-        return out
-
-    def head_input(self, features, config):
-        a = features[config.pooling]
-        if not self._apart(config):
-            return a
-        b = features[f"second.{config.pooling}"]
-        parts = [a, b] + ([torch.abs(a - b), a * b] if config.pair_features else [])
-        return torch.cat(parts, dim=-1)  # shape: (batch, in_features)
-
-    def _shown(self, example):
-        return f"{example.text}  ||  {example.text_pair}"
-
-
-@dataclass(frozen=True)
-class _Sentence(TokenExample):
-    """A raw text to tag, split into words that remember their character offsets."""
-
-    text: str = ""
-    offsets: tuple[tuple[int, int], ...] = ()
-
-
-class TokenTask(TaskSpec):
-    """A sentence tagger: one IOB2 tag per word, read from each word's first sub-token vector."""
-
-    name = "token"
-    title = "NER"
-    metric = "f1"
-    token_level = True
-    default_head = "crf"
-    formats = ("conll", "jsonl")
-    example_type = TokenExample
-    example_kind = "tagged sentences"
-    usage = 'predict(clf, ["Angela Merkel visited Paris on Monday."])'
-    format_hint = "write one token and its tag per line, sentences separated by blank lines"
-
-    def read_file(self, path, fmt, columns, labelled):
-        return read_conll(path) if fmt == "conll" else rows_to_token_examples(read_rows(path, fmt), Path(path).name)
-
-    def from_rows(self, rows, columns, name, labelled):
-        return rows_to_token_examples(rows, name)
-
-    def label_list(self, examples):
-        return iob.sort_tags([iob.OUTSIDE, *(t for e in examples for t in e.label_values())])
-
-    def check_training_labels(self, labels):
-        if labels == [iob.OUTSIDE]:
-            raise DataError("expected some entity tags in the training data, found only 'O'; add tagged sentences")
-
-    stratum = None  # sentences are split at random
-
-    def preview(self, examples, limit):
-        rows = [{"words": " ".join(e.words), "tags": " ".join(e.tags)} for e in examples[:limit]]
-        counts = Counter(t[2:] for e in examples for t in e.tags if t.startswith("B-"))
-        return rows, dict(counts), "entities per type"
-
-    def inputs(self, texts, text_pairs=None):
-        if text_pairs is not None:
-            raise InputError("expected no text_pairs for a token head, got some; drop them")
-        sentences = []
-        for text in _check_texts(texts, "texts"):  # not blank, so at least one word
-            words = split_words(text)
-            sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words)))
-        return sentences
-
-    def encode(self, tokenizer, examples, config, max_length, label2id=None):
-        items = encode_words(tokenizer, [e.words for e in examples], max_length)
-        if label2id is not None:
-            for item in items:
-                tags = examples[item.source].tags[item.word_offset : item.word_offset + len(item.word_index)]
-                item.label = [label2id[t] for t in tags]
-        return items
-
-    def features(self, encode, batch, poolings):
-        hidden = encode(batch)  # shape: (batch, seq_len, hidden)
-        index = batch.word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1))
-        return {"words": hidden.gather(1, index)}  # each word's first sub-token: (batch, n_words, hidden)
-
-    def feature_rows(self, item):
-        return len(item.word_index)
-
-    def head_input(self, features, config):
-        return features["words"]  # shape: (batch, n_words, hidden): h_i of eq. 11.12
-
-    def gold_ids(self, examples, label2id):
-        return [[label2id[t] for t in e.tags] for e in examples]
-
-    def label_mask(self, labels):
-        return labels != IGNORE_INDEX  # padding words of shorter sentences
-
-    def label_rows(self, labels):
-        return [row[row != IGNORE_INDEX].tolist() for row in labels]
-
-    def metrics(self, gold, predicted, labels):
-        return token_metrics([[labels[i] for i in row] for row in gold], [[labels[i] for i in row] for row in predicted])
-
-    def prediction(self, example: _Sentence, decoded, labels, truncated):
-        tags = [labels[i] for i in decoded.ids]
-        words = [
-            WordPrediction(w, s, e, tag, row[i], row)
-            for w, (s, e), tag, i, row in zip(example.words, example.offsets, tags, decoded.ids, decoded.probs.tolist())
-        ]
-        entities = []
-        for etype, first, last in iob.spans(tags):
-            start, end = words[first].start, words[last].end
-            score = sum(w.score for w in words[first : last + 1]) / (last - first + 1)
-            entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
-        return TokenPrediction(example.text, entities, words, list(labels), truncated)
-
-    def mistakes(self, examples, decoded, labels, limit=10):
-        rows = []
-        for e, d in zip(examples, decoded):
-            tags = [labels[i] for i in d.ids]
-            wrong = sum(a != b for a, b in zip(e.tags, tags))
-            if wrong:
-                rows.append({"errors": wrong, "sentence": " ".join(e.words), "gold": " ".join(e.tags),
-                             "predicted": " ".join(tags)})
-        return sorted(rows, key=lambda r: -r["errors"])[:limit]
-
-    def report(self, metrics):
-        headline = (f"entity F1 **{metrics['f1']:.3f}** (P {metrics['precision']:.3f}, R {metrics['recall']:.3f}), "
-                    f"invalid IOB2 transitions {metrics['invalid_transition_rate']:.2%}")
-        per_type = metrics["per_type"]
-        rows = [[t, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
-                for t, m in sorted(per_type.items())]
-        rows.append(["overall (micro)", round(metrics["precision"], 4), round(metrics["recall"], 4),
-                     round(metrics["f1"], 4), sum(m["support"] for m in per_type.values())])
-        return headline, ["entity type", "precision", "recall", "f1", "support"], rows
-
-
 def _either(names) -> str:
     names = list(names)
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
-def _check_texts(texts: Any, what: str) -> list[str]:
+def check_texts(texts: Any, what: str) -> list[str]:
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, (list, tuple)) or not texts:
@@ -439,13 +244,3 @@ def get_task(name: str) -> TaskSpec:
     if name not in TASKS:
         raise ConfigError(f"expected task to be one of {', '.join(TASKS)}, got {name!r}; pass one of the listed values")
     return TASKS[name]
-
-
-for _spec in (SequenceTask(), PairTask(), TokenTask()):
-    register_task(_spec)
-
-
-def read_examples(path: str | Path, task: str, fmt: str | None = None, columns: ColumnMap | None = None,
-                  labelled: bool = True) -> list:
-    """Read a labelled file (CSV / TSV / JSONL / CoNLL, or ``hf:ID[:CONFIG[:SPLIT]]``) for ``task``."""
-    return get_task(task).read(path, fmt, columns, labelled)

@@ -1,0 +1,132 @@
+"""One IOB2 tag per word: the ``token`` task (named entities), read from each word's first
+sub-token vector; entity spans are read back off the tags."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import iob
+from ..data import TokenExample, read_conll, read_rows, rows_to_token_examples
+from ..errors import DataError, InputError
+from ..metrics import token_metrics
+from ..predictions import EntitySpan, TokenPrediction, WordPrediction
+from ..tokenization import IGNORE_INDEX, encode_words, split_words
+from .base import TaskSpec, check_texts
+
+
+@dataclass(frozen=True)
+class _Sentence(TokenExample):
+    """A raw text to tag, split into words that remember their character offsets."""
+
+    text: str = ""
+    offsets: tuple[tuple[int, int], ...] = ()
+
+
+class TokenTask(TaskSpec):
+    """A sentence tagger: one IOB2 tag per word, read from each word's first sub-token vector."""
+
+    name = "token"
+    title = "NER"
+    metric = "f1"
+    token_level = True
+    default_head = "crf"
+    formats = ("conll", "jsonl")
+    example_type = TokenExample
+    example_kind = "tagged sentences"
+    usage = 'predict(clf, ["Angela Merkel visited Paris on Monday."])'
+    format_hint = "write one token and its tag per line, sentences separated by blank lines"
+
+    def read_file(self, path, fmt, columns, labelled):
+        return read_conll(path) if fmt == "conll" else rows_to_token_examples(read_rows(path, fmt), Path(path).name)
+
+    def from_rows(self, rows, columns, name, labelled):
+        return rows_to_token_examples(rows, name)
+
+    def label_list(self, examples):
+        return iob.sort_tags([iob.OUTSIDE, *(t for e in examples for t in e.label_values())])
+
+    def check_training_labels(self, labels):
+        if labels == [iob.OUTSIDE]:
+            raise DataError("expected some entity tags in the training data, found only 'O'; add tagged sentences")
+
+    stratum = None  # sentences are split at random
+
+    def preview(self, examples, limit):
+        rows = [{"words": " ".join(e.words), "tags": " ".join(e.tags)} for e in examples[:limit]]
+        counts = Counter(t[2:] for e in examples for t in e.tags if t.startswith("B-"))
+        return rows, dict(counts), "entities per type"
+
+    def inputs(self, texts, text_pairs=None):
+        if text_pairs is not None:
+            raise InputError("expected no text_pairs for a token head, got some; drop them")
+        sentences = []
+        for text in check_texts(texts, "texts"):  # not blank, so at least one word
+            words = split_words(text)
+            sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words)))
+        return sentences
+
+    def encode(self, tokenizer, examples, config, max_length, label2id=None):
+        items = encode_words(tokenizer, [e.words for e in examples], max_length)
+        if label2id is not None:
+            for item in items:
+                tags = examples[item.source].tags[item.word_offset : item.word_offset + len(item.word_index)]
+                item.label = [label2id[t] for t in tags]
+        return items
+
+    def features(self, encode, batch, poolings):
+        hidden = encode(batch)  # shape: (batch, seq_len, hidden)
+        index = batch.word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1))
+        return {"words": hidden.gather(1, index)}  # each word's first sub-token: (batch, n_words, hidden)
+
+    def feature_rows(self, item):
+        return len(item.word_index)
+
+    def head_input(self, features, config):
+        return features["words"]  # shape: (batch, n_words, hidden): h_i of eq. 11.12
+
+    def gold_ids(self, examples, label2id):
+        return [[label2id[t] for t in e.tags] for e in examples]
+
+    def label_mask(self, labels):
+        return labels != IGNORE_INDEX  # padding words of shorter sentences
+
+    def label_rows(self, labels):
+        return [row[row != IGNORE_INDEX].tolist() for row in labels]
+
+    def metrics(self, gold, predicted, labels):
+        return token_metrics([[labels[i] for i in row] for row in gold], [[labels[i] for i in row] for row in predicted])
+
+    def prediction(self, example: _Sentence, decoded, labels, truncated):
+        tags = [labels[i] for i in decoded.ids]
+        words = [
+            WordPrediction(w, s, e, tag, row[i], row)
+            for w, (s, e), tag, i, row in zip(example.words, example.offsets, tags, decoded.ids, decoded.probs.tolist())
+        ]
+        entities = []
+        for etype, first, last in iob.spans(tags):
+            start, end = words[first].start, words[last].end
+            score = sum(w.score for w in words[first : last + 1]) / (last - first + 1)
+            entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
+        return TokenPrediction(example.text, entities, words, list(labels), truncated)
+
+    def mistakes(self, examples, decoded, labels, limit=10):
+        rows = []
+        for e, d in zip(examples, decoded):
+            tags = [labels[i] for i in d.ids]
+            wrong = sum(a != b for a, b in zip(e.tags, tags))
+            if wrong:
+                rows.append({"errors": wrong, "sentence": " ".join(e.words), "gold": " ".join(e.tags),
+                             "predicted": " ".join(tags)})
+        return sorted(rows, key=lambda r: -r["errors"])[:limit]
+
+    def report(self, metrics):
+        headline = (f"entity F1 **{metrics['f1']:.3f}** (P {metrics['precision']:.3f}, R {metrics['recall']:.3f}), "
+                    f"invalid IOB2 transitions {metrics['invalid_transition_rate']:.2%}")
+        per_type = metrics["per_type"]
+        rows = [[t, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
+                for t, m in sorted(per_type.items())]
+        rows.append(["overall (micro)", round(metrics["precision"], 4), round(metrics["recall"], 4),
+                     round(metrics["f1"], 4), sum(m["support"] for m in per_type.values())])
+        return headline, ["entity type", "precision", "recall", "f1", "support"], rows
