@@ -11,4 +11,4 @@ from ftclf.ui import build_demo
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch(max_file_size=MAX_UPLOAD_BYTES)
+    demo.launch(max_file_size=MAX_UPLOAD_BYTES, max_threads=128)  # threads mostly wait on the serving engine

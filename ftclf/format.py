@@ -200,6 +200,21 @@ def write(
     return target
 
 
+def copy(source: str | Path, directory: str | Path) -> Path:
+    """Copy a saved classifier to ``directory``, atomically (a temporary sibling renamed into place)."""
+    read_metadata(source)  # only a valid saved classifier is copied
+    target = Path(directory).expanduser().resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        shutil.copytree(source, tmp)
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
 def _replace_dir(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``; an existing target is swapped out, then removed."""
     old = None

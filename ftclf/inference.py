@@ -1,8 +1,10 @@
 """Prediction, owned in one place: texts in, typed predictions out.
 
 The :class:`Predictor` asks the classifier's task to check and encode the inputs, runs them
-through the classifier in length-sorted batches, lets the head decode the scores, stitches the
-windows of long sentences back together and asks the task to build the predictions.
+through the encoder in length-sorted batches, lets the head decode the scores, stitches the
+windows of long sentences back together and asks the task to build the predictions. Several heads
+that share an encoder and an input encoding (frozen heads on one base) are served from one encoder
+pass (:func:`predict_heads`).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ class Predictor:
 
     def predict(self, texts, text_pairs=None) -> list:
         """``SequencePrediction`` per text (or pair), or ``TokenPrediction`` for token heads."""
+        return self.predict_inputs(self.classifier.task.inputs(texts, text_pairs))
+
+    def predict_inputs(self, inputs: Sequence) -> list:
+        """Predictions for inputs already checked by ``task.inputs``."""
         clf = self.classifier
-        inputs = clf.task.inputs(texts, text_pairs)
-        decoded = self.decode(inputs)
-        return [clf.task.prediction(x, d, clf.labels, cut) for x, (d, cut) in zip(inputs, decoded)]
+        return [clf.task.prediction(x, d, clf.labels, cut) for x, (d, cut) in zip(inputs, self.decode(inputs))]
 
     def decode(self, examples: Sequence) -> list[tuple[Decoded, bool]]:
         """(decoded labels and probabilities, whether the input was cut or windowed) per example."""
@@ -42,23 +46,57 @@ class Predictor:
         items = clf.task.encode(clf.tokenizer, examples, clf.model_config, clf.max_length)
         return _per_example(items, self.run(items), len(examples))
 
-    @torch.no_grad()
     def run(self, items: Sequence[Item]) -> list[Decoded]:
         """Decoded output of every item, in the items' order."""
-        clf = self.classifier
+        return run_heads([self.classifier], items, self.batch_size)[0]
+
+
+def shares_encoding(a, b) -> bool:
+    """Whether two classifiers read the same encoder output for the same input (one pass serves both)."""
+    return (a.encoder is b.encoder and a.tokenizer is b.tokenizer and a.max_length == b.max_length
+            and a.task.cache_key(a.model_config) == b.task.cache_key(b.model_config))
+
+
+@torch.no_grad()
+def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32) -> list[list[Decoded]]:
+    """Decoded outputs of every head for every item (heads sharing their encoding: one encoder pass)."""
+    first = classifiers[0]
+    assert all(shares_encoding(first, clf) for clf in classifiers)
+    for clf in classifiers:
         clf.eval()
-        out: list = [None] * len(items)
-        pad = clf.tokenizer.pad_token_id or 0
-        for ids in length_sorted_batches(items, self.batch_size):
-            batch = collate([items[i] for i in ids], pad)
-            logits = clf(batch).logits
+    poolings = sorted({clf.model_config.pooling for clf in classifiers})
+    out: list[list] = [[None] * len(items) for _ in classifiers]
+    for ids in length_sorted_batches(items, batch_size):
+        batch = collate([items[i] for i in ids], first.tokenizer.pad_token_id or 0).to(first.device)
+        features = first.features(batch, poolings)
+        for k, clf in enumerate(classifiers):
+            logits = clf.head(clf.head_input(features, batch.word_shape), mask=batch.word_mask).logits
             labels, probs = clf.head.decode(logits, batch.word_mask)
             for row, i in enumerate(ids):
                 p = probs[row]
                 if p.dim() == 2:  # per-word rows: drop the padding words
                     p = p[: len(labels[row])]
-                out[i] = Decoded(labels[row], p.cpu())
-        return out
+                out[k][i] = Decoded(labels[row], p.cpu())
+    return out
+
+
+def predict_heads(classifiers: Sequence, texts, text_pairs=None, batch_size: int = 32) -> list[list]:
+    """Predictions of several heads on the same inputs; heads that share their encoding (frozen
+    heads on one base encoder) share one encoder pass."""
+    results: list = [None] * len(classifiers)
+    groups: list[list[int]] = []
+    for k, clf in enumerate(classifiers):
+        home = next((g for g in groups if shares_encoding(classifiers[g[0]], clf)), None)
+        (home.append(k) if home is not None else groups.append([k]))
+    for group in groups:
+        heads = [classifiers[k] for k in group]
+        first = heads[0]
+        inputs = first.task.inputs(texts, text_pairs)
+        items = first.task.encode(first.tokenizer, inputs, first.model_config, first.max_length)
+        for k, clf, decoded in zip(group, heads, run_heads(heads, items, batch_size)):
+            results[k] = [clf.task.prediction(x, d, clf.labels, cut)
+                          for x, (d, cut) in zip(inputs, _per_example(items, decoded, len(inputs)))]
+    return results
 
 
 def _per_example(items: Sequence[Item], decoded: Sequence[Decoded], n: int) -> list[tuple[Decoded, bool]]:

@@ -20,7 +20,7 @@ from . import __version__, format
 from .card import model_card
 from .config import ModelConfig, TrainingConfig
 from .encoders import Encoder, load_encoder
-from .errors import EncoderMismatchError, ModelFormatError
+from .errors import EncoderMismatchError, FtclfError, ModelFormatError
 from .heads import get_head
 from .tokenization import WORD_SHAPES, Batch
 
@@ -141,6 +141,9 @@ class Classifier(nn.Module):
         return format.write(directory, meta, self.head_state_dict(), model_card(meta), self._write_encoder)
 
     def _write_encoder(self, directory: Path) -> None:
+        if self.mode == "lora" and not hasattr(self.encoder, "peft_config"):
+            raise FtclfError("expected a classifier with its LoRA adapter, got one loaded with merged=True (its adapter "
+                             "is folded into the weights); save the classifier it was loaded from instead")
         if self.mode == "lora":
             for peft_config in self.encoder.peft_config.values():
                 peft_config.base_model_name_or_path = self.encoder_ref.name  # not a local path of the trainer
@@ -150,9 +153,11 @@ class Classifier(nn.Module):
             self.tokenizer.save_pretrained(str(directory / format.ENCODER_DIR))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, encoder: Encoder | None = None) -> Classifier:
+    def from_pretrained(cls, directory: str | Path, encoder: Encoder | None = None, merged: bool = False) -> Classifier:
         """Rebuild a saved classifier; refuses an encoder other than the one it was trained on.
-        ``encoder``: an already loaded encoder to reuse (LoRA heads get their own copy)."""
+        ``encoder``: an already loaded encoder to reuse (LoRA heads get their own copy).
+        ``merged``: fold a LoRA adapter into the encoder's weights (faster to serve, not trainable
+        or savable again)."""
         path = Path(directory).expanduser()
         meta = format.read_metadata(path)
         state = format.read_head_state(path, meta)
@@ -161,6 +166,8 @@ class Classifier(nn.Module):
             from peft import PeftModel
 
             clf.encoder = PeftModel.from_pretrained(clf.encoder, str(path / format.ADAPTER_DIR))
+            if merged:
+                clf.encoder = clf.encoder.merge_and_unload()
         clf.mode = meta.mode
         clf._load_head(state)
         clf.training_config, clf.metrics, clf.data_info = meta.training, dict(meta.metrics), dict(meta.data)

@@ -20,6 +20,7 @@ LAYERS = [
     ["ftclf.model"],
     ["ftclf.inference"],
     ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics"],
+    ["ftclf.serving", "ftclf.serving.backends", "ftclf.serving.batcher", "ftclf.serving.pool", "ftclf.serving.engine"],
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.frozen",
      "ftclf.training.trainer", "ftclf.training.fit"],
     ["ftclf.service", "ftclf.service.assets", "ftclf.service.samples", "ftclf.service.store", "ftclf.service.jobs"],

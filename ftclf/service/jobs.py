@@ -3,7 +3,11 @@ the job table (a worker thread per run, its events, cancel)."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import queue
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,18 +84,40 @@ class TrainRequest:
 
 @dataclass
 class TrainOutcome:
-    classifier: object
+    """What a finished run leaves: its results as plain data and the trained head saved in a draft
+    directory (the model itself is not kept in memory; saving copies the draft)."""
+
     result: TrainResult
     #: the validation examples the head got most confidently wrong (rows for a table)
     confused: list[dict]
+    draft: Path
+    task: str
+    #: head, mode and the training settings actually used, for people
+    recipe: str
 
 
-def run_training(request: TrainRequest, on_event=None, cancel: threading.Event | None = None) -> TrainOutcome:
+def run_training(request: TrainRequest, on_event=None, cancel: threading.Event | None = None,
+                 pool=None) -> TrainOutcome:
+    """Train as asked; frozen runs share ``pool``'s base encoder (LoRA and full runs change theirs)."""
     data_info = {"train": request.data.describe(), "validation": "seeded stratified split"}
+    encoder = pool.base(request.model.encoder) if pool is not None and request.training.mode == "frozen" else None
     clf, result = fit(request.model, request.training, request.data.read(), None, on_event=on_event, cancel=cancel,
-                      data_info=data_info)
+                      data_info=data_info, encoder=encoder)
     confused = clf.task.mistakes(result.validation_examples, result.validation_predictions, clf.labels)
-    return TrainOutcome(clf, result, confused)
+    cfg = clf.training_config
+    recipe = (f"{clf.model_config.head} head, {cfg.mode}, {cfg.epochs} epochs max, learning rate {cfg.learning_rate:g}, "
+              f"batch size {cfg.batch_size}")
+    draft = clf.save_pretrained(Path(tempfile.mkdtemp(prefix="ftclf-draft-")) / "head")
+    return TrainOutcome(result, confused, draft, clf.task.name, recipe)
+
+
+def release_memory() -> None:
+    """Give freed memory back to the operating system (glibc keeps it otherwise)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 @dataclass
@@ -109,11 +135,20 @@ class Job:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
+    pool: object = None
+
     def _work(self) -> None:
         try:
-            self.outcome = run_training(self.request, on_event=self.events.put, cancel=self.cancel)
+            self.outcome = run_training(self.request, on_event=self.events.put, cancel=self.cancel, pool=self.pool)
         except Exception as exc:  # reported to whoever watches the job; the server keeps serving
             self.error = exc
+        finally:
+            release_memory()
+
+    def discard(self) -> None:
+        """Remove the draft of a run nobody saved."""
+        if self.outcome is not None:
+            shutil.rmtree(self.outcome.draft.parent, ignore_errors=True)
 
     def stream(self, poll: float = 0.3) -> Iterator[TrainingEvent | None]:
         """Events as they come (None every ``poll`` seconds without one) until the run ends."""
@@ -128,8 +163,8 @@ class TrainingJobs:
     """Training runs by session: at most one running per session; finished runs keep their
     classifier (until saved) up to ``max_kept`` sessions."""
 
-    def __init__(self, max_kept: int = 8) -> None:
-        self.max_kept = max_kept
+    def __init__(self, max_kept: int = 8, pool=None) -> None:
+        self.max_kept, self.pool = max_kept, pool
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -140,12 +175,14 @@ class TrainingJobs:
             if current is not None and current.running:
                 raise InputError("expected one training run per browser session, found one still going; "
                                 "wait for it or cancel it")
-            job = Job(request)
-            self._jobs.pop(session, None)
+            job = Job(request, pool=self.pool)
+            previous = self._jobs.pop(session, None)
+            if previous is not None:
+                previous.discard()
             self._jobs[session] = job
             finished = [k for k, j in self._jobs.items() if k != session and not j.running]
             for key in finished[: max(0, len(self._jobs) - self.max_kept)]:
-                del self._jobs[key]
+                self._jobs.pop(key).discard()
         job.thread = threading.Thread(target=job._work, daemon=True, name=f"ftclf-train-{session}")
         job.thread.start()
         return job

@@ -1,8 +1,8 @@
-"""The head store: shipped heads (read-only) and user heads by name; loads and caches classifiers.
+"""The head store: shipped heads (read-only) and user heads by name, and their predictions.
 
 Shipped heads live in the package's ``assets/heads``; heads saved from the dashboard go to a user
-directory (``$FTCLF_USER_HEADS``, default ``~/.cache/ftclf/heads``). Loaded classifiers are cached
-and share one copy of the default encoder.
+directory (``$FTCLF_USER_HEADS``, default ``~/.cache/ftclf/heads``). Serving (loading, backends,
+batching) is the engine's job; the store maps names to directories.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FtclfError, InputError, ModelFormatError
+from .. import format
 from ..format import CONFIG_NAME, Metadata, is_saved_classifier, read_metadata
 from .assets import shipped_heads_dir, user_heads_dir
 
@@ -62,14 +63,24 @@ def head_info(path: Path, shipped: bool) -> HeadInfo:
 
 
 class HeadStore:
-    """Shipped and user heads by name; loads (and caches) classifiers on demand."""
+    """Shipped and user heads by name. Listing reads each head's config.json (cached until the file
+    changes); prediction goes through the serving engine (``ftclf.serving.Engine``)."""
 
-    def __init__(self, shipped_dir: Path | None = None, user_dir: Path | None = None) -> None:
+    def __init__(self, shipped_dir: Path | None = None, user_dir: Path | None = None, engine=None) -> None:
         self.shipped_dir = Path(shipped_dir or shipped_heads_dir())
         self.user_dir = Path(user_dir or user_heads_dir())
-        self._cache: dict[str, tuple[float, object]] = {}
-        self._encoder = None
+        self._engine = engine
+        self._infos: dict[Path, tuple[float, HeadInfo]] = {}
         self._lock = threading.RLock()
+
+    @property
+    def engine(self):
+        from ..serving import Engine
+
+        with self._lock:
+            if self._engine is None:
+                self._engine = Engine()
+            return self._engine
 
     def _dirs(self) -> list[tuple[Path, bool]]:
         found = []
@@ -78,11 +89,21 @@ class HeadStore:
                 found += [(p, shipped) for p in sorted(base.iterdir()) if p.is_dir() and is_saved_classifier(p)]
         return found
 
+    def _info(self, path: Path, shipped: bool) -> HeadInfo:
+        """A head's info, read again only when its config.json changed."""
+        stamp = (path / CONFIG_NAME).stat().st_mtime
+        with self._lock:
+            cached = self._infos.get(path)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, head_info(path, shipped))
+                self._infos[path] = cached
+            return cached[1]
+
     def list(self, task: str | None = None) -> list[HeadInfo]:
         infos = []
         for path, shipped in self._dirs():
             try:
-                info = head_info(path, shipped)
+                info = self._info(path, shipped)
             except FtclfError as exc:
                 logger.warning("skipping the damaged head %s: %s", path, exc)  # never fatal
                 continue
@@ -98,7 +119,7 @@ class HeadStore:
         if isinstance(name, str) and NAME_RE.match(name):
             for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
                 if is_saved_classifier(base / name):
-                    return head_info(base / name, shipped)
+                    return self._info(base / name, shipped)
         raise InputError(f"expected the name of an available head, got {name!r}; pick one from the list")
 
     def resolve(self, name_or_path: str | Path) -> Path:
@@ -114,29 +135,16 @@ class HeadStore:
                 f"got {str(name_or_path)!r}; pass the --output directory of `ftclf train` or one of those names"
             ) from None
 
-    def shared_encoder(self):
-        from ..encoders import load_encoder
-
-        with self._lock:
-            if self._encoder is None:
-                self._encoder = load_encoder(None)
-            return self._encoder
-
     def get(self, name: str):
-        """The loaded classifier for a head name (reloaded if its files changed)."""
-        from ..encoders import is_default_encoder
-        from ..model import Classifier
+        """The served classifier of a head name."""
+        return self.engine.classifier(self.info(name).path)
 
-        info = self.info(name)
-        stamp = (info.path / CONFIG_NAME).stat().st_mtime
-        with self._lock:
-            cached = self._cache.get(name)
-            if cached and cached[0] == stamp:
-                return cached[1]
-            shared = is_default_encoder(info.meta.encoder.name) and info.meta.mode != "full"
-            clf = Classifier.from_pretrained(info.path, encoder=self.shared_encoder() if shared else None)
-            self._cache[name] = (stamp, clf)
-            return clf
+    def predict(self, name: str, texts, text_pairs=None) -> list:
+        """Predictions of a head (batched with other callers' by the engine)."""
+        return self.engine.predict(self.info(name).path, texts, text_pairs)
+
+    def compare(self, names, texts, text_pairs=None) -> list[list]:
+        return self.engine.compare([self.info(n).path for n in names], texts, text_pairs)
 
     def check_new_name(self, name: str) -> str:
         name = (name or "").strip()
@@ -149,22 +157,28 @@ class HeadStore:
             raise InputError(f"expected a name that is not a shipped head, got {name!r}; shipped heads cannot be overwritten")
         return name
 
-    def add(self, clf, name: str, overwrite: bool = False) -> HeadInfo:
+    def add(self, source, name: str, overwrite: bool = False) -> HeadInfo:
+        """Save a classifier, or copy a saved classifier's directory, as the user head ``name``."""
         name = self.check_new_name(name)
         target = self.user_dir / name
         if target.exists() and not overwrite:
             raise InputError(f"expected a new head name, but {name!r} already exists; pick another name or delete it first")
-        clf.save_pretrained(target)
-        with self._lock:
-            self._cache.pop(name, None)
-        return head_info(target, shipped=False)
+        if isinstance(source, (str, Path)):
+            format.copy(source, target)
+        else:
+            source.save_pretrained(target)
+        if self._engine is not None:
+            self._engine.forget(target)
+        return self._info(target, shipped=False)
 
     def delete(self, name: str) -> None:
         info = self.info(name)
         if info.shipped:
             raise InputError(f"expected a user head, got the shipped head {name!r}; shipped heads cannot be deleted")
         with self._lock:
-            self._cache.pop(name, None)
+            if self._engine is not None:
+                self._engine.forget(info.path)
+            self._infos.pop(info.path, None)
             trash = info.path.parent / f".{name}.deleted-{int(time.time() * 1000)}"
             os.replace(info.path, trash)  # atomic: the head disappears at once, then is removed
             shutil.rmtree(trash, ignore_errors=True)

@@ -70,9 +70,13 @@ def cached_features(clf, examples: Sequence, items: Sequence[Item], batch_size: 
     path = cache_dir() / f"{cache_key(clf, examples)}.safetensors"
     if path.is_file():
         try:
-            return {k: v.float() for k, v in load_file(str(path)).items()}
+            features = {k: v.float() for k, v in load_file(str(path)).items()}
         except Exception:  # a damaged cache file is recomputed, never trusted
             path.unlink(missing_ok=True)
+        else:
+            if on_progress is not None:
+                on_progress(1, 1)  # done at once: progress still reports the step
+            return features
     features = compute_features(clf, items, batch_size, on_progress, desc)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{uuid.uuid4().hex[:8]}")

@@ -44,9 +44,16 @@ def _validation_metric(clf, table: FeatureTable, device, batch_size: int = 512) 
             yield clf.head(x).logits, labels
 
     metric = score_logits(clf, chunks())[clf.task.metric]
-    clf.train()
-    clf.encoder.eval()
+    _train_head(clf)
     return metric
+
+
+def _train_head(clf) -> None:
+    """Training mode for everything but the encoder, which stays in eval mode (it may be serving
+    other heads meanwhile)."""
+    for name, module in clf.named_children():
+        if name != "encoder":
+            module.train()
 
 
 def _features(clf, examples, cfg: TrainingConfig, what: str, emit: EventHandler, t0: float) -> FeatureTable:
@@ -71,8 +78,8 @@ def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler,
     generator = torch.Generator().manual_seed(cfg.seed)
     best_state, bad_evals, step = None, 0, 0
     t_train = time.perf_counter()
-    clf.train()
-    clf.encoder.eval()
+    clf.eval()
+    _train_head(clf)
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(train), generator=generator).tolist()
         losses = []

@@ -13,8 +13,8 @@ from ..service import HeadStore, TrainingJobs
 from ..tasks import get_task
 
 _store: HeadStore | None = None
+_jobs: TrainingJobs | None = None
 _lock = threading.Lock()
-JOBS = TrainingJobs()
 
 
 def store() -> HeadStore:
@@ -23,6 +23,17 @@ def store() -> HeadStore:
         if _store is None:
             _store = HeadStore()
         return _store
+
+
+def jobs() -> TrainingJobs:
+    """The process's training runs; frozen runs train on the serving engine's base encoder."""
+    global _jobs
+    with _lock:
+        if _jobs is None:
+            _jobs = TrainingJobs(pool=None)
+    if _jobs.pool is None:
+        _jobs.pool = store().engine.pool
+    return _jobs
 
 
 def set_store(new: HeadStore | None) -> None:

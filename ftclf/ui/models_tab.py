@@ -5,7 +5,6 @@ from __future__ import annotations
 import gradio as gr
 
 from ..errors import InputError
-from ..inference import predict
 from ..tasks import get_task
 from . import charts
 from .context import store, ui_errors
@@ -18,11 +17,9 @@ def heads_table() -> list[list]:
     return [[h.row()[c] for c in COLUMNS] for h in store().list()]
 
 
-def _one(name: str, text: str, text_pair: str):
+def _one(name: str, pred, token_level: bool):
     """One side of the comparison: highlighted entities for token heads, a bar chart otherwise."""
-    clf = store().get(name)
-    pred = predict(clf, [text], [text_pair] if clf.task.text_pairs else None)[0]
-    if clf.task.token_level:
+    if token_level:
         segments, colors = highlight(pred.text, pred.entities, 0.0)
         return gr.HighlightedText(value=segments, color_map=colors, visible=True), gr.Plot(visible=False)
     fig = charts.probability_bars(pred.probabilities, title=f"{name}: {pred.label} ({pred.score:.1%})")
@@ -38,9 +35,11 @@ def compare(left: str, right: str, text: str, text_pair: str):
         raise InputError(f"expected two heads of the same task, got {' and '.join(sorted(tasks))}; pick heads of one task")
     if not (text or "").strip():
         raise InputError("expected some text to compare on, got an empty box; type some text")
-    if get_task(tasks.pop()).text_pairs and not (text_pair or "").strip():
+    task = get_task(tasks.pop())
+    if task.text_pairs and not (text_pair or "").strip():
         raise InputError("expected a second text for pair heads, got an empty box; fill in both texts")
-    return (*_one(left, text, text_pair), *_one(right, text, text_pair))
+    a, b = store().compare([left, right], [text], [text_pair] if task.text_pairs else None)  # one encoder pass where shared
+    return (*_one(left, a[0], task.token_level), *_one(right, b[0], task.token_level))
 
 
 @ui_errors

@@ -8,7 +8,6 @@ import gradio as gr
 
 from ..errors import InputError
 from ..heads import get_head
-from ..inference import predict
 from . import charts
 from .context import no_head_notice, store, ui_errors
 
@@ -24,6 +23,10 @@ PAIR_EXAMPLES = [
     ["The company said quarterly profit rose 10 percent.", "Quarterly profit at the company climbed 10 percent, it said."],
     ["A child is running through a field of flowers.", "A kid is sleeping in a bed."],
 ]
+#: Prediction events share one concurrency group, wide enough that concurrent users' requests reach
+#: the serving engine together (it batches them on one worker thread).
+SERVING = {"concurrency_id": "predict", "concurrency_limit": 64}
+
 NER_EXAMPLES = [
     "Angela Merkel met Emmanuel Macron in Paris to discuss the future of the European Union.",
     "Apple is planning to open a new store in London next spring, Tim Cook told Reuters.",
@@ -43,40 +46,40 @@ def _head(name: str | None, task: str) -> str:
     return name
 
 
-def _timed(clf, *args):
+def _timed(name: str, *args):
+    """(first prediction, milliseconds, the head's metadata): served by the engine, batched with
+    other users' requests."""
     t0 = time.perf_counter()
-    pred = predict(clf, *args)[0]
-    return pred, 1000 * (time.perf_counter() - t0)
+    pred = store().predict(name, *args)[0]
+    return pred, 1000 * (time.perf_counter() - t0), store().info(name).meta
 
 
-def _summary(pred, ms: float, name: str, clf, extra: str = "") -> str:
+def _summary(pred, ms: float, name: str, meta, extra: str = "") -> str:
     notice = ("\n\n⚠️ The input was longer than the encoder's maximum and was **truncated** "
-              f"to {clf.max_length} tokens." if pred.truncated else "")
+              f"to {meta.model.max_length} tokens." if pred.truncated else "")
     return (f"**{pred.label}** with probability {pred.score:.1%} · latency **{ms:.0f} ms** · head `{name}` "
-            f"({clf.model_config.head} head, {clf.mode}{extra}){notice}")
+            f"({meta.model.head} head, {meta.mode}{extra}){notice}")
 
 
 @ui_errors
 def predict_sequence(head: str, text: str):
     """-> (label probabilities for gr.Label, plotly bar chart, summary markdown)"""
     name = _head(head, "sequence")
-    clf = store().get(name)
-    pred, ms = _timed(clf, [_text(text)])
+    pred, ms, meta = _timed(name, [_text(text)])
     if pred.truncated:
         gr.Warning("The text was truncated to the encoder's maximum length.")
-    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, clf)
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, meta)
 
 
 @ui_errors
 def predict_pair(head: str, text: str, text_pair: str):
     name = _head(head, "pair")
-    clf = store().get(name)
-    pred, ms = _timed(clf, [_text(text, "first text")], [_text(text_pair, "second text")])
-    mode = clf.model_config.pair_mode
+    pred, ms, meta = _timed(name, [_text(text, "first text")], [_text(text_pair, "second text")])
+    mode = meta.model.pair_mode
     how = "joint [CLS] a [SEP] b [SEP]" if mode == "cross" else "concat(h_a, h_b) of separate encodings"
     if pred.truncated:
         gr.Warning("The pair was truncated to the encoder's maximum length.")
-    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, clf, f", {mode}-mode: {how}")
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, meta, f", {mode}-mode: {how}")
 
 
 def highlight(text: str, entities, threshold: float) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
@@ -100,14 +103,13 @@ def highlight(text: str, entities, threshold: float) -> tuple[list[tuple[str, st
 def tag_entities(head: str, text: str, threshold: float = 0.5):
     """-> (highlighted text, entity table rows, per-token heat map, summary markdown)"""
     name = _head(head, "token")
-    clf = store().get(name)
-    pred, ms = _timed(clf, [_text(text)])
+    pred, ms, meta = _timed(name, [_text(text)])
     segments, colors = highlight(pred.text, pred.entities, threshold)
     shown = [e for e in pred.entities if e.score >= threshold]
     rows = [[e.text, e.label, round(e.score, 3), e.start, e.end] for e in shown]
     fig = charts.token_heatmap([w.word for w in pred.words], pred.labels, [w.probabilities for w in pred.words])
     decoder = ("the best whole tag path (Viterbi), confidences are its marginals"
-               if get_head(clf.model_config.head).structured else "per-token softmax argmax")
+               if get_head(meta.model.head).structured else "per-token softmax argmax")
     hidden = len(pred.entities) - len(shown)
     info = (f"**{len(shown)} entities** above confidence {threshold:.2f}"
             + (f" ({hidden} below it hidden)" if hidden else "")
@@ -142,8 +144,8 @@ def build_sequence_tab() -> dict:
                 label = gr.Label(label="Prediction", elem_id="sentiment-label")
                 plot = gr.Plot(label="Probabilities", elem_id="sentiment-plot")
                 summary = gr.Markdown(elem_id="sentiment-summary")
-        for event in (button.click, text.submit):
-            event(predict_sequence, [head, text], [label, plot, summary])
+        gr.on([button.click, text.submit], predict_sequence, [head, text], [label, plot, summary], api_name="sentiment",
+              **SERVING)
     return {"task": "sequence", "picker": head, "notice": notice}
 
 
@@ -163,8 +165,8 @@ def build_pair_tab() -> dict:
                 label = gr.Label(label="Prediction", elem_id="pair-label")
                 plot = gr.Plot(label="Probabilities", elem_id="pair-plot")
                 summary = gr.Markdown(elem_id="pair-summary")
-        for event in (button.click, a.submit, b.submit):
-            event(predict_pair, [head, a, b], [label, plot, summary])
+        gr.on([button.click, a.submit, b.submit], predict_pair, [head, a, b], [label, plot, summary], api_name="pair",
+              **SERVING)
     return {"task": "pair", "picker": head, "notice": notice}
 
 
@@ -186,6 +188,6 @@ def build_ner_tab() -> dict:
                                      interactive=False, elem_id="ner-table")
                 summary = gr.Markdown(elem_id="ner-summary")
         heat = gr.Plot(label="Per-token label probabilities", elem_id="ner-heatmap")
-        for event in (button.click, text.submit, threshold.release):
-            event(tag_entities, [head, text, threshold], [spans, table, heat, summary])
+        gr.on([button.click, text.submit, threshold.release], tag_entities, [head, text, threshold],
+              [spans, table, heat, summary], api_name="ner", **SERVING)
     return {"task": "token", "picker": head, "notice": notice}

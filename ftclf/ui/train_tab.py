@@ -22,7 +22,7 @@ from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
 from ..tasks import TASKS, get_task
 from . import charts
-from .context import JOBS, session_of, store, ui_errors
+from .context import jobs, session_of, store, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
@@ -90,11 +90,11 @@ def on_task_change(task: str):
 def _final_outputs(outcome: TrainOutcome, losses, evals, name):
     result = outcome.result
     metrics = result.metrics
-    headline, headers, rows = outcome.classifier.task.report(metrics)
+    headline, headers, rows = get_task(outcome.task).report(metrics)
     figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
               else charts.per_type_bars(metrics["per_type"]))
     state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
-    recipe = result_recipe(outcome)
+    recipe = outcome.recipe
     status = (f"Training {state} in {result.seconds:.0f} s ({len(result.history)} evaluations"
               f"{', stopped early' if result.stopped_early else ''}; {recipe}). Validation "
               f"({len(result.validation_examples)} examples): {headline}. Name the head below and save it to use it "
@@ -102,13 +102,6 @@ def _final_outputs(outcome: TrainOutcome, losses, evals, name):
     confused = outcome.confused
     confused_value = gr.Dataframe(value=[list(r.values()) for r in confused], headers=list(confused[0]) if confused else ["(none)"])
     return (charts.training_curves(losses, evals, name), status, gr.Dataframe(value=rows, headers=headers), figure, confused_value)
-
-
-def result_recipe(outcome: TrainOutcome) -> str:
-    clf = outcome.classifier
-    cfg = clf.training_config
-    return (f"{clf.model_config.head} head, {cfg.mode}, {cfg.epochs} epochs max, learning rate {cfg.learning_rate:g}, "
-            f"batch size {cfg.batch_size}")
 
 
 def _status(event, state: dict) -> str | None:
@@ -135,7 +128,7 @@ def run_train(request: TrainRequest, session: str, progress=None):
     """Generator: starts the run in the service's job table and streams curves; the final yield
     has the metrics. ``progress``: gr.Progress (or any callable(fraction, desc=...))."""
     try:
-        job = JOBS.start(session, request)
+        job = jobs().start(session, request)
     except FtclfError as exc:
         raise gr.Error(str(exc)) from exc
     state = {"losses": [], "evals": [], "name": "metric", "progress": progress or (lambda *a, **k: None)}
@@ -153,17 +146,17 @@ def run_train(request: TrainRequest, session: str, progress=None):
 
 
 def cancel_train(request: gr.Request = None) -> str:
-    if not JOBS.cancel(session_of(request)):
+    if not jobs().cancel(session_of(request)):
         return "Nothing to cancel: no training is running in this session."
     return "Cancelling… the best head so far will be kept."
 
 
 @ui_errors
 def save_trained(name: str, request: gr.Request = None) -> str:
-    job = JOBS.get(session_of(request))
+    job = jobs().get(session_of(request))
     if job is None or job.outcome is None:
         raise InputError("expected a finished training run to save, found none; train a head first")
-    info = store().add(job.outcome.classifier, name)
+    info = store().add(job.outcome.draft, name)
     key, value = info.meta.main_metric
     return f"Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
 

@@ -5,7 +5,6 @@ from types import SimpleNamespace
 import gradio as gr
 import plotly.graph_objects as go
 import pytest
-import torch
 
 from ftclf.service import HeadStore, shipped_heads_dir
 from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
@@ -176,10 +175,15 @@ def test_no_head_notice_points_to_train(tmp_path):
 
 
 def test_app_module_builds_demo_without_loading_models():
+    def loaded():
+        engine = context.store()._engine
+        return set() if engine is None else set(engine._heads)
+
+    before = loaded()
     import app
 
     assert isinstance(app.demo, gr.Blocks)
-    assert not any(isinstance(v[1], torch.nn.Module) for v in context.store()._cache.values())
+    assert loaded() == before
 
 
 def test_compare_token_heads_side_by_side(ui_store):

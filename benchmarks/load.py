@@ -1,0 +1,158 @@
+"""Load test of the dashboard as its users meet it: ``python app.py`` on a loopback port, driven by
+gradio_client sessions in threads (each client its own session, as each browser tab is).
+
+    python benchmarks/load.py                       # 32 clients x 20 Sentiment requests, then 100 clients x 3 mixed
+    python benchmarks/load.py --clients 32 --requests 20 --mix sentiment
+
+Reports requests/s, p50 / p95 / max latency per endpoint, errors, and the app's RSS before and after
+(and after a pause, to see memory come back). Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS = {
+    "sentiment": ("/sentiment", lambda i: ("sentiment-sst2", f"a gripping , beautifully acted film number {i}")),
+    "pair": ("/pair", lambda i: ("nli-sick", f"A man is playing guitar number {i}.", "Nobody is playing music.")),
+    "ner": ("/ner", lambda i: ("ner-conll2003", f"Angela Merkel met Emmanuel Macron in Paris on day {i}.", 0.5)),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def start_app(port: int, env_extra: dict) -> subprocess.Popen:
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "FTCLF_USER_HEADS": tempfile.mkdtemp(prefix="ftclf-load-"), **env_extra}
+    log = open(Path(tempfile.gettempdir()) / f"ftclf-load-{port}.log", "w")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.perf_counter() - t0 > 180:
+                raise RuntimeError(f"app.py did not start; see {log.name}")
+            time.sleep(0.2)
+    proc.start_seconds = time.perf_counter() - t0
+    return proc
+
+
+def run_round(url: str, clients: int, requests: int, mix: list[str]) -> dict:
+    from gradio_client import Client
+
+    latencies: dict[str, list[float]] = {name: [] for name in mix}
+    errors: list[str] = []
+    lock = threading.Lock()
+    sessions = [Client(url, verbose=False) for _ in range(clients)]
+    barrier = threading.Barrier(clients)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        for r in range(requests):
+            name = mix[(k + r) % len(mix)]
+            api, args = CALLS[name]
+            t0 = time.perf_counter()
+            try:
+                sessions[k].predict(*args(k * requests + r), api_name=api)
+                with lock:
+                    latencies[name].append(time.perf_counter() - t0)
+            except Exception as exc:  # every failure is counted and reported
+                with lock:
+                    errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    for s in sessions:
+        s.close()
+    done = sum(len(v) for v in latencies.values())
+    per = {}
+    for name, values in latencies.items():
+        if values:
+            q = statistics.quantiles(values, n=100) if len(values) > 1 else [values[0]] * 99
+            per[name] = {"n": len(values), "p50_ms": 1000 * q[49], "p95_ms": 1000 * q[94], "max_ms": 1000 * max(values)}
+    return {"clients": clients, "requests_per_client": requests, "mix": mix, "wall_s": wall, "req_per_s": done / wall,
+            "errors": len(errors), "first_errors": errors[:3], "endpoints": per}
+
+
+def first_prediction_seconds(url: str) -> float:
+    from gradio_client import Client
+
+    t0 = time.perf_counter()
+    Client(url, verbose=False).predict(*CALLS["sentiment"][1](0), api_name=CALLS["sentiment"][0])
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, nargs="*", default=[32, 100])
+    parser.add_argument("--requests", type=int, nargs="*", default=[20, 3])
+    parser.add_argument("--mix", nargs="*", default=["sentiment", "sentiment+pair+ner"],
+                        help="one per round: endpoints joined by +")
+    parser.add_argument("--backend", help="FTCLF_BACKEND for the app (default: the app's own)")
+    args = parser.parse_args()
+    port = free_port()
+    proc = start_app(port, {"FTCLF_BACKEND": args.backend} if args.backend else {})
+    url = f"http://127.0.0.1:{port}/"
+    report = {"start_s": proc.start_seconds}
+    try:
+        report["first_prediction_s"] = first_prediction_seconds(url)
+        report["start_to_first_prediction_s"] = proc.start_seconds + report["first_prediction_s"]
+        for name in CALLS:  # warm every head once
+            from gradio_client import Client
+
+            Client(url, verbose=False).predict(*CALLS[name][1](0), api_name=CALLS[name][0])
+        report["rss_warm_mb"] = rss_mb(proc.pid)
+        rounds = []
+        for clients, requests, mix in zip(args.clients, args.requests, args.mix):
+            rounds.append(run_round(url, clients, requests, mix.split("+")))
+            rounds[-1]["rss_after_mb"] = rss_mb(proc.pid)
+        report["rounds"] = rounds
+        time.sleep(10)
+        report["rss_after_pause_mb"] = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"start {report['start_s']:.1f} s, first prediction {report['start_to_first_prediction_s']:.1f} s after "
+          f"start; RSS warm {report['rss_warm_mb']:.0f} MB, after the rounds and a pause {report['rss_after_pause_mb']:.0f} MB")
+    print("| clients x requests | endpoint | n | p50 ms | p95 ms | max ms | req/s (round) | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in report["rounds"]:
+        for name, e in r["endpoints"].items():
+            print(f"| {r['clients']} x {r['requests_per_client']} | {name} | {e['n']} | {e['p50_ms']:.0f} | {e['p95_ms']:.0f} | "
+                  f"{e['max_ms']:.0f} | {r['req_per_s']:.1f} | {r['errors']} |")
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

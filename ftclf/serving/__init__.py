@@ -1,0 +1,8 @@
+"""Serving: backends (fp32 / int8 torch, ONNX Runtime), the encoder pool shared by every head, the
+micro-batcher and the engine that serves saved heads by directory."""
+
+from .backends import BACKENDS
+from .engine import DEFAULT_BACKEND, Engine, default_backend
+from .pool import EncoderPool
+
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Engine", "EncoderPool", "default_backend"]

@@ -1,0 +1,191 @@
+"""How an encoder runs: fp32 torch (the reference), dynamic int8 torch, ONNX Runtime (fp32 or int8).
+
+Every backend yields a module that is called like a transformers encoder
+(``model(input_ids=…, attention_mask=…, token_type_ids=…).last_hidden_state``), so a classifier
+serves through any of them unchanged. Weights that two encoders hold identically (the embeddings,
+layer norms and biases a merged LoRA head shares with its base) are kept once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+BACKENDS = ("torch", "int8", "onnx", "onnx-int8")
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ConfigError(f"expected a backend among {', '.join(BACKENDS)}, got {name!r}; set FTCLF_BACKEND to one of them")
+    return name
+
+
+def share_parameters(model: nn.Module, source: nn.Module) -> int:
+    """Point every parameter and buffer of ``model`` that equals the one at the same place in
+    ``source`` to the source's tensor (so it is stored once). Returns how many were shared."""
+    shared = 0
+    source_modules = dict(source.named_modules())
+    for name, module in model.named_modules():
+        other = source_modules.get(name)
+        if other is None or type(other) is not type(module):
+            continue
+        for key, value in list(module.named_parameters(recurse=False)):
+            theirs = other._parameters.get(key)
+            if theirs is not None and theirs is not value and theirs.shape == value.shape and torch.equal(theirs, value):
+                module._parameters[key] = theirs
+                shared += 1
+        for key, value in list(module.named_buffers(recurse=False)):
+            theirs = other._buffers.get(key)
+            if theirs is not None and theirs is not value and theirs.shape == value.shape and torch.equal(theirs, value):
+                module._buffers[key] = theirs
+                shared += 1
+    return shared
+
+
+def quantizable(in_features: int, out_features: int) -> bool:
+    """Which linear maps int8 serves: all but the down-projections (``in > out``, e.g. BERT's
+    1536 -> 384 feed-forward output). Those read the GELU outputs, whose outliers per-tensor int8
+    activations lose; keeping them fp32 keeps every shipped head within 0.5 points of fp32
+    (README, "Serving")."""
+    return in_features <= out_features
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """Dynamic int8 quantization (per-channel weights, activations quantized per batch) of the
+    quantizable Linear layers, in place; embeddings, norms and down-projections stay fp32."""
+    model.eval()
+    qconfig = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name, m in model.named_modules()
+               if isinstance(m, nn.Linear) and quantizable(m.in_features, m.out_features)}
+    return torch.ao.quantization.quantize_dynamic(model, qconfig, inplace=True)
+
+
+def weights_key(model: nn.Module) -> str:
+    """A short hash of a module's floating weights (names, shapes and values)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        if isinstance(tensor, torch.Tensor):
+            digest.update(key.encode())
+            digest.update(tensor.detach().contiguous().cpu().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ ONNX
+class SharedWeights:
+    """Large ONNX initializers by content, handed to every session that holds the same tensor (the
+    embeddings a merged LoRA head shares with its base), so each is in memory once."""
+
+    MIN_BYTES = 2**20
+
+    def __init__(self) -> None:
+        self._values: dict[str, object] = {}  # content digest -> OrtValue (its numpy array kept alive)
+
+    def provide(self, path: Path, options) -> None:
+        import onnx
+        from onnx import numpy_helper
+        from onnxruntime import OrtValue
+
+        model = onnx.load(str(path), load_external_data=False)
+        for init in model.graph.initializer:
+            if int(np.prod(init.dims)) * 4 < self.MIN_BYTES:
+                continue
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                onnx.external_data_helper.load_external_data_for_tensor(init, str(path.parent))
+            array = numpy_helper.to_array(init)
+            digest = hashlib.sha256(array.tobytes()).hexdigest() + str(array.dtype) + str(array.shape)
+            if digest not in self._values:
+                self._values[digest] = (array, OrtValue.ortvalue_from_numpy(array))
+            options.add_initializer(init.name, self._values[digest][1])
+
+
+class OnnxEncoder(nn.Module):
+    """An ONNX Runtime session in place of a transformers encoder (inference only)."""
+
+    def __init__(self, path: str | Path, config=None, threads: int | None = None, shared: SharedWeights | None = None) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        if shared is not None:
+            shared.provide(Path(path), options)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.config = config
+        self.path = Path(path)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        feed = {k: v.cpu().numpy() for k, v in feed.items() if k in self.input_names and v is not None}
+        if "token_type_ids" in self.input_names and "token_type_ids" not in feed:
+            feed["token_type_ids"] = torch.zeros_like(input_ids).numpy()
+        return SimpleNamespace(last_hidden_state=torch.from_numpy(self.session.run(None, feed)[0]))
+
+
+def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False) -> Path:
+    """Export an encoder's forward (ids, mask, token types -> last hidden state; batch and length
+    dynamic) to ONNX at ``path`` (``model.onnx`` + external weights), optionally int8-quantized
+    with ONNX Runtime's dynamic quantizer. Written to a temporary sibling and renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        fp32 = tmp / "model.onnx"
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        if "token_type_ids" not in inspect.signature(model.forward).parameters:
+            names = names[:2]  # e.g. MPNet, RoBERTa-style encoders without segment ids
+        example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
+        batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=4096)
+        torch.onnx.export(
+            _Forward(model.eval(), names), example, str(fp32), input_names=names, output_names=["last_hidden_state"],
+            dynamic_shapes=({0: batch, 1: length},) * len(names), dynamo=True, verbose=False,
+        )
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fp32), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"], nodes_to_quantize=_quantizable_matmuls(fp32))
+            for leftover in tmp.iterdir():
+                if not leftover.name.startswith("model.int8"):
+                    leftover.unlink()
+            os.replace(tmp / "model.int8.onnx", fp32)
+        os.replace(tmp, path)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path / "model.onnx"
+
+
+def _quantizable_matmuls(path: Path) -> list[str]:
+    """Names of the graph's MatMul nodes with a constant weight that :func:`quantizable` admits."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    return [node.name for node in graph.node if node.op_type == "MatMul" and len(node.input) == 2
+            and len(shapes.get(node.input[1], ())) == 2 and quantizable(*shapes[node.input[1]])]
+
+
+class _Forward(nn.Module):
+    """The encoder with positional inputs and a tensor output, as the exporter wants it."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        return self.model(**{k: inputs[k] for k in self.names}).last_hidden_state

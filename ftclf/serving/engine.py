@@ -1,0 +1,90 @@
+"""The serving engine: saved heads by directory, loaded lazily onto the encoder pool's backend,
+kept in a bounded LRU, and asked through one micro-batching worker.
+
+Many concurrent callers (the dashboard's users) each call :meth:`Engine.predict`; their requests
+for one head are joined into one :class:`~ftclf.inference.Predictor` call, so they share encoder
+passes, and all torch work happens on the worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+from ..format import CONFIG_NAME
+from ..inference import Predictor, predict_heads
+from .backends import check_backend
+from .batcher import MicroBatcher
+from .pool import EncoderPool
+
+#: The app's backend unless FTCLF_BACKEND says otherwise: chosen by benchmarks/latency.py (README,
+#: "Serving"): the fastest whose accuracy stays within 0.5 points of fp32 on every shipped head.
+DEFAULT_BACKEND = "int8"
+
+
+def default_backend() -> str:
+    return check_backend(os.environ.get("FTCLF_BACKEND") or DEFAULT_BACKEND)
+
+
+class Engine:
+    """Heads by directory on one encoder pool, behind one micro-batcher."""
+
+    def __init__(self, backend: str | None = None, max_heads: int = 8, max_batch: int = 64,
+                 max_wait: float = 0.004, batch_size: int = 32) -> None:
+        self.pool = EncoderPool(backend or default_backend())
+        self.max_heads, self.batch_size = max_heads, batch_size
+        self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()
+        self._lock = threading.RLock()
+        self._batcher = MicroBatcher(self._handle, max_batch=max_batch, max_wait=max_wait)
+
+    @property
+    def backend(self) -> str:
+        return self.pool.backend
+
+    def classifier(self, directory: str | Path):
+        """The served classifier of a saved head (loaded once, reloaded when its files change)."""
+        path = Path(directory).resolve()
+        stamp = (path / CONFIG_NAME).stat().st_mtime
+        with self._lock:
+            cached = self._heads.get(path)
+            if cached is not None and cached[0] == stamp:
+                self._heads.move_to_end(path)
+                return cached[1]
+            clf = self.pool.load(path)
+            self._heads[path] = (stamp, clf)
+            self._heads.move_to_end(path)
+            while len(self._heads) > self.max_heads:
+                self._heads.popitem(last=False)
+            return clf
+
+    def forget(self, directory: str | Path) -> None:
+        with self._lock:
+            self._heads.pop(Path(directory).resolve(), None)
+
+    def predict(self, directory: str | Path, texts, text_pairs=None) -> list:
+        """Predictions of one head; concurrent calls are batched together."""
+        clf = self.classifier(directory)
+        inputs = clf.task.inputs(texts, text_pairs)  # bad input is refused here, in the caller's thread
+        return self._batcher(clf, inputs)
+
+    def compare(self, directories: Sequence[str | Path], texts, text_pairs=None) -> list[list]:
+        """Predictions of several heads on the same inputs (one encoder pass where they share one)."""
+        heads = [self.classifier(d) for d in directories]
+        return self._batcher(("compare", tuple(id(h) for h in heads)), (heads, texts, text_pairs))
+
+    def _handle(self, key, payloads: list) -> list:
+        if isinstance(key, tuple):  # a comparison: one payload at a time
+            return [predict_heads(heads, texts, pairs, self.batch_size) for heads, texts, pairs in payloads]
+        inputs = [x for payload in payloads for x in payload]
+        predictions = Predictor(key, self.batch_size).predict_inputs(inputs)
+        out, start = [], 0
+        for payload in payloads:
+            out.append(predictions[start : start + len(payload)])
+            start += len(payload)
+        return out
+
+    def close(self) -> None:
+        self._batcher.close()

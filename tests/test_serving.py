@@ -1,0 +1,161 @@
+"""Serving: the encoder pool shares what heads have in common, every backend answers like fp32
+(exactly, or within quantization noise), the micro-batcher routes answers back to their callers,
+and the engine keeps a bounded set of heads."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from ftclf import Classifier, ModelConfig, TrainingConfig, fit, predict
+from ftclf.inference import predict_heads
+from ftclf.serving import Engine, EncoderPool
+from ftclf.serving.backends import SharedWeights, quantizable, share_parameters
+from ftclf.serving.batcher import MicroBatcher
+
+from .conftest import sentiment_examples
+
+TEXTS = ["good great film", "awful boring plot", "the movie was really quite good", "bad"]
+
+
+@pytest.fixture(scope="module")
+def saved_heads(tiny_encoder_dir, tmp_path_factory):
+    """A frozen and a LoRA sentiment head on the tiny encoder, saved."""
+    out = tmp_path_factory.mktemp("served")
+    paths = {}
+    for mode, fast in (("frozen", dict(epochs=20, learning_rate=3e-2)), ("lora", dict(epochs=4, learning_rate=5e-3))):
+        clf, _ = fit(ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32),
+                     TrainingConfig(mode=mode, batch_size=16, patience=0, seed=1, **fast), sentiment_examples(60))
+        paths[mode] = clf.save_pretrained(out / mode)
+    return paths
+
+
+def reference(path):
+    return predict(Classifier.from_pretrained(path), TEXTS)
+
+
+def test_lora_heads_merge_and_share_the_unchanged_weights_with_their_base(saved_heads):
+    pool = EncoderPool("torch")
+    frozen, lora = pool.load(saved_heads["frozen"]), pool.load(saved_heads["lora"])
+    base = pool.base(frozen.encoder_ref.name).model
+    assert frozen.encoder is base  # frozen heads serve from the base itself
+    assert not hasattr(lora.encoder, "peft_config")  # the adapter is folded into the weights
+    mine, theirs = dict(lora.encoder.named_parameters()), dict(base.named_parameters())
+    shared = [k for k in mine if mine[k] is theirs[k]]
+    assert "embeddings.word_embeddings.weight" in shared and "encoder.layer.0.attention.self.query.bias" in shared
+    assert mine["encoder.layer.0.attention.self.query.weight"] is not theirs["encoder.layer.0.attention.self.query.weight"]
+    for path, served in ((saved_heads["frozen"], frozen), (saved_heads["lora"], lora)):
+        for a, b in zip(predict(served, TEXTS), reference(path)):
+            assert a.label == b.label and list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=1e-5)
+
+
+def test_share_parameters_only_shares_equal_tensors():
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        b.bias.copy_(a.bias)
+    assert share_parameters(b, a) == 1 and b.bias is a.bias and b.weight is not a.weight
+
+
+def test_quantization_keeps_down_projections_fp32():
+    assert quantizable(384, 384) and quantizable(384, 1536) and not quantizable(1536, 384)
+
+
+@pytest.mark.parametrize("backend,tolerance", [("int8", 0.05), ("onnx", 1e-4), ("onnx-int8", 0.05)])
+def test_every_backend_answers_like_fp32(saved_heads, backend, tolerance, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTCLF_CACHE", str(tmp_path))
+    pool = EncoderPool(backend)
+    for path in saved_heads.values():
+        served = pool.load(path)
+        for a, b in zip(predict(served, TEXTS), reference(path)):
+            assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=tolerance)
+    if backend.startswith("onnx"):
+        assert len(list((tmp_path / "onnx").iterdir())) == 2  # base (frozen head) and the merged LoRA head, cached
+        assert len(pool._shared._values) == 1  # the word embeddings, held once for both sessions
+
+
+def test_frozen_heads_on_one_base_share_one_encoder_pass(saved_heads, tiny_encoder_dir, tmp_path):
+    pool = EncoderPool("torch")
+    clf, _ = fit(ModelConfig(task="sequence", head="mlp", encoder=tiny_encoder_dir, max_length=32),
+                 TrainingConfig(epochs=5, batch_size=16, patience=0), sentiment_examples(40))
+    second = pool.load(clf.save_pretrained(tmp_path / "mlp"))
+    first = pool.load(saved_heads["frozen"])
+    calls = []
+    handle = first.encoder.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        a, b = predict_heads([first, second], TEXTS)
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # one batch, one encoder pass, two heads
+    assert [p.label for p in a] == [p.label for p in predict(first, TEXTS)]
+    assert [p.label for p in b] == [p.label for p in predict(second, TEXTS)]
+
+
+def test_micro_batcher_gathers_concurrent_requests_and_routes_answers():
+    seen = []
+
+    def handle(key, payloads):
+        seen.append((key, list(payloads)))
+        if key == "boom":
+            raise ValueError("bad request")
+        return [p * 10 for p in payloads]
+
+    batcher = MicroBatcher(handle, max_wait=0.05)
+    try:
+        futures = [batcher.submit("x", i) for i in range(5)] + [batcher.submit("boom", 0)]
+        assert [f.result(5) for f in futures[:5]] == [0, 10, 20, 30, 40]
+        with pytest.raises(ValueError, match="bad request"):
+            futures[5].result(5)
+        assert ("x", [0, 1, 2, 3, 4]) in seen  # gathered into one call
+        assert batcher("x", 7) == 70  # the worker survived the failing group
+    finally:
+        batcher.close()
+
+
+def test_engine_batches_callers_and_bounds_its_heads(saved_heads, monkeypatch):
+    engine = Engine("torch", max_heads=1, max_wait=0.05)
+    try:
+        calls = []
+        real = engine._handle
+        monkeypatch.setattr(engine._batcher, "handle", lambda key, payloads: calls.append(len(payloads)) or real(key, payloads))
+        engine.classifier(saved_heads["frozen"])
+        results = [None] * 8
+
+        def ask(i):
+            results[i] = engine.predict(saved_heads["frozen"], [TEXTS[i % 4]])[0].label
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [p.label for p in reference(saved_heads["frozen"])] * 2
+        assert max(calls) > 1  # concurrent callers shared a call
+        engine.classifier(saved_heads["lora"])
+        assert list(engine._heads) == [saved_heads["lora"].resolve()]  # the least recently used head went
+        with pytest.raises(ValueError, match="expected non-empty text"):
+            engine.predict(saved_heads["lora"], ["  "])  # refused in the caller's thread
+    finally:
+        engine.close()
+
+
+def test_shared_weights_registry_holds_each_tensor_once(tmp_path):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    weights = numpy_helper.from_array(torch.ones(600, 600).numpy(), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 600])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 600])], [weights])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    import onnxruntime as ort
+
+    shared = SharedWeights()
+    for _ in range(2):
+        options = ort.SessionOptions()
+        shared.provide(path, options)
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        assert session.run(None, {"x": torch.ones(1, 600).numpy()})[0][0, 0] == 600.0
+    assert len(shared._values) == 1
+    time.sleep(0)
