@@ -5,10 +5,12 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home: the app runs offline
 
-from ftclf.service import MAX_UPLOAD_BYTES
-from ftclf.ui import build_demo
+from ftclf.service import MAX_UPLOAD_BYTES  # noqa: E402
+from ftclf.ui import build_demo  # noqa: E402
+from ftclf.ui.context import store  # noqa: E402
 
 demo = build_demo()
 
 if __name__ == "__main__":
+    store().warm()  # the shipped heads load in the background (their ONNX export, the first time on a machine)
     demo.launch(max_file_size=MAX_UPLOAD_BYTES, max_threads=128)  # threads mostly wait on the serving engine

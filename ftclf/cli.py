@@ -19,6 +19,7 @@ import typing
 from .config import ModelConfig, TrainingConfig
 from .data import FORMATS, ColumnMap
 from .errors import FtclfError
+from .serving.backends import BACKENDS
 
 
 def _flag(name: str) -> str:
@@ -85,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="a saved classifier directory or a head name (e.g. sentiment-sst2)")
     pr.add_argument("--text", required=True, action="append", help="repeat for several texts")
     pr.add_argument("--text-pair", action="append", help="pair heads: the second text of each --text")
+    for command in (ev, pr):
+        command.add_argument("--backend", choices=BACKENDS, default="torch",
+                             help="how the encoder runs (default: torch fp32; an exported head always runs on ONNX Runtime)")
+
+    ex = sub.add_parser("export", help="write a self-contained ONNX head (encoder with any adapter merged, tokenizer, head)")
+    ex.add_argument("--model", required=True, help="a saved classifier directory or a head name")
+    ex.add_argument("--format", choices=("onnx",), default="onnx")
+    ex.add_argument("--quantize", choices=("int8",), help="int8 weights for the encoder's up- and attention projections")
+    ex.add_argument("--output", required=True, help="directory to write the exported head to")
     return parser
 
 
@@ -100,11 +110,11 @@ def _progress(event) -> None:
               file=sys.stderr, flush=True)
 
 
-def _classifier(name_or_path: str):
-    from .model import Classifier
+def _classifier(name_or_path: str, backend: str = "torch"):
     from .service import HeadStore
+    from .serving import load
 
-    return Classifier.from_pretrained(HeadStore().resolve(name_or_path))
+    return load(HeadStore().resolve(name_or_path), backend)
 
 
 def cmd_train(args) -> dict:
@@ -132,7 +142,7 @@ def cmd_evaluate(args) -> dict:
     from .evaluation import evaluate
     from .splits import sample
 
-    clf = _classifier(args.model)
+    clf = _classifier(args.model, args.backend)
     examples = clf.task.read(args.data, args.format, _columns(args))
     return evaluate(clf, sample(examples, args.max_examples, 0))
 
@@ -140,7 +150,20 @@ def cmd_evaluate(args) -> dict:
 def cmd_predict(args) -> list:
     from .inference import predict
 
-    return [p.to_dict() for p in predict(_classifier(args.model), args.text, args.text_pair)]
+    return [p.to_dict() for p in predict(_classifier(args.model, args.backend), args.text, args.text_pair)]
+
+
+def cmd_export(args) -> dict:
+    import time
+
+    from .service import HeadStore
+    from .serving import export_head
+
+    t0 = time.perf_counter()
+    out = export_head(HeadStore().resolve(args.model), args.output, quantize=args.quantize == "int8")
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return {"output": str(out), "runtime": "onnx-int8" if args.quantize else "onnx", "megabytes": round(size / 2**20, 1),
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Libraries (transformers' Trainer logs, tqdm.write) print to stdout; keep it for the JSON.
         with contextlib.redirect_stdout(sys.stderr):
-            result = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command](args)
+            commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}
+            result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

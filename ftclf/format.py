@@ -38,6 +38,8 @@ HEAD_NAME = "head.safetensors"
 ADAPTER_DIR = "adapter"
 ENCODER_DIR = "encoder"
 CARD_NAME = "README.md"
+ONNX_NAME = "model.onnx"  # in ENCODER_DIR, for exported heads
+RUNTIMES = (None, "onnx", "onnx-int8")
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Metadata:
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     ftclf_version: str = ""
     format_version: int = FORMAT_VERSION
+    #: None: torch weights; "onnx" / "onnx-int8": an export whose encoder is ``encoder/model.onnx``
+    runtime: str | None = None
 
     def to_json(self) -> dict:
         out = {"format": FORMAT, **asdict(self)}
@@ -131,11 +135,14 @@ def _parse(raw: dict, where: Path) -> Metadata:
             created=str(raw.get("created", "")),
             ftclf_version=str(raw.get("ftclf_version", "")),
             format_version=version,
+            runtime=raw.get("runtime"),
         )
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError is a ValueError
         what = f"the field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise ModelFormatError(f"expected a complete, valid {CONFIG_NAME} in {where.parent}, but {what} is missing or "
                                "wrong; re-save the model") from None
+    if meta.runtime not in RUNTIMES:
+        raise ModelFormatError(f"expected runtime one of {RUNTIMES} in {where}, found {meta.runtime!r}; re-export the model")
     if meta.mode not in MODES:
         raise ModelFormatError(f"expected mode one of {', '.join(MODES)} in {where}, found {meta.mode!r}; re-save the model")
     if not meta.model.labels:

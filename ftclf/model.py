@@ -160,16 +160,28 @@ class Classifier(nn.Module):
         or savable again)."""
         path = Path(directory).expanduser()
         meta = format.read_metadata(path)
-        state = format.read_head_state(path, meta)
-        clf = cls(meta.model, _encoder_for(path, meta, encoder))
+        if meta.runtime is not None:
+            raise ModelFormatError(
+                f"expected torch weights at {str(path)!r}, found an {meta.runtime} export; serve it with "
+                "ftclf.serving.load(directory) (as `ftclf predict` and the dashboard do)"
+            )
+        clf = cls.assemble(meta, _encoder_for(path, meta, encoder), format.read_head_state(path, meta))
         if meta.mode == "lora":
             from peft import PeftModel
 
             clf.encoder = PeftModel.from_pretrained(clf.encoder, str(path / format.ADAPTER_DIR))
             if merged:
                 clf.encoder = clf.encoder.merge_and_unload()
+            clf.eval()
+            clf.requires_grad_(False)
+        return clf
+
+    @classmethod
+    def assemble(cls, meta: format.Metadata, encoder: Encoder, head_state: dict[str, torch.Tensor]) -> Classifier:
+        """A classifier from saved metadata and head weights, on an encoder that is ready to use."""
+        clf = cls(meta.model, encoder)
         clf.mode = meta.mode
-        clf._load_head(state)
+        clf._load_head(head_state)
         clf.training_config, clf.metrics, clf.data_info = meta.training, dict(meta.metrics), dict(meta.data)
         clf.eval()
         clf.requires_grad_(False)

@@ -3,6 +3,7 @@ a local transformers directory, small separable data sets made here, and an isol
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -20,6 +21,9 @@ SURNAMES = ["smith", "jones", "brown", "taylor", "wilson", "davies"]
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FTCLF_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    # Fast, exact serving for the suite; tests/test_serving.py checks every backend, and the slow
+    # tests check the app's own backend on the shipped heads.
+    monkeypatch.setenv("FTCLF_BACKEND", os.environ.get("FTCLF_TEST_BACKEND", "torch"))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 and the engine keeps a bounded set of heads."""
 
 import threading
-import time
 
 import pytest
 import torch
@@ -139,23 +138,26 @@ def test_engine_batches_callers_and_bounds_its_heads(saved_heads, monkeypatch):
         engine.close()
 
 
-def test_shared_weights_registry_holds_each_tensor_once(tmp_path):
+def test_shared_embedding_tables_are_held_once_and_kept_alive(tmp_path):
+    import gc
+
     import onnx
+    import onnxruntime as ort
     from onnx import helper, numpy_helper
 
-    weights = numpy_helper.from_array(torch.ones(600, 600).numpy(), "w")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 600])],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 600])], [weights])
+    table = numpy_helper.from_array((torch.arange(600 * 600, dtype=torch.float32).reshape(600, 600)).numpy(), "table")
+    graph = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["y"])], "g",
+                              [helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, [1, 2])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 600])], [table])
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    import onnxruntime as ort
-
-    shared = SharedWeights()
+    shared, sessions = SharedWeights(), []
     for _ in range(2):
         options = ort.SessionOptions()
-        shared.provide(path, options)
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        assert session.run(None, {"x": torch.ones(1, 600).numpy()})[0][0, 0] == 600.0
-    assert len(shared._values) == 1
-    time.sleep(0)
+        kept = shared.provide(path, options)
+        sessions.append((ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]), kept))
+    assert len(shared._values) == 1 and sessions[0][1][0][0] is sessions[1][1][0][0]  # one table for both
+    del shared
+    gc.collect()  # the registry is gone: the sessions' own references keep the table alive
+    for session, _ in sessions:
+        assert session.run(None, {"ids": torch.tensor([[1, 599]]).numpy()})[0][0, 1, 0] == 599 * 600

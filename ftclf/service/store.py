@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import FtclfError, InputError, ModelFormatError
 from .. import format
+from ..errors import FtclfError, InputError, ModelFormatError
 from ..format import CONFIG_NAME, Metadata, is_saved_classifier, read_metadata
 from .assets import shipped_heads_dir, user_heads_dir
 
@@ -142,6 +142,11 @@ class HeadStore:
     def predict(self, name: str, texts, text_pairs=None) -> list:
         """Predictions of a head (batched with other callers' by the engine)."""
         return self.engine.predict(self.info(name).path, texts, text_pairs)
+
+    def warm(self, names=None):
+        """Load heads in the background (default: every shipped head), so first requests find them ready."""
+        names = names if names is not None else [h.name for h in self.list() if h.shipped]
+        return self.engine.warm([self.info(n).path for n in names])
 
     def compare(self, names, texts, text_pairs=None) -> list[list]:
         return self.engine.compare([self.info(n).path for n in names], texts, text_pairs)

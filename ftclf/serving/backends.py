@@ -69,42 +69,38 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     return torch.ao.quantization.quantize_dynamic(model, qconfig, inplace=True)
 
 
-def weights_key(model: nn.Module) -> str:
-    """A short hash of a module's floating weights (names, shapes and values)."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        if isinstance(tensor, torch.Tensor):
-            digest.update(key.encode())
-            digest.update(tensor.detach().contiguous().cpu().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 # ------------------------------------------------------------------------------ ONNX
 class SharedWeights:
-    """Large ONNX initializers by content, handed to every session that holds the same tensor (the
-    embeddings a merged LoRA head shares with its base), so each is in memory once."""
+    """Embedding tables by content, handed to every ONNX session that looks up the same table (a
+    merged LoRA head's embeddings are its base's), so each is in memory once."""
 
     MIN_BYTES = 2**20
 
     def __init__(self) -> None:
         self._values: dict[str, object] = {}  # content digest -> OrtValue (its numpy array kept alive)
 
-    def provide(self, path: Path, options) -> None:
+    def provide(self, path: Path, options) -> list:
+        """Hand the embedding tables of the model at ``path`` to ``options``; returns what the
+        session must keep alive (ONNX Runtime does not copy them)."""
         import onnx
         from onnx import numpy_helper
         from onnxruntime import OrtValue
 
         model = onnx.load(str(path), load_external_data=False)
+        given = []
+        looked_up = {node.input[0] for node in model.graph.node if node.op_type == "Gather"}  # embedding tables
         for init in model.graph.initializer:
-            if int(np.prod(init.dims)) * 4 < self.MIN_BYTES:
+            if init.name not in looked_up or int(np.prod(init.dims)) * 4 < self.MIN_BYTES:
                 continue
             if init.data_location == onnx.TensorProto.EXTERNAL:
                 onnx.external_data_helper.load_external_data_for_tensor(init, str(path.parent))
-            array = numpy_helper.to_array(init)
+            array = numpy_helper.to_array(init).copy()  # its own memory: the proto (and its bytes) go away
             digest = hashlib.sha256(array.tobytes()).hexdigest() + str(array.dtype) + str(array.shape)
             if digest not in self._values:
                 self._values[digest] = (array, OrtValue.ortvalue_from_numpy(array))
             options.add_initializer(init.name, self._values[digest][1])
+            given.append(self._values[digest])
+        return given
 
 
 class OnnxEncoder(nn.Module):
@@ -117,8 +113,8 @@ class OnnxEncoder(nn.Module):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
-        if shared is not None:
-            shared.provide(Path(path), options)
+        options.enable_cpu_mem_arena = False  # activations are freed after each call, not kept per session
+        self._kept = shared.provide(Path(path), options) if shared is not None else []
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.config = config

@@ -8,6 +8,7 @@ passes, and all torch work happens on the worker thread.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -20,9 +21,11 @@ from .backends import check_backend
 from .batcher import MicroBatcher
 from .pool import EncoderPool
 
+logger = logging.getLogger(__name__)
+
 #: The app's backend unless FTCLF_BACKEND says otherwise: chosen by benchmarks/latency.py (README,
 #: "Serving"): the fastest whose accuracy stays within 0.5 points of fp32 on every shipped head.
-DEFAULT_BACKEND = "int8"
+DEFAULT_BACKEND = "onnx-int8"
 
 
 def default_backend() -> str:
@@ -37,6 +40,7 @@ class Engine:
         self.pool = EncoderPool(backend or default_backend())
         self.max_heads, self.batch_size = max_heads, batch_size
         self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()
+        self._loading: dict[Path, threading.Lock] = {}
         self._lock = threading.RLock()
         self._batcher = MicroBatcher(self._handle, max_batch=max_batch, max_wait=max_wait)
 
@@ -45,20 +49,47 @@ class Engine:
         return self.pool.backend
 
     def classifier(self, directory: str | Path):
-        """The served classifier of a saved head (loaded once, reloaded when its files change)."""
+        """The served classifier of a saved head (loaded once, reloaded when its files change).
+        Loading one head never holds up requests for heads already loaded."""
         path = Path(directory).resolve()
         stamp = (path / CONFIG_NAME).stat().st_mtime
         with self._lock:
-            cached = self._heads.get(path)
-            if cached is not None and cached[0] == stamp:
-                self._heads.move_to_end(path)
-                return cached[1]
+            cached = self._cached(path, stamp)
+            if cached is not None:
+                return cached
+            loading = self._loading.setdefault(path, threading.Lock())
+        with loading:
+            with self._lock:
+                cached = self._cached(path, stamp)
+            if cached is not None:
+                return cached
             clf = self.pool.load(path)
-            self._heads[path] = (stamp, clf)
-            self._heads.move_to_end(path)
-            while len(self._heads) > self.max_heads:
-                self._heads.popitem(last=False)
+            with self._lock:
+                self._heads[path] = (stamp, clf)
+                while len(self._heads) > self.max_heads:
+                    self._heads.popitem(last=False)
             return clf
+
+    def _cached(self, path: Path, stamp: float):
+        cached = self._heads.get(path)
+        if cached is None or cached[0] != stamp:
+            return None
+        self._heads.move_to_end(path)
+        return cached[1]
+
+    def warm(self, directories: Sequence[str | Path]) -> threading.Thread:
+        """Load heads in the background (first use then finds them ready)."""
+
+        def load_all() -> None:
+            for directory in directories:
+                try:
+                    self.classifier(directory)
+                except Exception as exc:  # a head that cannot load is reported when it is asked for
+                    logger.warning("could not warm up %s: %s", directory, exc)
+
+        thread = threading.Thread(target=load_all, daemon=True, name="ftclf-warm")
+        thread.start()
+        return thread
 
     def forget(self, directory: str | Path) -> None:
         with self._lock:

@@ -1,22 +1,30 @@
 """The encoder pool: one base encoder per encoder name, shared by every head trained on it, and the
 backend each served encoder runs on.
 
-Frozen heads all serve from one backend copy of their base encoder. A LoRA head's adapter is merged
-into a copy of the base weights (``merge_and_unload``: no adapter arithmetic per request), and every
-tensor the merge left unchanged — embeddings, layer norms, biases — is shared with the base, so a
-merged head costs only its Linear weights (about 42 MB fp32, 11 MB int8 for MiniLM-L6). ONNX exports
-are cached on disk by weights, so each encoder is exported once per machine.
+Torch backends: frozen heads all serve from one backend copy of their base encoder; a LoRA head's
+adapter is merged into a copy of the base weights (``merge_and_unload``: no adapter arithmetic per
+request) and every tensor the merge left unchanged — embeddings, layer norms, biases — is shared
+with the base, so a merged head costs only its Linear weights (about 42 MB fp32 for MiniLM-L6).
+ONNX backends: each distinct encoder (the base, each merged LoRA head, each fully fine-tuned one)
+is exported once per machine into a cache keyed by its files; a cached head then serves with no
+torch encoder in memory at all, and embedding tables common to several sessions are held once.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import threading
 from pathlib import Path
 
+from .. import format
 from ..encoders import Encoder, load_encoder
-from .backends import OnnxEncoder, SharedWeights, check_backend, export_onnx, quantize_int8, share_parameters, weights_key
+from .backends import SharedWeights, check_backend, quantize_int8, share_parameters
+from .export import export_in_child, load_exported
+
+#: Part of every ONNX cache key: bump it when the export or the quantization recipe changes.
+ONNX_RECIPE = "r1"
 
 
 def onnx_cache_dir() -> Path:
@@ -30,7 +38,9 @@ class EncoderPool:
         self.backend = check_backend(backend)
         self._bases: dict[str, Encoder] = {}
         self._served: dict[tuple[str, str], object] = {}  # (base fingerprint, backend) -> served base
-        self._shared = SharedWeights()  # ONNX sessions' common initializers, held once
+        self._sessions: dict[str, tuple] = {}  # exported folder -> (ONNX session, tokenizer)
+        self._exports: dict[str, threading.Lock] = {}  # exported folder -> the lock of its export
+        self._shared = SharedWeights()  # ONNX sessions' common embedding tables, held once
         self._lock = threading.RLock()
 
     def base(self, name: str | None) -> Encoder:
@@ -44,16 +54,21 @@ class EncoderPool:
             return self._bases[key]
 
     def load(self, directory: str | Path):
-        """A saved classifier ready to serve on this pool's backend."""
-        from ..format import read_metadata
+        """A saved (or exported) classifier ready to serve on this pool's backend."""
+        directory = Path(directory)
+        meta = format.read_metadata(directory)
+        if self.backend.startswith("onnx") or meta.runtime is not None:
+            return self._load_onnx(directory, meta)
+        return self.serve(*self._load_torch(directory, meta))
+
+    def _load_torch(self, directory: Path, meta: format.Metadata):
         from ..model import Classifier
 
-        meta = read_metadata(directory)
         base = self.base(meta.encoder.name) if meta.mode != "full" else None
-        return self.serve(Classifier.from_pretrained(directory, encoder=base, merged=True), base)
+        return Classifier.from_pretrained(directory, encoder=base, merged=True), base
 
     def serve(self, clf, base: Encoder | None = None):
-        """Put ``clf``'s encoder on the backend: the shared served base for frozen heads, a merged
+        """Put ``clf``'s encoder on a torch backend: the shared served base for frozen heads, a merged
         copy sharing every unchanged tensor with the base for LoRA heads, an own copy otherwise."""
         with self._lock:
             if base is not None and clf.encoder is base.model:
@@ -61,7 +76,7 @@ class EncoderPool:
             else:
                 if base is not None:
                     share_parameters(clf.encoder, base.model)
-                clf.encoder = self._convert(clf.encoder)
+                clf.encoder = quantize_int8(clf.encoder) if self.backend == "int8" else clf.encoder
         clf.eval()
         return clf
 
@@ -72,18 +87,51 @@ class EncoderPool:
                 self._served[key] = base.model
             else:
                 model = copy.deepcopy(base.model)
-                share_parameters(model, base.model)  # the copy holds nothing of its own until converted
-                self._served[key] = self._convert(model)
+                share_parameters(model, base.model)  # the copy holds nothing of its own until quantized
+                self._served[key] = quantize_int8(model)
         return self._served[key]
 
-    def _convert(self, model):
-        if self.backend == "torch":
-            return model
-        if self.backend == "int8":
-            return quantize_int8(model)
-        quantize = self.backend == "onnx-int8"
-        target = onnx_cache_dir() / f"{weights_key(model)}-{'int8' if quantize else 'fp32'}"
-        path = target / "model.onnx"
-        if not path.is_file():
-            export_onnx(model, target, quantize)
-        return OnnxEncoder(path, getattr(model, "config", None), shared=self._shared)
+    # ------------------------------------------------------------------------- ONNX
+    def _load_onnx(self, directory: Path, meta: format.Metadata):
+        """Serve through ONNX Runtime: an exported head as it is; any other head from the export of
+        its encoder in the cache (made once, in a child process)."""
+        from ..model import Classifier
+
+        if meta.runtime is not None:
+            folder = directory
+        else:
+            folder = onnx_cache_dir() / f"{onnx_key(directory, meta)}-{ONNX_RECIPE}-{self.backend}"
+            with self._lock:
+                exporting = self._exports.setdefault(str(folder), threading.Lock())
+            with exporting:  # one export per folder; other heads load meanwhile
+                if not (folder / format.CONFIG_NAME).is_file():
+                    export_in_child(directory, folder, quantize=self.backend == "onnx-int8")
+        encoder = self._session(folder, meta)
+        return Classifier.assemble(meta, encoder, format.read_head_state(directory, meta))
+
+    def _session(self, folder: Path, meta: format.Metadata) -> Encoder:
+        """The ONNX encoder of an exported folder, one per folder (heads on the same encoder share it)."""
+        key = str(folder.resolve())
+        with self._lock:
+            if key not in self._sessions:
+                self._sessions[key] = load_exported(folder, self._shared).encoder_parts()
+        session, tokenizer = self._sessions[key]
+        return Encoder(meta.encoder.name, session, tokenizer, meta.encoder.fingerprint)
+
+
+def onnx_key(directory: Path, meta: format.Metadata) -> str:
+    """What identifies a saved head's encoder weights, from its files: the base's fingerprint, plus
+    the adapter (LoRA) or the fine-tuned weights (full)."""
+    digest = hashlib.sha256(meta.encoder.fingerprint.encode())
+    own = {"lora": directory / format.ADAPTER_DIR, "full": directory / format.ENCODER_DIR}.get(meta.mode)
+    if own is not None:
+        for path in sorted(own.rglob("*")):
+            if path.is_file() and path.suffix in (".safetensors", ".json", ".bin"):
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load(directory: str | Path, backend: str = "torch"):
+    """Any saved head, ready to serve: torch weights on ``backend``, an export with ONNX Runtime."""
+    return EncoderPool(backend).load(directory)

@@ -1,0 +1,96 @@
+"""Exported heads: a saved head as a self-contained ONNX head (the encoder with any adapter merged
+in, as ONNX, optionally int8; its tokenizer and config; the head's own weights), and the loader
+that serves one with ONNX Runtime — no torch encoder, no base-encoder package needed.
+
+    DIR/config.json                the head's metadata, ``runtime: "onnx"`` or ``"onnx-int8"``
+    DIR/head.safetensors           the head's weights, as saved
+    DIR/encoder/model.onnx(.data)  the encoder: ids, mask, token types -> last hidden state
+    DIR/encoder/…                  its tokenizer and transformers config
+    DIR/README.md                  the model card
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from .. import format
+from ..encoders import Encoder
+from ..errors import FtclfError
+from .backends import OnnxEncoder, SharedWeights, export_onnx
+
+
+def export_head(directory: str | Path, output: str | Path, quantize: bool = False) -> Path:
+    """Write the self-contained ONNX export of the saved head at ``directory`` to ``output``."""
+    from ..model import Classifier
+
+    source, target = Path(directory), Path(output).expanduser().resolve()
+    meta = format.read_metadata(source)
+    if meta.runtime is not None:
+        raise FtclfError(f"expected a head with torch weights to export, got an {meta.runtime} export at {str(source)!r}")
+    clf = Classifier.from_pretrained(source, merged=True)  # fp32, any adapter merged
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        export_onnx(clf.encoder, tmp / format.ENCODER_DIR, quantize)
+        clf.encoder.config.save_pretrained(str(tmp / format.ENCODER_DIR))
+        clf.tokenizer.save_pretrained(str(tmp / format.ENCODER_DIR))
+        shutil.copy2(source / format.HEAD_NAME, tmp / format.HEAD_NAME)
+        shutil.copy2(source / format.CARD_NAME, tmp / format.CARD_NAME) if (source / format.CARD_NAME).is_file() else None
+        exported = dataclasses.replace(meta, runtime="onnx-int8" if quantize else "onnx")
+        (tmp / format.CONFIG_NAME).write_text(json.dumps(exported.to_json(), indent=2) + "\n", "utf-8")
+        format._replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def export_in_child(directory: str | Path, output: str | Path, quantize: bool) -> Path:
+    """:func:`export_head` in a separate process, so the server never holds the exporter's memory."""
+    argv = [sys.executable, "-m", "ftclf", "export", "--model", str(directory), "--output", str(output)]
+    argv += ["--quantize", "int8"] if quantize else []
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise FtclfError(f"expected the ONNX export of {str(directory)!r} to succeed, but it failed ({tail}); "
+                         "serve with FTCLF_BACKEND=torch or check the head")
+    return Path(output)
+
+
+@dataclasses.dataclass
+class Exported:
+    """An exported head, opened: its metadata and its encoder as an ONNX Runtime session."""
+
+    path: Path
+    meta: format.Metadata
+    session: OnnxEncoder
+    tokenizer: object
+
+    def encoder_parts(self) -> tuple[OnnxEncoder, object]:
+        return self.session, self.tokenizer
+
+    def classifier(self):
+        from ..model import Classifier
+
+        encoder = Encoder(self.meta.encoder.name, self.session, self.tokenizer, self.meta.encoder.fingerprint)
+        return Classifier.assemble(self.meta, encoder, format.read_head_state(self.path, self.meta))
+
+
+def load_exported(directory: str | Path, shared: SharedWeights | None = None, threads: int | None = None) -> Exported:
+    """Open an exported head directory (``.classifier()`` serves it with ONNX Runtime)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(directory)
+    meta = format.read_metadata(path)
+    if meta.runtime is None:
+        raise FtclfError(f"expected an exported (ONNX) head at {str(path)!r}, found torch weights; export it first")
+    folder = path / format.ENCODER_DIR
+    session = OnnxEncoder(folder / format.ONNX_NAME, AutoConfig.from_pretrained(str(folder)), threads, shared)
+    return Exported(path, meta, session, AutoTokenizer.from_pretrained(str(folder)))

@@ -1,0 +1,79 @@
+"""The backend the app serves with (``ftclf.serving.DEFAULT_BACKEND``): every shipped head keeps its
+recorded fp32 validation figure within 0.5 points on its whole validation split (a 200-example slice
+moves 0.5 points per example, too coarse for this bound), and ``python app.py`` answers every task
+tab through it. Slow: the first use of a backend exports each head's encoder."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ftclf.serving import DEFAULT_BACKEND, EncoderPool
+from ftclf.service import shipped_heads_dir
+
+from .conftest import SHARED_DATA
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+HEADS = ["sentiment-sst2", "paraphrase-mrpc", "nli-sick", "ner-conll2003"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("app-backend-cache")
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
+@pytest.mark.parametrize("name", HEADS)
+def test_app_backend_keeps_every_shipped_head_within_half_a_point(name, cache, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import heads_recipe
+
+    from ftclf.evaluation import evaluate
+
+    monkeypatch.setenv("FTCLF_CACHE", str(cache))
+    clf = EncoderPool(DEFAULT_BACKEND).load(shipped_heads_dir() / name)
+    meta = json.loads((shipped_heads_dir() / name / "config.json").read_text())["metrics"]
+    _, val = heads_recipe.recipe(name).load(SHARED_DATA)
+    key = meta["main_metric"]
+    value = evaluate(clf, val)[key]
+    assert abs(value - meta[key]) <= 0.005, (DEFAULT_BACKEND, value, meta[key])
+
+
+def test_the_app_serves_every_task_on_its_backend(cache, tmp_path):
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "FTCLF_CACHE": str(cache), "FTCLF_USER_HEADS": str(tmp_path / "user")}
+    env.pop("FTCLF_BACKEND", None)
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, (tmp_path / "app.log").read_text()[-2000:]
+                time.sleep(0.5)
+        client = Client(url, verbose=False)
+        label, _, summary = client.predict("sentiment-sst2", "a wonderful , moving film", api_name="/sentiment")
+        assert label["label"] == "positive" and "latency" in summary
+        label, _, _ = client.predict("nli-sick", "A man is playing a guitar.", "Nobody is playing a guitar.", api_name="/pair")
+        assert label["label"] == "contradiction"
+        spans, *_ = client.predict("ner-conll2003", "Angela Merkel visited Paris.", 0.5, api_name="/ner")
+        assert [s["class_or_confidence"].split()[0] for s in spans["value"] if s["class_or_confidence"]] == ["PER", "LOC"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
