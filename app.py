@@ -13,4 +13,6 @@ demo = build_demo()
 
 if __name__ == "__main__":
     store().warm()  # the shipped heads load in the background (their ONNX export, the first time on a machine)
-    demo.launch(max_file_size=MAX_UPLOAD_BYTES, max_threads=128)  # threads mostly wait on the serving engine
+    # Threads mostly wait on the serving engine; each browser session keeps gradio state (about 1 MB here), so
+    # the number of sessions kept is bounded (least recently used first out).
+    demo.launch(max_file_size=MAX_UPLOAD_BYTES, max_threads=128, state_session_capacity=200)

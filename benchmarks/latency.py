@@ -77,8 +77,8 @@ POOLS: dict = {}
 
 def served(backend: str, name: str):
     """A shipped head on ``backend``; every head of a backend shares that backend's encoder pool."""
-    from ftclf.serving import EncoderPool
     from ftclf.service import shipped_heads_dir
+    from ftclf.serving import EncoderPool
 
     if backend not in POOLS:
         POOLS[backend] = EncoderPool(backend)

@@ -2,10 +2,13 @@
 gradio_client sessions in threads (each client its own session, as each browser tab is).
 
     python benchmarks/load.py                       # 32 clients x 20 Sentiment requests, then 100 clients x 3 mixed
-    python benchmarks/load.py --clients 32 --requests 20 --mix sentiment
+    python benchmarks/load.py --clients 32 --requests 20 --mix sentiment --driver http
 
-Reports requests/s, p50 / p95 / max latency per endpoint, errors, and the app's RSS before and after
-(and after a pause, to see memory come back). Prints a table and one JSON line.
+Each round runs with two load generators: ``http`` (gradio's REST API from one asyncio loop: light)
+and ``gradio_client`` (one Client per simulated user, in threads: what the issue's figures used,
+but it spends about 65 ms of CPU per request itself, so on a 2-core machine it competes with the
+server it measures). Reports requests/s, p50 / p95 / max latency per endpoint, the server's CPU use,
+errors, and the app's RSS before and after (and after a pause). Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _cpu(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def rss_mb(pid: int) -> float:
@@ -94,6 +104,52 @@ def run_round(url: str, clients: int, requests: int, mix: list[str]) -> dict:
     wall = time.perf_counter() - t0
     for s in sessions:
         s.close()
+    return _summary(clients, requests, mix, wall, latencies, errors)
+
+
+def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dict:
+    """The same round through gradio's REST API (``POST /gradio_api/call/<api>`` then read the event
+    stream), from one asyncio loop: a light client, so the server, not the load generator, is measured."""
+    import asyncio
+
+    import httpx
+
+    latencies: dict[str, list[float]] = {name: [] for name in mix}
+    errors: list[str] = []
+
+    async def call(client: httpx.AsyncClient, name: str, i: int, session: str) -> None:
+        api, args = CALLS[name]
+        t0 = time.perf_counter()
+        try:
+            posted = await client.post(f"{url}gradio_api/call{api}", json={"data": list(args(i)), "session_hash": session})
+            event = posted.json()["event_id"]
+            async with client.stream("GET", f"{url}gradio_api/call{api}/{event}") as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("event: error"):
+                        raise RuntimeError(line)
+                    if line.startswith("event: complete"):
+                        break
+            latencies[name].append(time.perf_counter() - t0)
+        except Exception as exc:  # every failure is counted and reported
+            errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+
+    async def client_loop(client, k: int) -> None:
+        session = f"load-{k}-{os.getpid()}"  # one session per simulated user, as one browser tab has
+        for r in range(requests):
+            await call(client, mix[(k + r) % len(mix)], k * requests + r, session)
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client_loop(client, k) for k in range(clients)))
+            return time.perf_counter() - t0
+
+    wall = asyncio.run(main())
+    return _summary(clients, requests, mix, wall, latencies, errors)
+
+
+def _summary(clients, requests, mix, wall, latencies, errors) -> dict:
     done = sum(len(v) for v in latencies.values())
     per = {}
     for name, values in latencies.items():
@@ -119,6 +175,8 @@ def main() -> int:
     parser.add_argument("--mix", nargs="*", default=["sentiment", "sentiment+pair+ner"],
                         help="one per round: endpoints joined by +")
     parser.add_argument("--backend", help="FTCLF_BACKEND for the app (default: the app's own)")
+    parser.add_argument("--driver", choices=("http", "gradio_client"), nargs="*", default=["http", "gradio_client"],
+                        help="load generators to run each round with (gradio_client costs ~65 ms of client CPU per request)")
     args = parser.parse_args()
     port = free_port()
     proc = start_app(port, {"FTCLF_BACKEND": args.backend} if args.backend else {})
@@ -133,9 +191,13 @@ def main() -> int:
             Client(url, verbose=False).predict(*CALLS[name][1](0), api_name=CALLS[name][0])
         report["rss_warm_mb"] = rss_mb(proc.pid)
         rounds = []
-        for clients, requests, mix in zip(args.clients, args.requests, args.mix):
-            rounds.append(run_round(url, clients, requests, mix.split("+")))
-            rounds[-1]["rss_after_mb"] = rss_mb(proc.pid)
+        for driver in args.driver:
+            for clients, requests, mix in zip(args.clients, args.requests, args.mix):
+                cpu0 = _cpu(proc.pid)
+                run = run_round_http if driver == "http" else run_round
+                rounds.append({"driver": driver, **run(url, clients, requests, mix.split("+"))})
+                rounds[-1]["server_cores"] = (_cpu(proc.pid) - cpu0) / rounds[-1]["wall_s"]
+                rounds[-1]["rss_after_mb"] = rss_mb(proc.pid)
         report["rounds"] = rounds
         time.sleep(10)
         report["rss_after_pause_mb"] = rss_mb(proc.pid)
@@ -144,12 +206,12 @@ def main() -> int:
         proc.wait(timeout=30)
     print(f"start {report['start_s']:.1f} s, first prediction {report['start_to_first_prediction_s']:.1f} s after "
           f"start; RSS warm {report['rss_warm_mb']:.0f} MB, after the rounds and a pause {report['rss_after_pause_mb']:.0f} MB")
-    print("| clients x requests | endpoint | n | p50 ms | p95 ms | max ms | req/s (round) | errors |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| driver | clients x requests | endpoint | n | p50 ms | p95 ms | max ms | req/s (round) | server CPU cores | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in report["rounds"]:
         for name, e in r["endpoints"].items():
-            print(f"| {r['clients']} x {r['requests_per_client']} | {name} | {e['n']} | {e['p50_ms']:.0f} | {e['p95_ms']:.0f} | "
-                  f"{e['max_ms']:.0f} | {r['req_per_s']:.1f} | {r['errors']} |")
+            print(f"| {r['driver']} | {r['clients']} x {r['requests_per_client']} | {name} | {e['n']} | {e['p50_ms']:.0f} | "
+                  f"{e['p95_ms']:.0f} | {e['max_ms']:.0f} | {r['req_per_s']:.1f} | {r['server_cores']:.2f} | {r['errors']} |")
     print(json.dumps(report))
     return 0
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ftclf.serving import DEFAULT_BACKEND, EncoderPool
 from ftclf.service import shipped_heads_dir
+from ftclf.serving import DEFAULT_BACKEND, EncoderPool
 
 from .conftest import SHARED_DATA
 

@@ -9,7 +9,7 @@ import torch
 
 from ftclf import Classifier, ModelConfig, TrainingConfig, fit, predict
 from ftclf.inference import predict_heads
-from ftclf.serving import Engine, EncoderPool
+from ftclf.serving import EncoderPool, Engine
 from ftclf.serving.backends import SharedWeights, quantizable, share_parameters
 from ftclf.serving.batcher import MicroBatcher
 

@@ -1,10 +1,11 @@
 """Training from the dashboard, gradio-free: where the data come from, the preview, one run, and
-the job table (a worker thread per run, its events, cancel)."""
+the job table (a worker process per run, its events, cancel)."""
 
 from __future__ import annotations
 
-import ctypes
-import gc
+import multiprocessing
+import os
+import pickle
 import queue
 import shutil
 import tempfile
@@ -96,13 +97,11 @@ class TrainOutcome:
     recipe: str
 
 
-def run_training(request: TrainRequest, on_event=None, cancel: threading.Event | None = None,
-                 pool=None) -> TrainOutcome:
-    """Train as asked; frozen runs share ``pool``'s base encoder (LoRA and full runs change theirs)."""
+def run_training(request: TrainRequest, on_event=None, cancel=None) -> TrainOutcome:
+    """Train as asked; the trained head is saved to a draft directory."""
     data_info = {"train": request.data.describe(), "validation": "seeded stratified split"}
-    encoder = pool.base(request.model.encoder) if pool is not None and request.training.mode == "frozen" else None
     clf, result = fit(request.model, request.training, request.data.read(), None, on_event=on_event, cancel=cancel,
-                      data_info=data_info, encoder=encoder)
+                      data_info=data_info)
     confused = clf.task.mistakes(result.validation_examples, result.validation_predictions, clf.labels)
     cfg = clf.training_config
     recipe = (f"{clf.model_config.head} head, {cfg.mode}, {cfg.epochs} epochs max, learning rate {cfg.learning_rate:g}, "
@@ -111,39 +110,69 @@ def run_training(request: TrainRequest, on_event=None, cancel: threading.Event |
     return TrainOutcome(result, confused, draft, clf.task.name, recipe)
 
 
-def release_memory() -> None:
-    """Give freed memory back to the operating system (glibc keeps it otherwise)."""
-    gc.collect()
+def _train_in_child(request: TrainRequest, messages, cancel) -> None:
+    """The worker process: run, report every event, then the outcome (or the error) as the last message."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core stays with the server
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
+        outcome = run_training(request, on_event=lambda e: messages.put(("event", e)), cancel=cancel)
+        # Plain pickle copies tensors' data (a queue would share their memory, gone when this process ends).
+        messages.put(("outcome", pickle.dumps(outcome)))
+    except BaseException as exc:  # reported to whoever watches the job
+        messages.put(("error", exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def _picklable(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return False
+    return True
 
 
 @dataclass
 class Job:
-    """One training run in a worker thread: its events, its cancel switch, its outcome."""
+    """One training run in its own process (so its memory goes when it ends, and a cancel or a kill
+    stops it for sure): its events, its cancel switch, its outcome."""
 
     request: TrainRequest
-    cancel: threading.Event = field(default_factory=threading.Event)
     events: queue.Queue = field(default_factory=queue.Queue)
     outcome: TrainOutcome | None = None
     error: Exception | None = None
+    #: collects the process's messages; ends when the run has ended
     thread: threading.Thread | None = None
+    process: object = None
+    cancel: object = None
 
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    pool: object = None
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        messages, self.cancel = context.Queue(), context.Event()
+        self.process = context.Process(target=_train_in_child, args=(self.request, messages, self.cancel), daemon=True,
+                                       name="ftclf-train")
+        self.process.start()
+        self.thread = threading.Thread(target=self._collect, args=(messages,), daemon=True, name="ftclf-train-events")
+        self.thread.start()
 
-    def _work(self) -> None:
-        try:
-            self.outcome = run_training(self.request, on_event=self.events.put, cancel=self.cancel, pool=self.pool)
-        except Exception as exc:  # reported to whoever watches the job; the server keeps serving
-            self.error = exc
-        finally:
-            release_memory()
+    def _collect(self, messages) -> None:
+        while True:
+            try:
+                kind, value = messages.get(timeout=0.5)
+            except queue.Empty:
+                if not self.process.is_alive():
+                    self.error = RuntimeError(f"the training process ended unexpectedly (exit code {self.process.exitcode})")
+                    return
+                continue
+            if kind == "event":
+                self.events.put(value)
+                continue
+            self.outcome, self.error = (pickle.loads(value), None) if kind == "outcome" else (None, value)
+            self.process.join(timeout=10)
+            return
 
     def discard(self) -> None:
         """Remove the draft of a run nobody saved."""
@@ -160,11 +189,11 @@ class Job:
 
 
 class TrainingJobs:
-    """Training runs by session: at most one running per session; finished runs keep their
-    classifier (until saved) up to ``max_kept`` sessions."""
+    """Training runs by session: at most one running per session; finished runs keep their draft
+    (until saved) up to ``max_kept`` sessions."""
 
-    def __init__(self, max_kept: int = 8, pool=None) -> None:
-        self.max_kept, self.pool = max_kept, pool
+    def __init__(self, max_kept: int = 8) -> None:
+        self.max_kept = max_kept
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -175,7 +204,7 @@ class TrainingJobs:
             if current is not None and current.running:
                 raise InputError("expected one training run per browser session, found one still going; "
                                 "wait for it or cancel it")
-            job = Job(request, pool=self.pool)
+            job = Job(request)
             previous = self._jobs.pop(session, None)
             if previous is not None:
                 previous.discard()
@@ -183,8 +212,7 @@ class TrainingJobs:
             finished = [k for k, j in self._jobs.items() if k != session and not j.running]
             for key in finished[: max(0, len(self._jobs) - self.max_kept)]:
                 self._jobs.pop(key).discard()
-        job.thread = threading.Thread(target=job._work, daemon=True, name=f"ftclf-train-{session}")
-        job.thread.start()
+        job.start()
         return job
 
     def get(self, session: str) -> Job | None:

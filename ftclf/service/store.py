@@ -115,11 +115,14 @@ class HeadStore:
         return [h.name for h in self.list(task)]
 
     def info(self, name: str) -> HeadInfo:
-        """One head's info, read from its own directory (no scan of the others)."""
+        """One head's info, read from its own directory (no scan of the others; a stat per call
+        once read)."""
         if isinstance(name, str) and NAME_RE.match(name):
             for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
-                if is_saved_classifier(base / name):
+                try:
                     return self._info(base / name, shipped)
+                except (OSError, FtclfError):  # not there, or not a saved classifier
+                    continue
         raise InputError(f"expected the name of an available head, got {name!r}; pick one from the list")
 
     def resolve(self, name_or_path: str | Path) -> Path:

@@ -26,14 +26,12 @@ def store() -> HeadStore:
 
 
 def jobs() -> TrainingJobs:
-    """The process's training runs; frozen runs train on the serving engine's base encoder."""
+    """The process's training runs (each in its own worker process)."""
     global _jobs
     with _lock:
         if _jobs is None:
-            _jobs = TrainingJobs(pool=None)
-    if _jobs.pool is None:
-        _jobs.pool = store().engine.pool
-    return _jobs
+            _jobs = TrainingJobs()
+        return _jobs
 
 
 def set_store(new: HeadStore | None) -> None:

@@ -50,8 +50,9 @@ def _timed(name: str, *args):
     """(first prediction, milliseconds, the head's metadata): served by the engine, batched with
     other users' requests."""
     t0 = time.perf_counter()
-    pred = store().predict(name, *args)[0]
-    return pred, 1000 * (time.perf_counter() - t0), store().info(name).meta
+    info = store().info(name)
+    pred = store().engine.predict(info.path, *args)[0]
+    return pred, 1000 * (time.perf_counter() - t0), info.meta
 
 
 def _summary(pred, ms: float, name: str, meta, extra: str = "") -> str:
