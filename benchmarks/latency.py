@@ -110,7 +110,7 @@ def speed(args) -> dict:
     ner_pipe(sentences[: args.ner_sentences], batch_size=32)
     rows["pipeline"]["ner_sentences_per_s_1_thread"] = args.ner_sentences / (time.perf_counter() - t0)
     torch.set_num_threads(2)
-    del pipe, ner_pipe
+    pipe = ner_pipe = None  # free the peers before measuring ftclf
     for backend in BACKENDS:
         predictor = Predictor(served(backend, "sentiment-sst2"), batch_size=32)
         for _ in range(5):
