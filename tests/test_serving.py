@@ -3,6 +3,7 @@
 and the engine keeps a bounded set of heads."""
 
 import threading
+import time
 
 import pytest
 import torch
@@ -60,7 +61,11 @@ def test_quantization_keeps_down_projections_fp32():
     assert quantizable(384, 384) and quantizable(384, 1536) and not quantizable(1536, 384)
 
 
-@pytest.mark.parametrize("backend,tolerance", [("int8", 0.05), ("onnx", 1e-4), ("onnx-int8", 0.05)])
+@pytest.mark.parametrize("backend,tolerance", [
+    ("int8", 0.05),
+    pytest.param("onnx", 1e-4, marks=pytest.mark.slow),  # exports run in child processes: seconds each
+    pytest.param("onnx-int8", 0.05, marks=pytest.mark.slow),
+])
 def test_every_backend_answers_like_fp32(saved_heads, backend, tolerance, tmp_path, monkeypatch):
     monkeypatch.setenv("FTCLF_CACHE", str(tmp_path))
     pool = EncoderPool(backend)
@@ -161,3 +166,24 @@ def test_shared_embedding_tables_are_held_once_and_kept_alive(tmp_path):
     gc.collect()  # the registry is gone: the sessions' own references keep the table alive
     for session, _ in sessions:
         assert session.run(None, {"ids": torch.tensor([[1, 599]]).numpy()})[0][0, 1, 0] == 599 * 600
+
+
+@pytest.mark.slow
+def test_engine_serves_fp32_until_the_onnx_export_is_ready(saved_heads, tmp_path, monkeypatch):
+    from ftclf.serving.backends import OnnxEncoder
+
+    monkeypatch.setenv("FTCLF_CACHE", str(tmp_path))
+    engine = Engine("onnx")
+    try:
+        first = engine.classifier(saved_heads["lora"])
+        assert not isinstance(first.encoder, OnnxEncoder)  # answered at once, on torch fp32
+        expected = [p.label for p in reference(saved_heads["lora"])]
+        assert [p.label for p in engine.predict(saved_heads["lora"], TEXTS)] == expected
+        deadline = time.time() + 120
+        while not isinstance(engine.classifier(saved_heads["lora"]).encoder, OnnxEncoder):
+            assert time.time() < deadline, "the ONNX export never arrived"
+            time.sleep(0.2)
+        assert [p.label for p in engine.predict(saved_heads["lora"], TEXTS)] == expected
+        assert engine._torch is None  # every head moved: the fp32 copies were let go
+    finally:
+        engine.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import format
 from ..errors import FtclfError, InputError, ModelFormatError
 from ..format import CONFIG_NAME, Metadata, is_saved_classifier, read_metadata
+from ..tasks import TASKS
 from .assets import shipped_heads_dir, user_heads_dir
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,9 @@ class HeadStore:
 
     def warm(self, names=None):
         """Load heads in the background (default: every shipped head), so first requests find them ready."""
-        names = names if names is not None else [h.name for h in self.list() if h.shipped]
+        if names is None:  # the first tab's heads first
+            order = {task: k for k, task in enumerate(TASKS)}
+            names = [h.name for h in sorted(self.list(), key=lambda h: order.get(h.task, len(order))) if h.shipped]
         return self.engine.warm([self.info(n).path for n in names])
 
     def compare(self, names, texts, text_pairs=None) -> list[list]:

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..format import CONFIG_NAME
 from ..inference import Predictor, predict_heads
 from .backends import check_backend
@@ -41,6 +43,7 @@ class Engine:
         self.max_heads, self.batch_size = max_heads, batch_size
         self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()
         self._loading: dict[Path, threading.Lock] = {}
+        self._torch: EncoderPool | None = None
         self._lock = threading.RLock()
         self._batcher = MicroBatcher(self._handle, max_batch=max_batch, max_wait=max_wait)
 
@@ -63,12 +66,41 @@ class Engine:
                 cached = self._cached(path, stamp)
             if cached is not None:
                 return cached
-            clf = self.pool.load(path)
-            with self._lock:
-                self._heads[path] = (stamp, clf)
-                while len(self._heads) > self.max_heads:
-                    self._heads.popitem(last=False)
+            if self.pool.needs_export(path):
+                clf = self._fallback().load(path)  # serve at once, exactly; switch when the export is ready
+                threading.Thread(target=self._switch, args=(path, stamp), daemon=True, name="ftclf-export").start()
+            else:
+                clf = self.pool.load(path)
+            self._keep(path, stamp, clf)
             return clf
+
+    def _keep(self, path: Path, stamp: float, clf) -> None:
+        with self._lock:
+            self._heads[path] = (stamp, clf)
+            self._heads.move_to_end(path)
+            while len(self._heads) > self.max_heads:
+                self._heads.popitem(last=False)
+
+    def _fallback(self) -> EncoderPool:
+        """fp32 torch serving while ONNX exports are made (the first start on a machine)."""
+        with self._lock:
+            if self._torch is None:
+                self._torch = EncoderPool("torch")
+            return self._torch
+
+    def _switch(self, path: Path, stamp: float) -> None:
+        try:
+            clf = self.pool.load(path)  # exports (in a child process), then opens the session
+        except Exception as exc:  # keep serving the fp32 copy
+            logger.warning("could not move %s to %s, serving it with torch fp32: %s", path, self.backend, exc)
+            return
+        with self._lock:
+            current = self._heads.get(path)
+            if current is not None and current[0] == stamp:
+                self._heads[path] = (stamp, clf)
+            if not any(isinstance(c.encoder, torch.nn.Module) and not hasattr(c.encoder, "session")
+                       for _, c in self._heads.values()):
+                self._torch = None  # every head moved: the fp32 encoders can go
 
     def _cached(self, path: Path, stamp: float):
         cached = self._heads.get(path)

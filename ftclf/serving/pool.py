@@ -40,6 +40,7 @@ class EncoderPool:
         self._served: dict[tuple[str, str], object] = {}  # (base fingerprint, backend) -> served base
         self._sessions: dict[str, tuple] = {}  # exported folder -> (ONNX session, tokenizer)
         self._exports: dict[str, threading.Lock] = {}  # exported folder -> the lock of its export
+        self._export_slot = threading.Semaphore(1)
         self._shared = SharedWeights()  # ONNX sessions' common embedding tables, held once
         self._lock = threading.RLock()
 
@@ -92,6 +93,15 @@ class EncoderPool:
         return self._served[key]
 
     # ------------------------------------------------------------------------- ONNX
+    def needs_export(self, directory: str | Path) -> bool:
+        """Whether serving this head on this backend first needs an ONNX export (not cached yet)."""
+        meta = format.read_metadata(directory)
+        return (self.backend.startswith("onnx") and meta.runtime is None
+                and not (self._export_folder(Path(directory), meta) / format.CONFIG_NAME).is_file())
+
+    def _export_folder(self, directory: Path, meta: format.Metadata) -> Path:
+        return onnx_cache_dir() / f"{onnx_key(directory, meta)}-{ONNX_RECIPE}-{self.backend}"
+
     def _load_onnx(self, directory: Path, meta: format.Metadata):
         """Serve through ONNX Runtime: an exported head as it is; any other head from the export of
         its encoder in the cache (made once, in a child process)."""
@@ -100,10 +110,10 @@ class EncoderPool:
         if meta.runtime is not None:
             folder = directory
         else:
-            folder = onnx_cache_dir() / f"{onnx_key(directory, meta)}-{ONNX_RECIPE}-{self.backend}"
+            folder = self._export_folder(directory, meta)
             with self._lock:
                 exporting = self._exports.setdefault(str(folder), threading.Lock())
-            with exporting:  # one export per folder; other heads load meanwhile
+            with exporting, self._export_slot:  # one export per folder, and one at a time (each takes a core and ~1 GB)
                 if not (folder / format.CONFIG_NAME).is_file():
                     export_in_child(directory, folder, quantize=self.backend == "onnx-int8")
         encoder = self._session(folder, meta)
