@@ -9,7 +9,9 @@ encoder weights (the LoRA adapter merged in, the head's linear layer as the pipe
 the NER head against ``pipeline("token-classification")`` likewise, on one thread. RSS after loading
 all four shipped heads is measured in a fresh process per backend (memory is per process). Accuracy:
 every shipped head on every backend, on the slice CI checks (and with --full on the whole split).
-Prints a table and one JSON line; the data come from ../shared/data (or $FTCLF_DATA).
+The alternative way to serve LoRA heads — named peft adapters on one base — is measured beside
+(memory and encoder latency). Prints tables and one JSON line; the data come from ../shared/data
+(or $FTCLF_DATA).
 """
 
 from __future__ import annotations
@@ -160,13 +162,57 @@ def memory(backend: str) -> dict:
     return {"rss_after_imports_mb": import_rss, "rss_all_heads_mb": rss_mb()}
 
 
+def named_adapters() -> dict:
+    """The alternative to merging: every LoRA head as a named peft adapter on one fp32 base
+    (``load_adapter`` / ``set_adapter``). RSS of this process, encoder-only single-text latency with
+    one adapter active and with the adapter switching at every request, and a plain encoder's."""
+    import ctypes
+    import gc
+
+    import torch
+    from peft import PeftModel
+
+    from ftclf.encoders import load_encoder
+    from ftclf.service import shipped_heads_dir
+
+    torch.set_num_threads(2)
+    before = rss_mb()
+    base = load_encoder(None)
+    model = PeftModel.from_pretrained(base.model, str(shipped_heads_dir() / HEADS[0] / "adapter"), adapter_name=HEADS[0])
+    for name in HEADS[1:]:
+        model.load_adapter(str(shipped_heads_dir() / name / "adapter"), adapter_name=name)
+    model.eval()
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    out = {"rss_added_mb": rss_mb() - before}
+    one = base.tokenizer([SINGLE], return_tensors="pt")
+    plain = load_encoder(None).model.eval()
+    with torch.inference_mode():
+        for _ in range(10):
+            model(**one)
+            plain(**one)
+        model.set_adapter(HEADS[0])
+        out["one_adapter_p50_ms"] = pct(timed(lambda: model(**one), 100), 50)
+        turn = iter(range(10**9))
+        out["switching_p50_ms"] = pct(timed(lambda: (model.set_adapter(HEADS[next(turn) % 4]), model(**one)), 100), 50)
+        out["plain_encoder_p50_ms"] = pct(timed(lambda: plain(**one), 100), 50)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="also score the whole validation splits")
     parser.add_argument("--repeat", type=int, default=200, help="single-text predictions timed per system")
     parser.add_argument("--ner-sentences", type=int, default=1000, help="CoNLL dev sentences for NER throughput")
     parser.add_argument("--memory", choices=BACKENDS, help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--adapters", action="store_true", help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
+    if args.adapters:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+        print(json.dumps(named_adapters()))
+        return 0
     if args.memory:
         import torch  # noqa: F401  (imported before the first reading, as in the app)
         import transformers  # noqa: F401
@@ -178,6 +224,8 @@ def main() -> int:
         child = subprocess.run([sys.executable, __file__, "--memory", backend], capture_output=True, text=True, check=True)
         rows[backend].update(json.loads(child.stdout.strip().splitlines()[-1]))
         rows[backend]["accuracy"] = accuracy(backend, args.full)
+    child = subprocess.run([sys.executable, __file__, "--adapters"], capture_output=True, text=True, check=True)
+    adapters = json.loads(child.stdout.strip().splitlines()[-1])
     base = rows["pipeline"]
     print("| system | single p50 ms | single p95 ms | batch texts/s | NER sentences/s (1 thread) | RSS, 4 heads (MB) |")
     print("|---|---|---|---|---|---|")
@@ -196,7 +244,11 @@ def main() -> int:
                   "ner_vs_pipeline": rows[b]["ner_sentences_per_s_1_thread"] / base["ner_sentences_per_s_1_thread"]}
               for b in BACKENDS}
     print()
-    print(json.dumps({"rows": rows, "ratios": ratios}))
+    print(f"LoRA heads as named adapters on one fp32 base: +{adapters['rss_added_mb']:.0f} MB for all four; encoder pass "
+          f"{adapters['one_adapter_p50_ms']:.2f} ms with one adapter, {adapters['switching_p50_ms']:.2f} ms switching "
+          f"adapters per request, {adapters['plain_encoder_p50_ms']:.2f} ms for the plain (= merged) encoder")
+    print()
+    print(json.dumps({"rows": rows, "ratios": ratios, "named_adapters": adapters}))
     return 0
 
 
