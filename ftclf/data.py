@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -283,10 +284,27 @@ def as_iob2(examples: list[TokenExample]) -> list[TokenExample]:
     return examples
 
 
+_HUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?"
+_HUB_SPEC = re.compile(rf"^{_HUB_NAME}(?:/{_HUB_NAME})?(?::[A-Za-z0-9_.-]*)?(?::[A-Za-z0-9_-]*)?$")
+
+
+def check_hub_spec(spec: str) -> str:
+    """A hub dataset ``ID[:CONFIG[:SPLIT]]`` with ID ``owner/name`` or a canonical ``name``; anything
+    that could name a local path, a URL or a pattern (``/``, ``..``, ``~``, ``://``, ``*`` …) is refused,
+    so a dataset field never reads the server's own files."""
+    spec = (spec or "").strip()
+    if not _HUB_SPEC.match(spec) or ".." in spec:
+        raise DataError(
+            f"expected a hub dataset id such as glue:sst2:train or owner/name[:config[:split]], got {spec[:80]!r}; "
+            "type a dataset id (local files go through the upload)"
+        )
+    return spec
+
+
 def read_hub_rows(spec: str) -> tuple[list[Row], str]:
     """``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub as numbered rows (ClassLabel ints become
     their names); needs network or the datasets cache."""
-    parts = spec.split(":")
+    parts = check_hub_spec(spec).split(":")
     dataset_id, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
     split = parts[2] if len(parts) > 2 else "train"
     try:

@@ -33,3 +33,7 @@ class EncoderMismatchError(FtclfError):
 
 class ModelFormatError(FtclfError):
     """A directory is not a saved ftclf classifier, or its files are damaged."""
+
+
+class TrainingCancelled(FtclfError):
+    """A training run was cancelled before it had a head to keep."""

@@ -84,6 +84,16 @@ class Metadata:
         return key, value if isinstance(value, (int, float)) else None
 
 
+def check_files(directory: str | Path) -> None:
+    """Refuse weights stored as pickle (``*.bin``, ``*.pt``, ``*.pkl``) by name, before anything loads them."""
+    for path in Path(directory).rglob("*"):
+        if path.suffix in (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"):
+            raise ModelFormatError(
+                f"expected safetensors and JSON only, found {path.relative_to(directory)} (pickle-based weights, which "
+                "can run code when loaded); remove it and re-save the head with ftclf"
+            )
+
+
 def is_saved_classifier(directory: str | Path) -> bool:
     """Whether ``directory`` claims to hold a saved classifier (its config.json says so)."""
     try:
@@ -113,7 +123,9 @@ def read_metadata(directory: str | Path) -> Metadata:
             f"expected {config} to describe an ftclf classifier (format {FORMAT!r}), found {found!r}; "
             "this directory holds something else (a plain transformers model?)"
         )
-    return _parse(raw, config)
+    meta = _parse(raw, config)
+    check_files(path)
+    return meta
 
 
 def _parse(raw: dict, where: Path) -> Metadata:
@@ -175,23 +187,35 @@ def read_head_state(directory: str | Path, meta: Metadata) -> dict:
 
 
 # ---------------------------------------------------------------------------- write
+def check_target(directory: str | Path) -> Path:
+    """The resolved ``directory`` if a classifier may be saved there: new, empty, or an earlier
+    saved classifier (which a save replaces). Checked before any work is done."""
+    target = Path(directory).expanduser().resolve()
+    if target.exists() and not is_saved_classifier(target) and (not target.is_dir() or any(target.iterdir())):
+        raise FtclfError(
+            f"expected a new or empty directory (or an earlier saved classifier) at {str(target)!r}, "
+            f"found {'a file' if not target.is_dir() else 'other files'} there; choose another output directory"
+        )
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FtclfError(f"expected a directory to save into, found the file {str(parent)!r} on the way to "
+                                 f"{str(target)!r}; choose another output directory")
+            break
+    return target
+
+
 def write(
     directory: str | Path, meta: Metadata, head_state: dict, card: str,
-    write_extra: Callable[[Path], None] | None = None,
+    write_extra: Callable[[Path], None] | None = None, exclusive: bool = False,
 ) -> Path:
     """Write a classifier to a temporary sibling directory, then rename it into place (nothing
-    half-saved). An earlier saved classifier at ``directory`` is replaced; any other non-empty
-    directory is refused. ``write_extra(tmp)`` adds the adapter or encoder files."""
-    target = Path(directory).expanduser().resolve()
-    if target.exists() and not is_saved_classifier(target):
-        if not target.is_dir() or any(target.iterdir()):
-            raise FtclfError(
-                f"expected a new or empty directory (or an earlier saved classifier) at {str(target)!r}, "
-                "found other files there; choose another output directory"
-            )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    half-saved). An earlier saved classifier at ``directory`` is replaced, unless ``exclusive``:
+    then the rename fails when anything got there first (two saves under one name: one wins, the
+    other hears so). Any other non-empty directory is refused. ``write_extra(tmp)`` adds the
+    adapter or encoder files."""
+    target = check_target(directory)
+    tmp = _temporary(target)
     try:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in head_state.items()}, str(tmp / HEAD_NAME),
                   metadata={"format": FORMAT})
@@ -200,22 +224,50 @@ def write(
             write_extra(tmp)
         (tmp / CONFIG_NAME).write_text(json.dumps(meta.to_json(), indent=2) + "\n", "utf-8")
         (tmp / CARD_NAME).write_text(card, "utf-8")
-        _replace_dir(tmp, target)
+        _claim(tmp, target) if exclusive else _replace_dir(tmp, target)
+    except OSError as exc:  # a full or read-only disk: nothing half-saved, and a message that says so
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FtclfError(f"expected to save {target.name!r}, but the disk said: {(exc.strerror or str(exc)).lower()}; "
+                         "free some space or choose another directory (nothing was saved)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
 
 
-def copy(source: str | Path, directory: str | Path) -> Path:
-    """Copy a saved classifier to ``directory``, atomically (a temporary sibling renamed into place)."""
+def _temporary(target: Path) -> Path:
+    """A new hidden sibling of ``target`` (``.NAME.tmp-XXXXXXXX``) to write into."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise FtclfError(f"expected to be able to write in {str(target.parent)!r}, but {exc.strerror.lower()}; "
+                         "free some space or choose another directory") from None
+    return tmp
+
+
+def _claim(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target`` only if nothing is there (atomic: of two racers, one wins)."""
+    try:
+        if target.exists():
+            raise FileExistsError(target)
+        os.rename(new, target)  # fails when target appeared meanwhile and holds files
+    except OSError:
+        raise FtclfError(f"expected to save a new head {target.name!r}, but one was saved under that name first; "
+                         "pick another name") from None
+
+
+def copy(source: str | Path, directory: str | Path, exclusive: bool = False) -> Path:
+    """Copy a saved classifier to ``directory``, atomically (a temporary sibling renamed into place;
+    with ``exclusive``, only if nothing is there)."""
     read_metadata(source)  # only a valid saved classifier is copied
-    target = Path(directory).expanduser().resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    target = check_target(directory)
+    tmp = _temporary(target)
+    tmp.rmdir()
     try:
         shutil.copytree(source, tmp)
-        _replace_dir(tmp, target)
+        _claim(tmp, target) if exclusive else _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -135,10 +135,11 @@ class Classifier(nn.Module):
             },
         )
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Save atomically as JSON + safetensors (+ the LoRA adapter or the full encoder)."""
+    def save_pretrained(self, directory: str | Path, exclusive: bool = False) -> Path:
+        """Save atomically as JSON + safetensors (+ the LoRA adapter or the full encoder); with
+        ``exclusive``, refuse to replace anything already at ``directory``."""
         meta = self.metadata()
-        return format.write(directory, meta, self.head_state_dict(), model_card(meta), self._write_encoder)
+        return format.write(directory, meta, self.head_state_dict(), model_card(meta), self._write_encoder, exclusive)
 
     def _write_encoder(self, directory: Path) -> None:
         if self.mode == "lora" and not hasattr(self.encoder, "peft_config"):
@@ -147,7 +148,8 @@ class Classifier(nn.Module):
         if self.mode == "lora":
             for peft_config in self.encoder.peft_config.values():
                 peft_config.base_model_name_or_path = self.encoder_ref.name  # not a local path of the trainer
-            self.encoder.save_pretrained(str(directory / format.ADAPTER_DIR))
+            # The embeddings are never adapted here; saying so keeps peft from asking the hub about them.
+            self.encoder.save_pretrained(str(directory / format.ADAPTER_DIR), save_embedding_layers=False)
         elif self.mode == "full":
             self.encoder.save_pretrained(str(directory / format.ENCODER_DIR))
             self.tokenizer.save_pretrained(str(directory / format.ENCODER_DIR))

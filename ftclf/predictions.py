@@ -60,6 +60,8 @@ class TokenPrediction:
     labels: list[str] = field(default_factory=list)
     #: the text was longer than the encoder's maximum and was tagged in several windows
     windowed: bool = False
+    #: the text was longer than the input limit (ftclf.tasks.max_text_chars()): only its beginning was tagged
+    truncated: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

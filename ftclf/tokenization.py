@@ -134,14 +134,24 @@ def encode_texts(
     rows = [{k: full[k][i] for k in full.keys()} for i in range(len(texts))]
     too_long = [i for i, row in enumerate(rows) if len(row["input_ids"]) > max_length]
     if too_long:
-        cut = tokenizer(
-            [texts[i] for i in too_long], [pairs[i] for i in too_long] if pairs is not None else None,
-            truncation=True, max_length=max_length,
-        )
+        firsts = _cut_to_tokens(tokenizer, [texts[i] for i in too_long], max_length)
+        seconds = _cut_to_tokens(tokenizer, [pairs[i] for i in too_long], max_length) if pairs is not None else None
+        cut = tokenizer(firsts, seconds, truncation=True, max_length=max_length)
         for j, i in enumerate(too_long):
             rows[i] = {k: cut[k][j] for k in cut.keys()}
     long = set(too_long)
     return [Item(row["input_ids"], _type_ids(tokenizer, row), i, i in long) for i, row in enumerate(rows)]
+
+
+def _cut_to_tokens(tokenizer, texts: Sequence[str], max_length: int) -> list[str]:
+    """Each text cut after the characters of its first ``max_length`` tokens (a linear pass). A
+    pair's joint truncation (``longest_first``) costs time and memory quadratic in the texts'
+    lengths, and can keep no more than that from either text, so it then gets the same result
+    from bounded inputs."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, add_special_tokens=False,
+                    return_offsets_mapping=True, verbose=False)
+    return [text[: offsets[-1][1]] if len(offsets) == max_length else text
+            for text, offsets in zip(texts, enc["offset_mapping"])]
 
 
 # ----------------------------------------------------------------------------- words

@@ -65,7 +65,7 @@ def test_truncated_inputs_are_flagged(tiny_encoder):
 
 
 @pytest.mark.parametrize("task,texts,pairs,message", [
-    ("sequence", ["fine", "  "], None, "empty or whitespace-only string at position 1 of texts"),
+    ("sequence", ["fine", "  "], None, "empty, whitespace-only or control-character-only string at position 1 of texts"),
     ("sequence", [], None, "expected a non-empty list of strings as texts"),
     ("sequence", ["a", 3], None, "expected a string at position 1 of texts, got int"),
     ("sequence", ["a"], ["b"], "expected no text_pairs for a sequence head"),

@@ -137,7 +137,7 @@ def test_engine_batches_callers_and_bounds_its_heads(saved_heads, monkeypatch):
         assert max(calls) > 1  # concurrent callers shared a call
         engine.classifier(saved_heads["lora"])
         assert list(engine._heads) == [saved_heads["lora"].resolve()]  # the least recently used head went
-        with pytest.raises(ValueError, match="expected non-empty text"):
+        with pytest.raises(ValueError, match="expected text with some content"):
             engine.predict(saved_heads["lora"], ["  "])  # refused in the caller's thread
     finally:
         engine.close()

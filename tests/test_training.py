@@ -136,7 +136,7 @@ def test_unknown_labels_at_evaluation_are_refused(tiny_encoder_dir):
 
 def test_bad_prediction_input(tiny_encoder_dir):
     clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(20))
-    with pytest.raises(InputError, match="empty or whitespace-only string at position 1"):
+    with pytest.raises(InputError, match="empty, whitespace-only or control-character-only string at position 1"):
         predict(clf, ["fine", "   "])
     with pytest.raises(InputError, match="expected no text_pairs for a sequence head"):
         predict(clf, ["fine"], ["other"])

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import ModelConfig, TrainingConfig
-from ..data import ColumnMap, peek_columns
-from ..errors import DataError, InputError
+from ..data import ColumnMap, check_hub_spec, peek_columns
+from ..errors import DataError, InputError, TrainingCancelled
 from ..tasks import get_task
 from ..training import TrainingEvent, TrainResult, fit
 from .samples import sample
@@ -46,7 +46,7 @@ class DataSource:
         if self.kind == "hub":
             if not value:
                 raise DataError("expected a hub dataset id such as glue:sst2:train, got nothing; type one")
-            return "hf:" + value.removeprefix("hf:")
+            return "hf:" + check_hub_spec(value.removeprefix("hf:"))
         if self.kind == "upload":
             if not value:
                 raise DataError("expected an uploaded file, got none; upload a CSV, TSV, JSONL or CoNLL file")
@@ -145,9 +145,29 @@ class Job:
     process: object = None
     cancel: object = None
 
+    #: seconds a run may take to stop by itself after a cancel before its process is ended
+    grace: float = 1.5
+    cancelled: bool = False
+
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
+
+    def stop(self) -> None:
+        """Cancel: the run stops at its next step (and keeps its best head so far); if it has not
+        within ``grace`` seconds, its process is ended."""
+        self.cancelled = True
+        self.cancel.set()
+        timer = threading.Timer(self.grace, self._end)
+        timer.daemon = True
+        timer.start()
+
+    def _end(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.kill()
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded server
@@ -164,7 +184,10 @@ class Job:
                 kind, value = messages.get(timeout=0.5)
             except queue.Empty:
                 if not self.process.is_alive():
-                    self.error = RuntimeError(f"the training process ended unexpectedly (exit code {self.process.exitcode})")
+                    self.error = (TrainingCancelled("expected the run to keep a head, but it was cancelled before it had "
+                                                    "one; train again and cancel later to keep the best head so far")
+                                  if self.cancelled else
+                                  RuntimeError(f"the training process ended unexpectedly (exit code {self.process.exitcode})"))
                     return
                 continue
             if kind == "event":
@@ -188,12 +211,18 @@ class Job:
                 yield None
 
 
-class TrainingJobs:
-    """Training runs by session: at most one running per session; finished runs keep their draft
-    (until saved) up to ``max_kept`` sessions."""
+def max_trainings() -> int:
+    """Training runs at a time on this server (``$FTCLF_MAX_TRAININGS``, default 1): each takes the
+    CPU a serving engine needs."""
+    return max(1, int(os.environ.get("FTCLF_MAX_TRAININGS") or 1))
 
-    def __init__(self, max_kept: int = 8) -> None:
-        self.max_kept = max_kept
+
+class TrainingJobs:
+    """Training runs by session: at most one per session and ``max_running`` on the server; finished
+    runs keep their draft (until saved) up to ``max_kept`` sessions."""
+
+    def __init__(self, max_kept: int = 8, max_running: int | None = None) -> None:
+        self.max_kept, self.max_running = max_kept, max_running or max_trainings()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -204,6 +233,11 @@ class TrainingJobs:
             if current is not None and current.running:
                 raise InputError("expected one training run per browser session, found one still going; "
                                 "wait for it or cancel it")
+            busy = sum(job.running for job in self._jobs.values())
+            if busy >= self.max_running:
+                raise InputError(f"expected a free training slot (this server trains {self.max_running} run"
+                                 f"{'s' if self.max_running > 1 else ''} at a time), found {busy} going; try again "
+                                 "when it ends (predictions keep working meanwhile)")
             job = Job(request)
             previous = self._jobs.pop(session, None)
             if previous is not None:
@@ -219,9 +253,9 @@ class TrainingJobs:
         return self._jobs.get(session)
 
     def cancel(self, session: str) -> bool:
-        """Ask the session's running job to stop; False when none is running."""
+        """Stop the session's running job (within its grace period); False when none is running."""
         job = self._jobs.get(session)
         if job is None or not job.running:
             return False
-        job.cancel.set()
+        job.stop()
         return True

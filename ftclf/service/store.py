@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import format
 from ..errors import FtclfError, InputError, ModelFormatError
-from ..format import CONFIG_NAME, Metadata, is_saved_classifier, read_metadata
+from ..format import CONFIG_NAME, Metadata, read_metadata
 from ..tasks import TASKS
 from .assets import shipped_heads_dir, user_heads_dir
 
@@ -55,6 +55,16 @@ class HeadInfo:
         }
 
 
+@dataclass
+class Damaged:
+    """A head directory that cannot be used, and why."""
+
+    name: str
+    path: Path
+    shipped: bool
+    reason: str
+
+
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -72,7 +82,9 @@ class HeadStore:
         self.user_dir = Path(user_dir or user_heads_dir())
         self._engine = engine
         self._infos: dict[Path, tuple[float, HeadInfo]] = {}
+        self._warned: set[Path] = set()
         self._lock = threading.RLock()
+        self.clean_debris()
 
     @property
     def engine(self):
@@ -84,11 +96,24 @@ class HeadStore:
             return self._engine
 
     def _dirs(self) -> list[tuple[Path, bool]]:
+        """Head directories: only names a head can have (no hidden, temporary or uppercase ones)."""
         found = []
         for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
             if base.is_dir():
-                found += [(p, shipped) for p in sorted(base.iterdir()) if p.is_dir() and is_saved_classifier(p)]
+                found += [(p, shipped) for p in sorted(base.iterdir()) if p.is_dir() and NAME_RE.match(p.name)]
         return found
+
+    def clean_debris(self, older_than: float = 600.0) -> list[str]:
+        """Remove what interrupted saves and deletes left in the user directory (``.NAME.tmp-*``,
+        ``.NAME.old-*``, ``.NAME.deleted-*``) once it is older than ``older_than`` seconds."""
+        removed = []
+        if self.user_dir.is_dir():
+            for path in self.user_dir.glob(".*"):
+                if any(mark in path.name for mark in (".tmp-", ".old-", ".deleted-")) and \
+                        time.time() - path.stat().st_mtime > older_than:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path.name)
+        return removed
 
     def _info(self, path: Path, shipped: bool) -> HeadInfo:
         """A head's info, read again only when its config.json changed."""
@@ -100,17 +125,25 @@ class HeadStore:
                 self._infos[path] = cached
             return cached[1]
 
-    def list(self, task: str | None = None) -> list[HeadInfo]:
-        infos = []
+    def scan(self) -> tuple[list[HeadInfo], list[Damaged]]:
+        """(usable heads, damaged ones with the reason): a damaged head is never fatal, never usable."""
+        infos, damaged = [], []
         for path, shipped in self._dirs():
             try:
-                info = self._info(path, shipped)
-            except FtclfError as exc:
-                logger.warning("skipping the damaged head %s: %s", path, exc)  # never fatal
-                continue
-            if task is None or info.task == task:
-                infos.append(info)
-        return infos
+                infos.append(self._info(path, shipped))
+            except (FtclfError, OSError) as exc:
+                reason = str(exc) if isinstance(exc, FtclfError) else f"{type(exc).__name__}: {exc.strerror}"
+                if path not in self._warned:
+                    logger.warning("skipping the damaged head %s: %s", path, reason)
+                    self._warned.add(path)
+                damaged.append(Damaged(path.name, path, shipped, reason))
+        return infos, damaged
+
+    def list(self, task: str | None = None) -> list[HeadInfo]:
+        return [info for info in self.scan()[0] if task is None or info.task == task]
+
+    def damaged(self) -> list[Damaged]:
+        return self.scan()[1]
 
     def names(self, task: str | None = None) -> list[str]:
         return [h.name for h in self.list(task)]
@@ -174,10 +207,11 @@ class HeadStore:
         target = self.user_dir / name
         if target.exists() and not overwrite:
             raise InputError(f"expected a new head name, but {name!r} already exists; pick another name or delete it first")
+        exclusive = not overwrite  # two saves under one new name: the second is refused, nothing is lost
         if isinstance(source, (str, Path)):
-            format.copy(source, target)
+            format.copy(source, target, exclusive)
         else:
-            source.save_pretrained(target)
+            source.save_pretrained(target, exclusive)
         if self._engine is not None:
             self._engine.forget(target)
         return self._info(target, shipped=False)

@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import ColumnMap
-from .base import FORMAT_NAMES, TASKS, TaskSpec, check_texts, get_task, register_task
+from .base import FORMAT_NAMES, TASKS, TaskSpec, check_texts, get_task, max_text_chars, register_task
 from .tagging import TokenTask
 from .text import PairTask, SequenceTask
 
 __all__ = ["FORMAT_NAMES", "TASKS", "PairTask", "SequenceTask", "TaskSpec", "TokenTask", "check_texts", "get_task",
-           "read_examples", "register_task"]
+           "max_text_chars", "read_examples", "register_task"]
 
 for _spec in (SequenceTask(), PairTask(), TokenTask()):
     register_task(_spec)

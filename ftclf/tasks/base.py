@@ -8,6 +8,7 @@ metrics and the prediction type. Defaults here serve one-label-per-text tasks; `
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Hashable, Sequence
@@ -212,20 +213,28 @@ def _either(names) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
+def max_text_chars() -> int:
+    """Characters of one input text that prediction reads (``$FTCLF_MAX_TEXT_CHARS``, default 20,000);
+    the rest is cut before tokenization and the prediction is flagged as truncated."""
+    return int(os.environ.get("FTCLF_MAX_TEXT_CHARS") or 20_000)
+
+
 def check_texts(texts: Any, what: str) -> list[str]:
+    """Prediction inputs checked (a list of strings with some content) and cut to max_text_chars()."""
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, (list, tuple)) or not texts:
         raise InputError(f"expected a non-empty list of strings as {what}, got {type(texts).__name__}; pass [\"some text\"]")
+    limit = max_text_chars()
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise InputError(f"expected a string at position {i} of {what}, got {type(text).__name__}")
-        if not text.strip():
+        if not any(ch.isprintable() and not ch.isspace() for ch in text[:limit]):
             raise InputError(
-                f"expected non-empty text, got an empty or whitespace-only string at position {i} of {what}; "
-                "type some text"
+                f"expected text with some content, got an empty, whitespace-only or control-character-only string at "
+                f"position {i} of {what}; type some text"
             )
-    return list(texts)
+    return [text[:limit] for text in texts]
 
 
 # --------------------------------------------------------------------------- registry

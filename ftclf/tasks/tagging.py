@@ -22,6 +22,8 @@ class _Sentence(TokenExample):
 
     text: str = ""
     offsets: tuple[tuple[int, int], ...] = ()
+    #: the text was longer than max_text_chars(): only its beginning is tagged
+    cut: bool = False
 
 
 class TokenTask(TaskSpec):
@@ -62,9 +64,11 @@ class TokenTask(TaskSpec):
         if text_pairs is not None:
             raise InputError("expected no text_pairs for a token head, got some; drop them")
         sentences = []
-        for text in check_texts(texts, "texts"):  # not blank, so at least one word
+        checked = check_texts(texts, "texts")  # some content, so at least one word; cut to max_text_chars()
+        for original, text in zip([texts] if isinstance(texts, str) else texts, checked):
             words = split_words(text)
-            sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words)))
+            sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words),
+                                       cut=len(original) > len(text)))
         return sentences
 
     def encode(self, tokenizer, examples, config, max_length, label2id=None):
@@ -109,7 +113,7 @@ class TokenTask(TaskSpec):
             start, end = words[first].start, words[last].end
             score = sum(w.score for w in words[first : last + 1]) / (last - first + 1)
             entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
-        return TokenPrediction(example.text, entities, words, list(labels), truncated)
+        return TokenPrediction(example.text, entities, words, list(labels), truncated, getattr(example, "cut", False))
 
     def mistakes(self, examples, decoded, labels, limit=10):
         rows = []

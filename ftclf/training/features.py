@@ -11,6 +11,7 @@ atomically; a damaged file is recomputed, never trusted.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..encoders import POOLINGS
 from ..tokenization import Item, collate, length_sorted_batches
 
 CACHE_VERSION = 2
+logger = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -78,13 +80,14 @@ def cached_features(clf, examples: Sequence, items: Sequence[Item], batch_size: 
                 on_progress(1, 1)  # done at once: progress still reports the step
             return features
     features = compute_features(clf, items, batch_size, on_progress, desc)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{uuid.uuid4().hex[:8]}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.half().contiguous() for k, v in features.items()}, str(tmp))
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # caching is an optimisation: a read-only disk is fine
+    except OSError as exc:  # caching is an optimisation: a read-only or full disk only costs the next run time
+        logger.warning("could not cache encoder features in %s (%s); keeping them in memory only", path.parent, exc)
+        tmp.unlink(missing_ok=True) if tmp.parent.is_dir() else None
     return {k: v.half().float() for k, v in features.items()}
 
 

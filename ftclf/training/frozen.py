@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainingConfig
+from ..errors import TrainingCancelled
 from ..evaluation import score_logits
 from ..tokenization import collate_labels, pad
 from .events import EventHandler, TrainingEvent, TrainResult
@@ -56,10 +57,13 @@ def _train_head(clf) -> None:
             module.train()
 
 
-def _features(clf, examples, cfg: TrainingConfig, what: str, emit: EventHandler, t0: float) -> FeatureTable:
+def _features(clf, examples, cfg: TrainingConfig, what: str, emit: EventHandler, t0: float, cancel) -> FeatureTable:
     items = clf.task.encode(clf.tokenizer, examples, clf.model_config, clf.max_length, clf.model_config.label2id)
 
     def progress(done: int, total: int) -> None:
+        if cancel is not None and cancel.is_set():  # the encoder pass is the long part of a frozen run
+            raise TrainingCancelled(f"expected the run to keep a head, but it was cancelled while encoding the {what} "
+                                    "texts, before it had one; train again")
         emit(TrainingEvent("features", done, total, elapsed=time.perf_counter() - t0, detail=what))
 
     return FeatureTable(clf, items, cached_features(clf, examples, items, on_progress=progress, desc=f"encoding {what}"))
@@ -69,8 +73,8 @@ def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler,
     device = device_of_run()
     clf.to(device)
     t0 = time.perf_counter()
-    train = _features(clf, train_ex, cfg, "train", emit, t0)
-    val = _features(clf, val_ex, cfg, "validation", emit, t0)
+    train = _features(clf, train_ex, cfg, "train", emit, t0, cancel)
+    val = _features(clf, val_ex, cfg, "validation", emit, t0, cancel)
     params = [p for n, p in clf.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)

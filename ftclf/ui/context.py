@@ -4,6 +4,7 @@ FtclfError -> gr.Error mapping at the UI edge."""
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 import gradio as gr
@@ -41,15 +42,27 @@ def set_store(new: HeadStore | None) -> None:
         _store = new
 
 
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s'\"`,;:()<>]+){2,}/?")
+
+
+def redact(message: str) -> str:
+    """A message fit for a stranger's browser: server paths shortened to their last part."""
+    return _PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], message)
+
+
 def ui_errors(fn):
-    """Turn the project's errors into gr.Error at the UI edge (the message is shown as is)."""
+    """Turn the project's errors into gr.Error at the UI edge (the message is shown, server paths
+    redacted); an unexpected failure is logged and reported without its internals."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except FtclfError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(redact(str(exc))) from exc
+        except OSError as exc:
+            raise gr.Error(f"expected the server's disk to accept this, but it said: {exc.strerror or type(exc).__name__}; "
+                           "try again later or report it") from exc
 
     return wrapper
 

@@ -7,14 +7,21 @@ import gradio as gr
 from ..errors import InputError
 from ..tasks import get_task
 from . import charts
-from .context import store, ui_errors
+from .context import redact, store, ui_errors
 from .predict_tabs import highlight
 
 COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "size (MB)", "created", "source"]
 
 
 def heads_table() -> list[list]:
-    return [[h.row()[c] for c in COLUMNS] for h in store().list()]
+    """Every head, usable ones first; a damaged one is listed with the reason (it is in no picker)."""
+    infos, damaged = store().scan()
+    rows = [[h.row()[c] for c in COLUMNS] for h in infos]
+    for d in damaged:
+        row = {c: "" for c in COLUMNS} | {"name": d.name, "validation": f"damaged: {redact(d.reason)}",
+                                            "source": "shipped" if d.shipped else "user"}
+        rows.append([row[c] for c in COLUMNS])
+    return rows
 
 
 def _one(name: str, pred, token_level: bool):

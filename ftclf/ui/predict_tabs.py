@@ -8,6 +8,7 @@ import gradio as gr
 
 from ..errors import InputError
 from ..heads import get_head
+from ..tasks import max_text_chars
 from . import charts
 from .context import no_head_notice, store, ui_errors
 
@@ -23,6 +24,8 @@ PAIR_EXAMPLES = [
     ["The company said quarterly profit rose 10 percent.", "Quarterly profit at the company climbed 10 percent, it said."],
     ["A child is running through a field of flowers.", "A kid is sleeping in a bed."],
 ]
+MAX_HEAT_MAP_WORDS = 200
+
 #: Prediction events share one concurrency group, wide enough that concurrent users' requests reach
 #: the serving engine together (it batches them on one worker thread).
 SERVING = {"concurrency_id": "predict", "concurrency_limit": 64}
@@ -100,23 +103,31 @@ def highlight(text: str, entities, threshold: float) -> tuple[list[tuple[str, st
     return segments, colors
 
 
-@ui_errors
-def tag_entities(head: str, text: str, threshold: float = 0.5):
-    """-> (highlighted text, entity table rows, per-token heat map, summary markdown)"""
-    name = _head(head, "token")
-    pred, ms, meta = _timed(name, [_text(text)])
+def entity_view(pred, meta, name: str, threshold: float, ms: float):
+    """(highlighted text, entity table rows, per-token heat map, summary markdown) of one prediction."""
     segments, colors = highlight(pred.text, pred.entities, threshold)
     shown = [e for e in pred.entities if e.score >= threshold]
     rows = [[e.text, e.label, round(e.score, 3), e.start, e.end] for e in shown]
-    fig = charts.token_heatmap([w.word for w in pred.words], pred.labels, [w.probabilities for w in pred.words])
+    heat = pred.words[:MAX_HEAT_MAP_WORDS]  # a readable heat map (and a bounded response)
+    fig = charts.token_heatmap([w.word for w in heat], pred.labels, [w.probabilities for w in heat])
     decoder = ("the best whole tag path (Viterbi), confidences are its marginals"
                if get_head(meta.model.head).structured else "per-token softmax argmax")
     hidden = len(pred.entities) - len(shown)
     info = (f"**{len(shown)} entities** above confidence {threshold:.2f}"
             + (f" ({hidden} below it hidden)" if hidden else "")
             + f" · latency **{ms:.0f} ms** · head `{name}` · decoding: {decoder}"
-            + (" · ⚠️ long text tagged in several windows" if pred.windowed else ""))
+            + (" · ⚠️ long text tagged in several windows" if pred.windowed else "")
+            + (f" · ⚠️ only the first {max_text_chars():,} characters were tagged" if pred.truncated else "")
+            + (f" · heat map: the first {len(heat)} of {len(pred.words)} words" if len(pred.words) > len(heat) else ""))
     return gr.HighlightedText(value=segments, color_map=colors), rows, fig, info
+
+
+@ui_errors
+def tag_entities(head: str, text: str, threshold: float = 0.5):
+    """-> (highlighted text, entity table rows, per-token heat map, summary markdown)"""
+    name = _head(head, "token")
+    pred, ms, meta = _timed(name, [_text(text)])
+    return entity_view(pred, meta, name, threshold, ms)
 
 
 def head_picker(task: str, elem_id: str) -> gr.Dropdown:

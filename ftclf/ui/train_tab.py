@@ -133,12 +133,16 @@ def run_train(request: TrainRequest, session: str, progress=None):
         raise gr.Error(str(exc)) from exc
     state = {"losses": [], "evals": [], "name": "metric", "progress": progress or (lambda *a, **k: None)}
     status, last = "Reading data and loading the encoder…", 0.0
-    for event in job.stream():
-        if event is not None:
-            status = _status(event, state) or status
-        if time.perf_counter() - last > 0.8 or (event is not None and event.stage == "eval"):
-            last = time.perf_counter()
-            yield charts.training_curves(state["losses"], state["evals"], state["name"]), status, gr.skip(), gr.skip(), gr.skip()
+    try:
+        for event in job.stream():
+            if event is not None:
+                status = _status(event, state) or status
+            if time.perf_counter() - last > 0.8 or (event is not None and event.stage == "eval"):
+                last = time.perf_counter()
+                yield charts.training_curves(state["losses"], state["evals"], state["name"]), status, gr.skip(), gr.skip(), gr.skip()
+    finally:  # the browser went away (gradio closes the generator): the run stops too
+        if job.running:
+            jobs().cancel(session)
     if job.error is not None:
         error = job.error
         raise gr.Error(str(error) if isinstance(error, FtclfError) else f"Training failed: {type(error).__name__}: {error}")
