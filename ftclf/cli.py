@@ -118,9 +118,11 @@ def _classifier(name_or_path: str, backend: str = "torch"):
 
 
 def cmd_train(args) -> dict:
+    from .format import check_target
     from .tasks import read_examples
     from .training import fit
 
+    check_target(args.output)  # before any work: a run is not lost to a bad --output
     model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
@@ -176,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the disk or a file the user named: still one line, not a traceback
+        print(f"error: expected {exc.filename or 'the file system'} to be usable, but {exc.strerror or exc}; "
+              "check the path and the disk", file=sys.stderr)
         return 2
     json.dump(result, out, indent=2, ensure_ascii=False)
     out.write("\n")

@@ -28,6 +28,8 @@ FORMATS = ("csv", "tsv", "jsonl", "conll")
 
 Row = tuple[int, dict]  # (line number, record)
 
+csv.field_size_limit(32 * 2**20)  # a long text field (over csv's 128 KiB default) is a text, not an error
+
 
 @dataclass(frozen=True)
 class Example:
@@ -118,11 +120,14 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
         return _json_rows(lines, name)
     if fmt not in ("csv", "tsv"):
         raise DataError(f"expected a table format (csv, tsv or jsonl), got {fmt!r}")
-    records = list(csv.reader(lines, **_dialect(fmt)))
-    numbered = [(i, rec) for i, rec in enumerate(records, 1) if rec and any(f.strip() for f in rec)]
+    numbered = [(line, rec) for line, rec in _records(lines, fmt, name) if rec and any(f.strip() for f in rec)]
     if not numbered:
         raise DataError(f"expected a header line and examples, found an empty file {name}; add data")
     header = [h.strip() for h in numbered[0][1]]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise DataError(f"expected distinct column names in the header of {name}, found {', '.join(map(repr, twice))} "
+                        "more than once; rename the columns")
     rows = []
     for number, rec in numbered[1:]:
         if len(rec) != len(header):
@@ -133,6 +138,20 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
             )
         rows.append((number, dict(zip(header, rec))))
     return rows
+
+
+def _records(lines: list[str], fmt: str, name: str):
+    """(line number where the record starts, fields) of a CSV / TSV file; a quoted CSV field may span
+    lines, so numbers come from the reader, not from counting records."""
+    reader = csv.reader(lines, **_dialect(fmt))
+    start = 1
+    try:
+        for record in reader:
+            yield start, record
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"expected well-formed {fmt.upper()} from line {start} of {name}, found a broken record ({exc}); "
+                        "fix the quoting there") from None
 
 
 def _json_rows(lines: list[str], name: str) -> list[Row]:
@@ -272,6 +291,12 @@ def rows_to_token_examples(rows: list[Row], name: str = "data") -> list[TokenExa
             raise DataError(
                 f"expected equally long, non-empty lists {word_col!r} and {tag_col!r} on line {number} of "
                 f"{name}; fix that record"
+            )
+        wrong = next((str(t) for t in tags if not iob.is_tag(str(t))), None)
+        if wrong is not None:
+            raise DataError(
+                f"expected IOB tags (O, B-TYPE or I-TYPE) in {tag_col!r} on line {number} of {name}, found {wrong!r}; "
+                "fix that record"
             )
         examples.append(TokenExample(tuple(str(w) for w in words), tuple(str(t) for t in tags)))
     return as_iob2(examples)

@@ -57,6 +57,11 @@ def split_train_validation(
             rng.shuffle(idx)
             take = min(len(idx) - 1, max(1, round(len(idx) * n_val / len(examples))))
             chosen.update(idx[:take])
+    if not chosen:
+        raise DataError(
+            f"expected classes with at least 2 examples to carve a validation split from, found {len(groups)} classes "
+            f"among {len(examples)} examples, each too small; add examples per class or pass a validation file"
+        )
     train = [e for i, e in enumerate(examples) if i not in chosen]
     val = [e for i, e in enumerate(examples) if i in chosen]
     return train, val

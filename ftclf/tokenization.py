@@ -11,6 +11,7 @@ split into windows of whole words so that no word goes untagged.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, fields
 from typing import Sequence
 
@@ -158,9 +159,28 @@ def _cut_to_tokens(tokenizer, texts: Sequence[str], max_length: int) -> list[str
 def split_words(text: str) -> list[tuple[str, int, int]]:
     """Split raw text into CoNLL-like words with character offsets: (word, start, end).
 
-    Abbreviations ("U.S."), hyphenated and dotted words stay whole; punctuation stands alone.
+    Abbreviations ("U.S."), hyphenated and dotted words stay whole; punctuation stands alone. Words
+    are read in NFC (an accent typed as a combining mark, "e" + "́", is one letter "é"), while the
+    offsets point into ``text`` as given.
     """
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    nfc, starts = _nfc_with_offsets(text)
+    return [(m.group(), starts[m.start()], starts[m.end()]) for m in _WORD.finditer(nfc)]
+
+
+def _nfc_with_offsets(text: str) -> tuple[str, list[int]]:
+    """``text`` in NFC, and for every position of it (and its end) the position in ``text``."""
+    if unicodedata.is_normalized("NFC", text):
+        return text, list(range(len(text) + 1))
+    pieces, starts, i = [], [], 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and unicodedata.combining(text[j]):  # a base letter and its marks
+            j += 1
+        piece = unicodedata.normalize("NFC", text[i:j])
+        pieces.append(piece)
+        starts.extend([i] * len(piece))
+        i = j
+    return "".join(pieces), starts + [len(text)]
 
 
 def word_shape(word: str) -> int:

@@ -2,6 +2,7 @@
 user would, and failed before the fix it tests."""
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -262,3 +263,105 @@ def test_saving_a_lora_head_never_asks_the_hub(tiny_encoder_dir, tmp_path, monke
     clf, _ = fit(ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32),
                  TrainingConfig(mode="lora", epochs=1, batch_size=16), sentiment_examples(20))
     clf.save_pretrained(tmp_path / "lora")
+
+
+def test_labels_from_a_file_are_inert_in_the_page(tmp_path):
+    from ftclf.ui import train_tab
+
+    data = tmp_path / "evil.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"text {i}\t{'<img src=http://host/pixel>' if i % 2 else '[x](http://e)'}\n"
+                                              for i in range(20)))
+    values = {"task": "sequence", "source": "upload", "upload": str(data)}
+    _, counts, *_ = train_tab.on_preview(values)
+    assert "<img" not in counts and "&lt;img src=http://host/pixel&gt;" in counts and "\\[x\\]" in counts
+
+
+def test_the_sentiment_summary_escapes_labels():
+    from types import SimpleNamespace
+
+    from ftclf.ui import predict_tabs
+
+    pred = SimpleNamespace(label="<script>alert(1)</script>", score=0.9, truncated=False)
+    meta = SimpleNamespace(model=SimpleNamespace(head="linear", max_length=128), mode="frozen")
+    assert "<script>" not in predict_tabs._summary(pred, 1.0, "h", meta)
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("many.tsv", "text\tlabel\n" + "".join(f"t{i}\tlabel{i}\n" for i in range(5000)),
+     "expected classes with at least 2 examples to carve a validation split"),
+    ("wrong.jsonl", '{"tokens": ["John", "runs"], "tags": ["WRONG", "O"]}\n',
+     r"expected IOB tags .* on line 1 of wrong.jsonl, found 'WRONG'"),
+    ("twice.csv", "text,text,label\na,b,x\nc,d,y\n", "expected distinct column names .* found 'text' more than once"),
+    ("multiline.csv", 'text,label\n"one\ntwo\nthree",a\nok,b\nshort\n', "on line 6 of multiline.csv"),
+])
+def test_data_problems_are_precise_at_preview_time(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    task = "token" if name.endswith("jsonl") else "sequence"
+    with pytest.raises(DataError, match=message):
+        DataSource(task, "upload", str(path)).preview()
+
+
+def test_a_long_text_field_is_a_text_not_an_error(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("text,label\n" + "word " * 40_000 + ",a\nshort,b\n")  # 200 KB in one field
+    from ftclf.tasks import read_examples
+
+    assert len(read_examples(path, "sequence")[0].text) > 131072
+
+
+def test_nfd_text_keeps_its_entity_spans(ner_clf):
+    import unicodedata
+
+    from ftclf.predictions import Decoded
+    from ftclf.tasks import get_task
+
+    text = unicodedata.normalize("NFD", "José Martínez visitó Mérida")
+    task = get_task("token")
+    [sentence] = task.inputs([text])
+    assert sentence.words == ("José", "Martínez", "visitó", "Mérida")  # read as NFC
+    ids = [1, 2, 0, 1]
+    pred = task.prediction(sentence, Decoded(ids, torch.eye(3)[ids]), ["O", "B-PER", "I-PER"], False)
+    names = [e.text for e in pred.entities]  # whole names, sliced from the original (NFD) text
+    assert [unicodedata.normalize("NFC", n) for n in names] == ["José Martínez", "Mérida"] and names[0] == text[:15]
+
+
+def test_downloads_do_not_pile_up(tmp_path, monkeypatch):
+    import tempfile
+
+    from ftclf.service import shipped_heads_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    store = HeadStore(shipped_heads_dir(), tmp_path / "user")
+    first = store.export_zip("nli-sick")
+    second = store.export_zip("nli-sick", keep_seconds=0)
+    assert second.is_file() and not first.exists() and len(list((tmp_path / "ftclf-exports").iterdir())) == 1
+
+
+def test_cli_output_is_checked_before_training(capsys, tmp_path):
+    from ftclf.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    data = str(tmp_path / "no-data-needed.tsv")  # never read: the output is refused first
+    for output, message in ((tmp_path / "afile" / "sub", "found the file"), (tmp_path / "full", "found other files")):
+        assert main(["train", "--task", "sequence", "--data", data, "--output", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: expected") and message in err and err.count("\n") == 1
+
+
+def test_a_failing_delete_is_an_explained_error(tiny_encoder, tmp_path, monkeypatch):
+    import errno
+
+    from ftclf.errors import FtclfError
+
+    store = HeadStore(tmp_path / "shipped", tmp_path / "user")
+    store.add(Classifier(ModelConfig(task="sequence", labels=["neg", "pos"], encoder="tiny"), tiny_encoder), "mine")
+
+    def read_only(*args):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(FtclfError, match="read-only file system; the head is unchanged"):
+        store.delete("mine")

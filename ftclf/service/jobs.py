@@ -18,7 +18,7 @@ from ..config import ModelConfig, TrainingConfig
 from ..data import ColumnMap, check_hub_spec, peek_columns
 from ..errors import DataError, InputError, TrainingCancelled
 from ..tasks import get_task
-from ..training import TrainingEvent, TrainResult, fit
+from ..training import TrainingEvent, TrainResult, fit, prepare_data
 from .samples import sample
 
 MAX_UPLOAD_BYTES = 20 * 2**20  # documented in the README and shown in the Train tab
@@ -66,9 +66,11 @@ class DataSource:
         return get_task(self.task).read(self.path(), columns=self.columns)
 
     def preview(self, limit: int = 20) -> dict:
-        """Parsed rows (as the trainer will see them), the file's columns and label counts."""
+        """Parsed rows (as the trainer will see them), the file's columns and label counts. Every check
+        training would make on the data is made here, so problems show before a run starts."""
         path = self.path()
         examples = self.read()  # validates the whole file first (line-numbered errors)
+        prepare_data(self.task, examples, None, TrainingConfig())  # classes, the validation carve
         rows, counts, counted = get_task(self.task).preview(examples, limit)
         columns = [] if path.startswith("hf:") else peek_columns(path)
         return {"rows": rows, "columns": columns, "examples": len(examples), "counts": counts, "counted": counted}

@@ -225,10 +225,21 @@ class HeadStore:
                 self._engine.forget(info.path)
             self._infos.pop(info.path, None)
             trash = info.path.parent / f".{name}.deleted-{int(time.time() * 1000)}"
-            os.replace(info.path, trash)  # atomic: the head disappears at once, then is removed
+            try:
+                os.replace(info.path, trash)  # atomic: the head disappears at once, then is removed
+            except OSError as exc:
+                raise FtclfError(f"expected to delete {name!r}, but the disk said: {(exc.strerror or str(exc)).lower()}; "
+                                 "the head is unchanged") from None
             shutil.rmtree(trash, ignore_errors=True)
 
-    def export_zip(self, name: str) -> Path:
+    def export_zip(self, name: str, keep_seconds: float = 600.0) -> Path:
+        """A zip of the head, in one temporary folder where zips older than ``keep_seconds`` are removed
+        (the browser has fetched them by then)."""
         info = self.info(name)
-        out = Path(tempfile.mkdtemp(prefix="ftclf-export-")) / name
+        folder = Path(tempfile.gettempdir()) / "ftclf-exports"
+        folder.mkdir(exist_ok=True)
+        for old in folder.iterdir():
+            if time.time() - old.stat().st_mtime > keep_seconds:
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        out = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=folder)) / name
         return Path(shutil.make_archive(str(out), "zip", root_dir=info.path.parent, base_dir=info.path.name))

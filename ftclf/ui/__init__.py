@@ -16,7 +16,8 @@ the task tabs, train your own in **Train**, manage them in **Models**, and see t
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="ftclf — fine-tuning dashboard") as demo:
+    # Uploaded and downloaded files in gradio's cache are removed after an hour (checked hourly).
+    with gr.Blocks(title="ftclf — fine-tuning dashboard", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             task_tabs = [build_sequence_tab(), build_pair_tab(), build_ner_tab()]

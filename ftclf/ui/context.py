@@ -4,6 +4,7 @@ FtclfError -> gr.Error mapping at the UI edge."""
 from __future__ import annotations
 
 import functools
+import html
 import re
 import threading
 
@@ -45,6 +46,15 @@ def set_store(new: HeadStore | None) -> None:
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s'\"`,;:()<>]+){2,}/?")
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def md(text) -> str:
+    """A user-supplied string (a label, a column, a word) made inert inside Markdown: HTML escaped
+    (no ``<img src=…>`` fetched by every viewer) and Markdown syntax backslashed (no links)."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
 def redact(message: str) -> str:
     """A message fit for a stranger's browser: server paths shortened to their last part."""
     return _PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], message)
@@ -59,7 +69,7 @@ def ui_errors(fn):
         try:
             return fn(*args, **kwargs)
         except FtclfError as exc:
-            raise gr.Error(redact(str(exc))) from exc
+            raise gr.Error(html.escape(redact(str(exc)))) from exc
         except OSError as exc:
             raise gr.Error(f"expected the server's disk to accept this, but it said: {exc.strerror or type(exc).__name__}; "
                            "try again later or report it") from exc

@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..explain import explain
 from ..heads import HEADS
 from . import charts
-from .context import store, ui_errors
+from .context import md, store, ui_errors
 
 EQUATIONS = r"""
 **Sequence / pair** (eq. 11.11): $y = \mathrm{softmax}(h \cdot W + b)$, where $h$ is the pooled encoder vector
@@ -61,13 +61,13 @@ def run_explain(head: str, text: str, text_pair: str):
         hidden = (f"\n\n**1b. MLP hidden layer** ReLU(h·W₁ + b₁): {out['hidden']['dim']} units, "
                   f"{out['hidden_active']} active (> 0)")
     labels = out["labels"]
-    md = (f"{vector} ({out['pooling']} pooling"
+    shown = (f"{vector} ({out['pooling']} pooling"
           + (f", {out['pair_mode']} pair mode" if out["text_pairs"] else "") + ")" + hidden
           + f"\n\n**2. Scores** h·W + b with W of shape {out['weight_shape'][0]}×{out['weight_shape'][1]}: "
-          + ", ".join(f"{lab} {s:.3f}" for lab, s in zip(labels, out["scores"]))
-          + "\n\n**3. softmax**: " + ", ".join(f"{lab} {p:.3f}" for lab, p in zip(labels, out["probs"]))
-          + f"\n\n**4. argmax** → **{out['argmax']}**\n" + EQUATIONS)
-    return md, charts.score_bars(labels, out["scores"], out["probs"]), gr.Dataframe(visible=False)
+          + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out["scores"]))
+          + "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out["probs"]))
+          + f"\n\n**4. argmax** → **{md(out['argmax'])}**\n" + EQUATIONS)
+    return shown, charts.score_bars(labels, out["scores"], out["probs"]), gr.Dataframe(visible=False)
 
 
 def build_explain_tab() -> dict:

@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..heads import get_head
 from ..tasks import max_text_chars
 from . import charts
-from .context import no_head_notice, store, ui_errors
+from .context import md, no_head_notice, store, ui_errors
 
 ENTITY_COLORS = {"PER": "#fca5a5", "ORG": "#93c5fd", "LOC": "#86efac", "MISC": "#fde68a"}
 SEQUENCE_EXAMPLES = [
@@ -61,7 +61,7 @@ def _timed(name: str, *args):
 def _summary(pred, ms: float, name: str, meta, extra: str = "") -> str:
     notice = ("\n\n⚠️ The input was longer than the encoder's maximum and was **truncated** "
               f"to {meta.model.max_length} tokens." if pred.truncated else "")
-    return (f"**{pred.label}** with probability {pred.score:.1%} · latency **{ms:.0f} ms** · head `{name}` "
+    return (f"**{md(pred.label)}** with probability {pred.score:.1%} · latency **{ms:.0f} ms** · head `{name}` "
             f"({meta.model.head} head, {meta.mode}{extra}){notice}")
 
 

@@ -9,6 +9,7 @@ turns it, keyed by field name, into a :class:`TrainRequest` of the same ``ModelC
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
 from ..tasks import TASKS, get_task
 from . import charts
-from .context import jobs, session_of, store, ui_errors
+from .context import jobs, md, redact, session_of, store, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
@@ -64,12 +65,12 @@ def on_preview(values: dict[str, Any]):
     data = read_form(values).data
     info = data.preview()
     rows = info["rows"]
-    counts = ", ".join(f"{k}: {v}" for k, v in sorted(info["counts"].items()))
-    md = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
+    counts = ", ".join(f"{md(k)}: {v}" for k, v in sorted(info["counts"].items()))
+    summary = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
     cols = [""] + info["columns"]
     chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
     dropdowns = [gr.Dropdown(choices=cols, value=v or "", visible=bool(info["columns"])) for v in chosen]
-    return (gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else []), md, *dropdowns)
+    return (gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else []), summary, *dropdowns)
 
 
 def on_task_change(task: str):
@@ -91,6 +92,7 @@ def _final_outputs(outcome: TrainOutcome, losses, evals, name):
     result = outcome.result
     metrics = result.metrics
     headline, headers, rows = get_task(outcome.task).report(metrics)
+    headline = html.escape(headline, quote=False)  # it names labels from the user's file
     figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
               else charts.per_type_bars(metrics["per_type"]))
     state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
@@ -130,7 +132,7 @@ def run_train(request: TrainRequest, session: str, progress=None):
     try:
         job = jobs().start(session, request)
     except FtclfError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise gr.Error(html.escape(redact(str(exc)))) from exc
     state = {"losses": [], "evals": [], "name": "metric", "progress": progress or (lambda *a, **k: None)}
     status, last = "Reading data and loading the encoder…", 0.0
     try:
@@ -145,7 +147,8 @@ def run_train(request: TrainRequest, session: str, progress=None):
             jobs().cancel(session)
     if job.error is not None:
         error = job.error
-        raise gr.Error(str(error) if isinstance(error, FtclfError) else f"Training failed: {type(error).__name__}: {error}")
+        raise gr.Error(html.escape(redact(str(error) if isinstance(error, FtclfError)
+                                          else f"Training failed: {type(error).__name__}: {error}")))
     yield _final_outputs(job.outcome, state["losses"], state["evals"], state["name"])
 
 
