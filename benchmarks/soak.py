@@ -1,17 +1,31 @@
-"""Memory over a working day of the serving process: serve all shipped heads under concurrent load,
-train a LoRA head through the Train tab's service (a worker process), start and cancel three more
-runs, serve again; the serving process's RSS after warm-up and at the end (target: under 10% growth).
+"""Soak tests.
 
-    python benchmarks/soak.py
+    python benchmarks/soak.py                 # 10 minutes of mixed traffic against the live app
+    python benchmarks/soak.py --in-process    # the serving process's memory through load and trainings
+
+Live: ``python app.py`` and several gradio_client users in a loop of predictions on every tab,
+explanations, comparisons, bad and hostile inputs, small trainings (some cancelled) and saves. Reports
+requests, outcomes by kind (a refusal with an "expected … found … do …" message is a handled bad
+input; anything else is a server error), the app's RSS at the start and the end, and whether every
+head saved during the soak loads and predicts afterwards.
+
+In process: all shipped heads served under concurrent load, a LoRA training through the Train tab's
+service (a worker process), three runs started and cancelled, more load; RSS after warm-up and at
+the end (target: under 10% growth).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+import psutil
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -44,7 +58,160 @@ def serve(store, seconds: float, threads: int = 16) -> int:
     return done[0]
 
 
+def live_app(minutes: float, clients: int) -> dict:
+    """Mixed traffic from gradio_client users against ``python app.py``: predictions on every tab,
+    explanations, comparisons, bad and hostile inputs, small trainings, cancels and saves."""
+    import random
+    import socket
+    import tempfile
+    import urllib.request
+    from collections import Counter
+
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    user_dir = Path(tempfile.mkdtemp(prefix="ftclf-soak-heads-"))
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "FTCLF_USER_HEADS": str(user_dir)}
+    log = open(Path(tempfile.gettempdir()) / "ftclf-soak-app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py did not start; see {log.name}")
+            time.sleep(0.5)
+    app = psutil.Process(proc.pid)
+    warm = Client(url, verbose=False)
+    for api, args in (("/sentiment", ("sentiment-sst2", "warm")), ("/pair", ("nli-sick", "a", "b")),
+                      ("/ner", ("ner-conll2003", "Paris", 0.5)), ("/pair", ("paraphrase-mrpc", "a", "b"))):
+        warm.predict(*args, api_name=api)
+    report = {"rss_start_mb": app.memory_info().rss / 2**20}
+    counts, server_errors, saved, lock = Counter(), [], [], threading.Lock()
+    stop = time.perf_counter() + 60 * minutes
+    def train_args(client, epochs):
+        labels = [p["label"] for p in client.view_api(return_format="dict", print_info=False)
+                  ["named_endpoints"]["/train"]["parameters"]]
+        values = {"Task": "sequence", "Data": "sample", "Sample": "sentiment (120 reviews)", "Head": "linear",
+                  "Pooling": "mean", "Pair mode": "cross", "concat: add |a−b| and a∗b": True,
+                  "Word-shape features": False, "Training mode": "frozen", "Epochs (0 = default)": epochs,
+                  "Learning rate (0 = default)": 0, "Batch size (0 = default)": 0}
+        return [values.get(label) for label in labels]
+
+    def action(client, rng, k):
+        roll = rng.random()
+        if roll < 0.55:
+            return rng.choice([
+                ("/sentiment", ("sentiment-sst2", f"a gripping film number {k}")),
+                ("/pair", ("nli-sick", "A man is playing a guitar.", f"Nobody plays {k}.")),
+                ("/pair", ("paraphrase-mrpc", "The firm said profit rose.", "Profit rose, the firm said.")),
+                ("/ner", ("ner-conll2003", f"Angela Merkel met Emmanuel Macron in Paris on day {k}.", 0.5)),
+                ("/run_explain", ("ner-conll2003", "Apple opened a store in London.", "")),
+                ("/compare", ("sentiment-sst2", "sentiment-sst2", "a lovely film", "")),
+            ]), "prediction"
+        if roll < 0.8:
+            return rng.choice([
+                ("/sentiment", ("sentiment-sst2", "   ")),
+                ("/sentiment", ("no-such-head", "text")),
+                ("/pair", ("nli-sick", "good movie " * 9000, "good movie " * 9000)),
+                ("/ner", ("ner-conll2003", "\x00\x01", 0.5)),
+                ("/save_trained", ("../escape",)),
+                ("/delete_head", ("sentiment-sst2",)),
+            ]), "bad input"
+        return None, "training"
+
+    def user(k):
+        rng, client = random.Random(k), Client(url, verbose=False)
+        n = 0
+        while time.perf_counter() < stop:
+            n += 1
+            call, kind = action(client, rng, k * 100000 + n)
+            try:
+                if call is None:
+                    cancel = rng.random() < 0.4
+                    job = client.submit(*train_args(client, 30 if cancel else 3), api_name="/train")
+                    if cancel:
+                        time.sleep(rng.uniform(2, 6))
+                        client.predict(api_name="/cancel_train")
+                    job.result(timeout=600)
+                    if not cancel:
+                        name = f"soak-{k}-{n}"
+                        client.predict(name, api_name="/save_trained")
+                        with lock:
+                            saved.append(name)
+                else:
+                    client.predict(*call[1], api_name=call[0])
+                with lock:
+                    counts[f"{kind}: ok"] += 1
+            except AppError as exc:  # gradio's gr.Error: a handled, explained refusal?
+                text = str(exc)
+                # ours: "expected … found … do …"; gradio's own: a value outside a dropdown's choices
+                handled = (text.lstrip().startswith("expected") or "cancelled" in text.lower()
+                           or "is not in the list of choices" in text)
+                with lock:
+                    counts[f"{kind}: {'refused with a message' if handled else 'SERVER ERROR'}"] += 1
+                    if not handled:
+                        server_errors.append(f"{call[0] if call else '/train'}: {text[:160]}")
+            except Exception as exc:  # connection problems, timeouts: server errors too
+                with lock:
+                    counts[f"{kind}: SERVER ERROR"] += 1
+                    server_errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+
+    threads = [threading.Thread(target=user, args=(k,)) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report["seconds"] = time.perf_counter() - t0
+    time.sleep(10)
+    report["rss_end_mb"] = app.memory_info().rss / 2**20
+    report["growth_pct"] = 100 * (report["rss_end_mb"] - report["rss_start_mb"]) / report["rss_start_mb"]
+    report["requests"] = sum(counts.values())
+    report["by_kind"] = dict(sorted(counts.items()))
+    report["server_errors"] = len(server_errors)
+    report["first_server_errors"] = server_errors[:5]
+    proc.terminate()
+    proc.wait(timeout=30)
+    from ftclf.service import HeadStore
+
+    store, usable = HeadStore(user_dir=user_dir), 0
+    for name in saved:  # every head saved during the soak, loaded afresh and asked
+        try:
+            usable += store.predict(name, ["a lovely film"])[0].label in store.info(name).meta.model.labels
+        except Exception as exc:
+            server_errors.append(f"saved head {name}: {type(exc).__name__}: {exc}")
+    report["heads_saved"], report["heads_saved_usable"] = len(saved), usable
+    return report
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--in-process", action="store_true", help="the serving process's memory only (no web server)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the live soak")
+    parser.add_argument("--clients", type=int, default=6, help="gradio_client users of the live soak")
+    args = parser.parse_args()
+    if not args.in_process:
+        report = live_app(args.minutes, args.clients)
+        print(f"{report['requests']} requests in {report['seconds']:.0f} s from {args.clients} users: "
+              f"{report['server_errors']} server errors; RSS {report['rss_start_mb']:.0f} -> {report['rss_end_mb']:.0f} MB "
+              f"({report['growth_pct']:+.1f}%); {report['heads_saved_usable']} of {report['heads_saved']} saved heads "
+              "load and predict afterwards")
+        for kind, n in report["by_kind"].items():
+            print(f"  {kind}: {n}")
+        print(json.dumps(report))
+        return 0
+    return in_process()
+
+
+def in_process() -> int:
     from ftclf import ModelConfig, TrainingConfig
     from ftclf.service import DataSource, HeadStore, TrainingJobs, TrainRequest
 
