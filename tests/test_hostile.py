@@ -365,3 +365,24 @@ def test_a_failing_delete_is_an_explained_error(tiny_encoder, tmp_path, monkeypa
     monkeypatch.setattr(os, "replace", read_only)
     with pytest.raises(FtclfError, match="read-only file system; the head is unchanged"):
         store.delete("mine")
+
+
+def test_error_toasts_are_escaped_and_name_no_server_paths():
+    import gradio as gr
+
+    from ftclf.ui.context import ui_errors
+
+    @ui_errors
+    def handler():
+        raise DataError("expected a label, found '<img src=x>' on line 2 of /tmp/gradio/4f2a/secret/upload.tsv; fix it")
+
+    with pytest.raises(gr.Error) as caught:
+        handler()
+    message = caught.value.message
+    assert "<img" not in message and "&lt;img" in message and "/tmp/gradio" not in message and "upload.tsv" in message
+
+
+def test_uploads_and_downloads_in_gradios_cache_are_cleaned():
+    from ftclf.ui import build_demo
+
+    assert build_demo().delete_cache == (3600, 3600)

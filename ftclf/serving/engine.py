@@ -8,6 +8,7 @@ passes, and all torch work happens on the worker thread.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -38,7 +39,7 @@ class Engine:
     """Heads by directory on one encoder pool, behind one micro-batcher."""
 
     def __init__(self, backend: str | None = None, max_heads: int = 8, max_batch: int = 64,
-                 max_wait: float = 0.004, batch_size: int = 32) -> None:
+                 max_wait: float = 0.004, batch_size: int = 32, trim_every: float = 30.0) -> None:
         self.pool = EncoderPool(backend or default_backend())
         self.max_heads, self.batch_size = max_heads, batch_size
         self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()
@@ -46,6 +47,19 @@ class Engine:
         self._torch: EncoderPool | None = None
         self._lock = threading.RLock()
         self._batcher = MicroBatcher(self._handle, max_batch=max_batch, max_wait=max_wait)
+        self._closed = threading.Event()
+        if trim_every:
+            threading.Thread(target=self._trim, args=(trim_every,), daemon=True, name="ftclf-trim").start()
+
+    def _trim(self, every: float) -> None:
+        """Now and then, hand memory freed by finished requests back to the system: glibc keeps it
+        in its per-thread arenas otherwise, and a server's RSS creeps up under many threads."""
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc
+            return
+        while not self._closed.wait(every):
+            libc.malloc_trim(0)
 
     @property
     def backend(self) -> str:
@@ -150,4 +164,5 @@ class Engine:
         return out
 
     def close(self) -> None:
+        self._closed.set()
         self._batcher.close()
