@@ -82,16 +82,6 @@ def load_encoder(name: str | None = None) -> Encoder:
     return Encoder(name=name, model=model, tokenizer=tokenizer, fingerprint=fingerprint(model))
 
 
-def load_frame(name: str | None = None):
-    """(transformers config, tokenizer) of an encoder, without its weights: what a classifier
-    served by another runtime (ONNX) still needs."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    name = DEFAULT_ENCODER if is_default_encoder(name) else str(name)
-    source = _source(name)
-    return AutoConfig.from_pretrained(source), AutoTokenizer.from_pretrained(source)
-
-
 def _source(name: str) -> str:
     """Where to load ``name`` from: the embedded copy, a local directory, a cached snapshot
     (no network at all), or the hub (checked first, so an offline machine answers at once)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import queue
 import shutil
 import tempfile
@@ -119,18 +118,21 @@ def _train_in_child(request: TrainRequest, messages, cancel) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core stays with the server
     try:
         outcome = run_training(request, on_event=lambda e: messages.put(("event", e)), cancel=cancel)
-        # Plain pickle copies tensors' data (a queue would share their memory, gone when this process ends).
-        messages.put(("outcome", pickle.dumps(outcome)))
-    except BaseException as exc:  # reported to whoever watches the job
-        messages.put(("error", exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")))
+        # Plain data only: the decoded predictions (tensors) have served their purpose (the mistakes table).
+        outcome.result.validation_predictions = []
+        messages.put(("outcome", outcome))
+    except BaseException as exc:  # reported to whoever watches the job, by kind and message
+        messages.put(("error", (type(exc).__name__, str(exc))))
 
 
-def _picklable(exc: BaseException) -> bool:
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return False
-    return True
+def _error(kind: str, message: str) -> Exception:
+    """The child's error again: the project's own kinds keep their class (and so their handling)."""
+    from .. import errors
+
+    found = getattr(errors, kind, None)
+    if isinstance(found, type) and issubclass(found, errors.FtclfError):
+        return found(message)
+    return RuntimeError(f"{kind}: {message}")
 
 
 @dataclass
@@ -195,7 +197,7 @@ class Job:
             if kind == "event":
                 self.events.put(value)
                 continue
-            self.outcome, self.error = (pickle.loads(value), None) if kind == "outcome" else (None, value)
+            self.outcome, self.error = (value, None) if kind == "outcome" else (None, _error(*value))
             self.process.join(timeout=10)
             return
 
