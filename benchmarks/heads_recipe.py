@@ -77,7 +77,7 @@ class Recipe:
     def load(self, data_dir: Path = DATA):
         """(train, validation) exactly as training sees them (validation carved when absent)."""
         train, val = LOADERS[self.data](data_dir)
-        return prepare_data(self.model.task, train, val, self.training)
+        return prepare_data(self.model.task, train, val, self.training)[:2]
 
 
 def _r(name, data, task, mode, head="linear", note="", **kw):

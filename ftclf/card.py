@@ -15,8 +15,7 @@ def model_card(meta: Metadata) -> str:
     table = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in rows) or "| (none recorded) | |"
     task = model.task_spec
     pair = f", pair mode `{model.pair_mode}`" if task.text_pairs else ""
-    trained = (f"{training.epochs} epochs max, learning rate {training.learning_rate}, batch size "
-               f"{training.batch_size}, seed {training.seed}" if training else "not recorded")
+    trained = (f"{training.recipe or training.mode} (seed {training.seed})" if training else "not recorded")
     return f"""---
 library_name: ftclf
 base_model: {meta.encoder.name}
@@ -28,8 +27,9 @@ tags: [ftclf, {model.task}-classification]
 - Head: `{model.head}`, pooling `{model.pooling}`{pair}, training mode `{meta.mode}`
 - Encoder: `{meta.encoder.name}` (weights fingerprint `{meta.encoder.fingerprint}`), max length {model.max_length}
 - Trainable parameters: {meta.parameters.get('trainable', 0):,} of {meta.parameters.get('total', 0):,}
-- Training data: {data.get('train', 'not recorded')} ({data.get('train_examples', '?')} examples), validation: {data.get('validation', 'not recorded')} ({data.get('validation_examples', '?')} examples)
+- Training data: {data.get('train', 'not recorded')} ({data.get('train_examples', '?')} examples)
 - Training: {trained}
+- Metrics measured on: {data.get('validation', 'not recorded')}
 
 ## Validation metrics
 | metric | value |

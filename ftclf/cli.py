@@ -103,7 +103,12 @@ def _columns(args) -> ColumnMap:
 
 
 def _progress(event) -> None:
-    if event.stage == "eval":
+    if event.stage == "recipe":
+        print(f"[ftclf] recipe: {event.detail}", file=sys.stderr, flush=True)
+    elif event.stage == "eval" and event.detail.startswith("weight decay"):
+        print(f"[ftclf] {event.detail}: cross-validated {event.metric_name} {round(event.metric, 4)}",
+              file=sys.stderr, flush=True)
+    elif event.stage == "eval":
         print(f"[ftclf] epoch {event.epoch:.2f} step {event.step}/{event.total_steps} "
               f"loss {event.loss if event.loss is None else round(event.loss, 4)} "
               f"{event.metric_name} {event.metric if event.metric is None else round(event.metric, 4)}",
@@ -126,11 +131,14 @@ def cmd_train(args) -> dict:
     model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
-    data_info = {"train": str(args.data), "validation": str(args.validation) if args.validation else f"split of {args.data}"}
+    data_info = {"train": str(args.data)}
     clf, result = fit(model_config, training, train_examples, val_examples, on_event=_progress, data_info=data_info)
     out = clf.save_pretrained(args.output)
     return {
         "output": str(out),
+        "recipe": clf.training_config.recipe,
+        "selection": result.selection,
+        "measured_on": result.validation,
         "validation": result.metrics,
         "history": result.history,
         "train_seconds": round(result.seconds, 1),

@@ -17,7 +17,12 @@ from .errors import ConfigError
 from .heads import HEADS, get_head
 from .tasks import TASKS, get_task
 
-MODES = ("frozen", "lora", "full")
+#: How a run trains: ``auto`` picks one of the others from the data (see ``ftclf.training.recipes``).
+MODES = ("auto", "frozen", "lora", "full", "contrastive")
+#: How a trained classifier's encoder is stored: unchanged, LoRA adapters, or whole.
+WEIGHT_MODES = ("frozen", "lora", "full")
+#: How a head is fitted on encoder features (frozen and contrastive runs).
+HEAD_FITS = ("auto", "lbfgs", "adamw")
 PAIR_MODES = ("cross", "concat")
 
 #: Default pooling for sequence and pair heads. Measured on an SST-2 validation split with the
@@ -26,9 +31,10 @@ DEFAULT_POOLING = "mean"
 
 # Per-mode defaults: frozen trains a head on cached features (cheap epochs, higher rate);
 # lora/full move encoder weights (few epochs, the rates used in the LoRA/BERT literature).
-DEFAULT_EPOCHS = {"frozen": 20, "lora": 3, "full": 3}
-DEFAULT_LEARNING_RATE = {"frozen": 2e-3, "lora": 1e-3, "full": 5e-5}
-DEFAULT_BATCH_SIZE = {"frozen": 64, "lora": 32, "full": 32}
+# contrastive: the rates of the LoRA body-tuning phase (the head is then fitted with L-BFGS).
+DEFAULT_EPOCHS = {"frozen": 20, "lora": 3, "full": 3, "contrastive": 1}
+DEFAULT_LEARNING_RATE = {"frozen": 2e-3, "lora": 1e-3, "full": 5e-5, "contrastive": 1e-3}
+DEFAULT_BATCH_SIZE = {"frozen": 64, "lora": 32, "full": 32, "contrastive": 32}
 
 
 def _opt(default: Any = dataclasses.MISSING, help: str = "", choices=None, cli: bool = True, **kw):
@@ -151,8 +157,10 @@ class ModelConfig(_DictIO):
 class TrainingConfig(_DictIO):
     """How a classifier is trained. ``None`` fields take the per-mode default."""
 
-    mode: str = _opt("frozen", "frozen: train the head on cached encoder features; lora: low-rank adapters "
-                               "in the encoder too; full: every weight", choices=MODES)
+    mode: str = _opt("auto", "auto: pick the recipe from the data (small data: contrastive, else lora or frozen); "
+                             "frozen: train the head on cached encoder features; lora: low-rank adapters in the "
+                             "encoder too; full: every weight; contrastive: tune the encoder on same/different-label "
+                             "pairs (SetFit's idea), then fit the head", choices=MODES)
     epochs: int | None = _opt(None, f"maximum passes over the data (default per mode: {DEFAULT_EPOCHS})")
     learning_rate: float | None = _opt(None, f"AdamW learning rate (default per mode: {DEFAULT_LEARNING_RATE})")
     batch_size: int | None = _opt(None, "examples per step (default: 32 for lora/full; for frozen 64, "
@@ -168,34 +176,33 @@ class TrainingConfig(_DictIO):
     validation_fraction: float = _opt(0.1, "share of the data carved out for validation when no validation file is given")
     max_validation: int | None = _opt(5000, "cap on the carved validation split")
     evals_per_epoch: int = _opt(1, "lora/full: validation passes per epoch (finer early stopping)")
+    head_fit: str = _opt("auto", "frozen/contrastive: lbfgs fits the head full-batch to convergence with the weight "
+                                 "decay chosen by k-fold cross-validation (no validation split carved); adamw trains "
+                                 "it in epochs with early stopping on a validation split; auto: lbfgs for small data",
+                         choices=HEAD_FITS)
+    contrastive_steps: int | None = _opt(None, "contrastive: encoder updates, each on every pair of a batch of examples "
+                                               "(default: by data size, 2.5 per example, 20 to 190)")
+    #: what the run did and why, in words (set by the run; ``auto`` explains its choice here)
+    recipe: str = _opt("", cli=False)
 
     def __post_init__(self) -> None:
         _choice("mode", self.mode, MODES)
-        if self.epochs is None:
-            self.epochs = DEFAULT_EPOCHS[self.mode]
-        if self.learning_rate is None:
-            self.learning_rate = DEFAULT_LEARNING_RATE[self.mode]
-        _positive("epochs", self.epochs, integer=True)
-        _positive("learning_rate", self.learning_rate)
+        if self.mode != "auto":  # auto settles its defaults once it has picked a mode (``resolved``)
+            self.epochs = DEFAULT_EPOCHS[self.mode] if self.epochs is None else self.epochs
+            self.learning_rate = DEFAULT_LEARNING_RATE[self.mode] if self.learning_rate is None else self.learning_rate
+        _positive("epochs", self.epochs, integer=True, allow_none=True)
+        _positive("learning_rate", self.learning_rate, allow_none=True)
         _positive("batch_size", self.batch_size, allow_none=True, integer=True)
         _positive("lora_r", self.lora_r, integer=True)
         _positive("lora_alpha", self.lora_alpha, integer=True)
         _positive("max_examples", self.max_examples, allow_none=True, integer=True)
         _positive("max_validation", self.max_validation, allow_none=True, integer=True)
         _positive("evals_per_epoch", self.evals_per_epoch, integer=True)
+        _positive("contrastive_steps", self.contrastive_steps, allow_none=True, integer=True)
+        _choice("head_fit", self.head_fit, HEAD_FITS)
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(f"expected patience to be an integer >= 0, got {self.patience!r}")
         if not 0.0 < float(self.validation_fraction) < 0.5:
             raise ConfigError(
                 f"expected validation_fraction in (0, 0.5), got {self.validation_fraction!r}"
             )
-
-    def for_data(self, n_train: int) -> TrainingConfig:
-        """This config with the batch size settled for ``n_train`` training examples: small data
-        sets still get about ten steps per epoch in frozen mode."""
-        if self.batch_size is not None:
-            return self
-        size = DEFAULT_BATCH_SIZE[self.mode]
-        if self.mode == "frozen":
-            size = min(size, max(8, n_train // 10))
-        return dataclasses.replace(self, batch_size=size)

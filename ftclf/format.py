@@ -27,7 +27,7 @@ from typing import Any, Callable
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import MODES, ModelConfig, TrainingConfig
+from .config import WEIGHT_MODES, ModelConfig, TrainingConfig
 from .errors import FtclfError, ModelFormatError
 
 FORMAT = "ftclf-classifier"
@@ -155,8 +155,8 @@ def _parse(raw: dict, where: Path) -> Metadata:
                                "wrong; re-save the model") from None
     if meta.runtime not in RUNTIMES:
         raise ModelFormatError(f"expected runtime one of {RUNTIMES} in {where}, found {meta.runtime!r}; re-export the model")
-    if meta.mode not in MODES:
-        raise ModelFormatError(f"expected mode one of {', '.join(MODES)} in {where}, found {meta.mode!r}; re-save the model")
+    if meta.mode not in WEIGHT_MODES:
+        raise ModelFormatError(f"expected mode one of {', '.join(WEIGHT_MODES)} in {where}, found {meta.mode!r}; re-save the model")
     if not meta.model.labels:
         raise ModelFormatError(f"expected the label names in {where}, found none; re-save the model")
     return meta

@@ -44,7 +44,7 @@ class Predictor:
         """(decoded labels and probabilities, whether the input was cut or windowed) per example."""
         clf = self.classifier
         items = clf.task.encode(clf.tokenizer, examples, clf.model_config, clf.max_length)
-        return _per_example(items, self.run(items), len(examples))
+        return join_windows(items, self.run(items), len(examples))
 
     def run(self, items: Sequence[Item]) -> list[Decoded]:
         """Decoded output of every item, in the items' order."""
@@ -95,12 +95,13 @@ def predict_heads(classifiers: Sequence, texts, text_pairs=None, batch_size: int
         items = first.task.encode(first.tokenizer, inputs, first.model_config, first.max_length)
         for k, clf, decoded in zip(group, heads, run_heads(heads, items, batch_size)):
             results[k] = [clf.task.prediction(x, d, clf.labels, cut)
-                          for x, (d, cut) in zip(inputs, _per_example(items, decoded, len(inputs)))]
+                          for x, (d, cut) in zip(inputs, join_windows(items, decoded, len(inputs)))]
     return results
 
 
-def _per_example(items: Sequence[Item], decoded: Sequence[Decoded], n: int) -> list[tuple[Decoded, bool]]:
-    """Join the items of each example (the word windows of a long sentence, in order)."""
+def join_windows(items: Sequence[Item], decoded: Sequence[Decoded], n: int) -> list[tuple[Decoded, bool]]:
+    """(decoded, cut) per example: the items of each example joined (the word windows of a long
+    sentence, in order)."""
     parts: list[list[tuple[Item, Decoded]]] = [[] for _ in range(n)]
     for item, d in zip(items, decoded):
         parts[item.source].append((item, d))

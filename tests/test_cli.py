@@ -25,17 +25,29 @@ def sentiment_tsv(tmp_path):
 def test_train_evaluate_predict(capsys, tmp_path, sentiment_tsv, tiny_encoder_dir):
     out_dir = tmp_path / "model"
     code, out, err = run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--head", "linear",
-                         "--mode", "frozen", "--encoder", tiny_encoder_dir, "--epochs", "20", "--learning-rate", "0.03", "--batch-size", "8",
-                         "--output", str(out_dir))
+                         "--mode", "frozen", "--head-fit", "adamw", "--encoder", tiny_encoder_dir, "--epochs", "20",
+                         "--learning-rate", "0.03", "--batch-size", "8", "--output", str(out_dir))
     assert code == 0, err
     result = json.loads(out)
     assert result["validation"]["accuracy"] >= 0.75 and result["train_examples"] == 54
+    assert "AdamW" in result["recipe"] and result["measured_on"] == "validation split (6 examples)"
     code, out, _ = run(capsys, "evaluate", "--model", str(out_dir), "--data", str(sentiment_tsv))
     metrics = json.loads(out)
     assert code == 0 and {"accuracy", "f1", "f1_positive", "per_class", "confusion_matrix"} <= set(metrics)
     code, out, _ = run(capsys, "predict", "--model", str(out_dir), "--text", "good great film", "--text", "awful")
     preds = json.loads(out)
     assert code == 0 and len(preds) == 2 and set(preds[0]["probabilities"]) == {"0", "1"}
+
+
+def test_train_defaults_to_auto_and_prints_the_recipe(capsys, tmp_path, sentiment_tsv, tiny_encoder_dir):
+    code, out, err = run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--encoder",
+                         tiny_encoder_dir, "--contrastive-steps", "8", "--output", str(tmp_path / "auto"))
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["recipe"].startswith("auto chose contrastive") and "[ftclf] recipe: auto chose contrastive" in err
+    assert result["train_examples"] == 60 and result["validation_examples"] == 0  # every example trains
+    assert "cross-validation on the 60 training examples" in result["measured_on"]
+    assert "cross-validated accuracy" in err
 
 
 def test_token_train_and_evaluate(capsys, tmp_path, tiny_encoder_dir):

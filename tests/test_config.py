@@ -1,7 +1,13 @@
 import pytest
 
-from ftclf.config import ModelConfig, TrainingConfig
+from ftclf.config import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, ModelConfig, TrainingConfig
 from ftclf.errors import ConfigError, DataError
+from ftclf.tasks import get_task
+from ftclf.training.recipes import MAX_STEPS, MIN_STEPS, resolve
+
+from .conftest import token_examples
+
+SEQ = get_task("sequence")
 
 
 @pytest.mark.parametrize(
@@ -26,7 +32,7 @@ def test_model_config_errors(kwargs, message):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(mode="adapter"), "expected mode to be one of frozen, lora, full, got 'adapter'"),
+        (dict(mode="adapter"), "expected mode to be one of auto, frozen, lora, full, contrastive, got 'adapter'"),
         (dict(epochs=0), "expected epochs to be a positive integer"),
         (dict(learning_rate=-1.0), "expected learning_rate to be a positive number"),
         (dict(patience=-1), "expected patience to be an integer >= 0"),
@@ -44,10 +50,40 @@ def test_defaults_follow_the_task_and_the_data():
     assert ModelConfig(task="pair", pair_mode="concat").pair_features is True
     assert ModelConfig(task="pair", pair_mode="concat", pair_features=False).pair_features is False
     assert ModelConfig(task="token", word_shape=False).word_shape is False
-    assert TrainingConfig().batch_size is None
-    assert TrainingConfig().for_data(62_000).batch_size == 64 and TrainingConfig().for_data(100).batch_size == 10
-    assert TrainingConfig().for_data(30).batch_size == 8 and TrainingConfig(mode="lora").for_data(30).batch_size == 32
-    assert TrainingConfig(batch_size=5).for_data(10_000).batch_size == 5
+    assert TrainingConfig().batch_size is None and TrainingConfig().mode == "auto"
+    frozen = TrainingConfig(mode="frozen")
+    assert resolve(frozen, SEQ, 62_000).batch_size == 64 and resolve(frozen, SEQ, 100).batch_size == 10
+    assert resolve(frozen, SEQ, 30).batch_size == 8 and resolve(TrainingConfig(mode="lora"), SEQ, 30).batch_size == 32
+    assert resolve(TrainingConfig(mode="frozen", batch_size=5), SEQ, 10_000).batch_size == 5
+
+
+@pytest.mark.parametrize(("task", "n", "gpu", "mode", "head_fit"), [
+    ("sequence", 16, False, "contrastive", "lbfgs"),
+    ("pair", 1024, False, "contrastive", "lbfgs"),
+    ("token", 200, False, "frozen", "lbfgs"),
+    ("token", 2000, False, "lora", "auto"),
+    ("sequence", 5000, False, "lora", "auto"),
+    ("sequence", 60_000, False, "frozen", "adamw"),
+    ("sequence", 60_000, True, "lora", "auto"),
+])
+def test_auto_picks_a_recipe_from_the_data_and_says_why(task, n, gpu, mode, head_fit):
+    cfg = resolve(TrainingConfig(), get_task(task), n, on_gpu=gpu)
+    assert (cfg.mode, cfg.head_fit) == (mode, head_fit)
+    assert cfg.recipe.startswith("auto chose") and "because" in cfg.recipe and f"{n:,}" in cfg.recipe
+    assert cfg.epochs == DEFAULT_EPOCHS[mode] and cfg.learning_rate == DEFAULT_LEARNING_RATE[mode]
+    assert resolve(cfg, get_task(task), n, on_gpu=gpu) == cfg  # settled once: resolving again changes nothing
+    if mode == "contrastive":
+        assert MIN_STEPS <= cfg.contrastive_steps <= MAX_STEPS
+    explicit = resolve(TrainingConfig(mode="frozen", epochs=7), get_task(task), n, on_gpu=gpu)
+    assert explicit.mode == "frozen" and explicit.epochs == 7 and not explicit.recipe.startswith("auto")
+
+
+def test_contrastive_is_refused_for_token_tasks(tiny_encoder):
+    from ftclf.training import fit
+
+    with pytest.raises(ConfigError, match="sequence or pair task"):
+        fit(ModelConfig(task="token", encoder=tiny_encoder.name), TrainingConfig(mode="contrastive"),
+            token_examples(10), encoder=tiny_encoder)
 
 
 def test_per_mode_defaults_and_round_trip():

@@ -162,7 +162,8 @@ def test_pickle_weights_are_refused_by_name(damaged_store):
 def request(tiny_encoder_dir, mode="lora", epochs=200):
     return TrainRequest(DataSource("sequence", "sample", "sentiment (120 reviews)"),
                         ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32),
-                        TrainingConfig(mode=mode, epochs=epochs, patience=0))
+                        TrainingConfig(mode=mode, epochs=epochs, patience=0,
+                                       head_fit="adamw" if mode == "frozen" else "auto"))
 
 
 def wait_for_progress(job, stages=("train", "eval")):
@@ -232,7 +233,7 @@ def test_an_unwritable_feature_cache_falls_back_to_memory(tiny_encoder_dir, tmp_
     blocker.write_text("not a directory")
     monkeypatch.setenv("FTCLF_CACHE", str(blocker / "cache"))  # unwritable even for root
     clf, result = fit(ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32),
-                      TrainingConfig(epochs=2, batch_size=8), sentiment_examples(20))
+                      TrainingConfig(mode="frozen", head_fit="adamw", epochs=2, batch_size=8), sentiment_examples(20))
     assert result.metrics["examples"] > 0 and "keeping them in memory only" in caplog.text
 
 

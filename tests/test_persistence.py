@@ -115,7 +115,7 @@ def test_label_aliases_are_saved_and_used_by_evaluate(tiny_encoder_dir, tmp_path
 
     clf, _ = fit(ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32,
                              label_aliases={"1": "pos", "0": "neg"}),
-                 TrainingConfig(epochs=20, learning_rate=3e-2, batch_size=16, patience=0), sentiment_examples(60))
+                 TrainingConfig(mode="frozen", head_fit="adamw", epochs=20, learning_rate=3e-2, batch_size=16, patience=0), sentiment_examples(60))
     loaded = Classifier.from_pretrained(clf.save_pretrained(tmp_path / "aliased"))
     assert loaded.model_config.label_aliases == {"1": "pos", "0": "neg"}
     raw = [type(e)(e.text, None, {"pos": "1", "neg": "0"}[e.label]) for e in sentiment_examples(20, seed=9)]

@@ -160,7 +160,7 @@ def test_a_registered_multilabel_task_trains_saves_loads_and_predicts(topics, ti
 def test_a_registered_head_is_chosen_by_name_everywhere(cosine, tiny_encoder_dir, tmp_path):
     assert "cosine" in heads_for(get_task("sequence")) and get_head("cosine") is cosine
     clf, result = fit(ModelConfig(task="sequence", head="cosine", encoder=tiny_encoder_dir, max_length=32),
-                      TrainingConfig(epochs=30, learning_rate=3e-2, batch_size=16, patience=0, seed=3), sentiment_examples(80))
+                      TrainingConfig(mode="frozen", head_fit="adamw", epochs=30, learning_rate=3e-2, batch_size=16, patience=0, seed=3), sentiment_examples(80))
     assert isinstance(clf.head, CosineHead) and result.metrics["accuracy"] >= 0.9
     loaded = Classifier.from_pretrained(clf.save_pretrained(tmp_path / "cosine"))
     text = " ".join(POSITIVE[:2])

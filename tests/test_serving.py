@@ -81,7 +81,7 @@ def test_every_backend_answers_like_fp32(saved_heads, backend, tolerance, tmp_pa
 def test_frozen_heads_on_one_base_share_one_encoder_pass(saved_heads, tiny_encoder_dir, tmp_path):
     pool = EncoderPool("torch")
     clf, _ = fit(ModelConfig(task="sequence", head="mlp", encoder=tiny_encoder_dir, max_length=32),
-                 TrainingConfig(epochs=5, batch_size=16, patience=0), sentiment_examples(40))
+                 TrainingConfig(mode="frozen", head_fit="adamw", epochs=5, batch_size=16, patience=0), sentiment_examples(40))
     second = pool.load(clf.save_pretrained(tmp_path / "mlp"))
     first = pool.load(saved_heads["frozen"])
     calls = []

@@ -13,7 +13,7 @@ from ftclf.training import fit
 
 from .conftest import pair_examples, sentiment_examples, token_examples
 
-FAST = {"frozen": dict(learning_rate=3e-2, epochs=30), "lora": dict(learning_rate=5e-3, epochs=6), "full": dict(learning_rate=1e-3, epochs=8)}
+FAST = {"frozen": dict(learning_rate=3e-2, epochs=30, head_fit="adamw"), "lora": dict(learning_rate=5e-3, epochs=6), "full": dict(learning_rate=1e-3, epochs=8)}
 
 
 def train(tiny_encoder_dir, task, examples, mode="frozen", val=None, fast=None, **model_kw):
@@ -112,8 +112,8 @@ def test_progress_events_and_cancel(tiny_encoder_dir):
             cancel.set()
 
     model = ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32)
-    clf, result = fit(model, TrainingConfig(epochs=50, batch_size=8, patience=0), sentiment_examples(40),
-                      on_event=on_event, cancel=cancel)
+    clf, result = fit(model, TrainingConfig(mode="frozen", head_fit="adamw", epochs=50, batch_size=8, patience=0),
+                      sentiment_examples(40), on_event=on_event, cancel=cancel)
     stages = {e.stage for e in events}
     assert {"features", "train", "eval", "done"} <= stages
     assert result.cancelled and len(result.history) <= 3

@@ -100,13 +100,11 @@ class TrainOutcome:
 
 def run_training(request: TrainRequest, on_event=None, cancel=None) -> TrainOutcome:
     """Train as asked; the trained head is saved to a draft directory."""
-    data_info = {"train": request.data.describe(), "validation": "seeded stratified split"}
+    data_info = {"train": request.data.describe()}
     clf, result = fit(request.model, request.training, request.data.read(), None, on_event=on_event, cancel=cancel,
                       data_info=data_info)
     confused = clf.task.mistakes(result.validation_examples, result.validation_predictions, clf.labels)
-    cfg = clf.training_config
-    recipe = (f"{clf.model_config.head} head, {cfg.mode}, {cfg.epochs} epochs max, learning rate {cfg.learning_rate:g}, "
-              f"batch size {cfg.batch_size}")
+    recipe = f"{clf.model_config.head} head; {clf.training_config.recipe}"
     draft = clf.save_pretrained(Path(tempfile.mkdtemp(prefix="ftclf-draft-")) / "head")
     return TrainOutcome(result, confused, draft, clf.task.name, recipe)
 

@@ -43,6 +43,9 @@ class TaskSpec:
     #: every input is two texts
     text_pairs: bool = False
     default_head: str = "linear"
+    #: one label id per input, so that examples pair up as same / different label (contrastive
+    #: body tuning, ``mode="contrastive"``)
+    supports_contrastive: bool = False
     #: file formats :meth:`read` accepts, and what to do with another one
     formats: tuple[str, ...] = ("csv", "tsv", "jsonl")
     format_hint = "use a table with a text and a label column (task 'token' reads CoNLL files)"

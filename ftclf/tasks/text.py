@@ -13,6 +13,7 @@ from .base import TaskSpec, check_texts
 class SequenceTask(TaskSpec):
     name = "sequence"
     title = "Sentiment / text classification"
+    supports_contrastive = True
     usage = 'predict(clf, ["a gripping, beautifully acted film"])'
 
 
@@ -22,6 +23,7 @@ class PairTask(TaskSpec):
 
     name = "pair"
     title = "Paraphrase / NLI"
+    supports_contrastive = True
     text_pairs = True
     usage = 'predict(clf, ["A man is playing a guitar."], ["A person plays music."])'
     format_hint = "use a table with two text columns and a label column (task 'token' reads CoNLL files)"

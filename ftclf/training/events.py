@@ -32,6 +32,10 @@ class TrainResult:
     seconds: float = 0.0
     stopped_early: bool = False
     cancelled: bool = False
+    #: how the kept weights were chosen, in words (best epoch, cross-validated weight decay …)
+    selection: str = ""
+    #: what ``metrics`` were measured on, in words (a validation split, or cross-validation)
+    validation: str = ""
     #: the validation examples the metrics were computed on (carved or given; label aliases applied)
     validation_examples: list = field(default_factory=list, repr=False)
     #: the final decoded predictions on them (``ftclf.predictions.Decoded``)

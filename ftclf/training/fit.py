@@ -1,10 +1,12 @@
 """Training entry points: ``fit`` (data in, trained classifier out) and ``train``.
 
-Frozen heads train on cached features (``frozen``); LoRA and full fine-tuning go through
-transformers' Trainer (``trainer``). Neither loop prints: progress goes out as ``TrainingEvent``
-objects to ``on_event`` (and tqdm). Early stopping watches the task's validation metric
-(accuracy; entity F1 for token tasks); the best weights are restored. A fixed seed gives
-identical results.
+``mode="auto"`` settles the recipe from the data first (``recipes``). Frozen heads train on cached
+features (``frozen``); contrastive runs tune the encoder on example pairs (``contrastive``) and
+then fit the head like a frozen run; LoRA and full fine-tuning go through transformers' Trainer
+(``trainer``). No loop prints: progress goes out as ``TrainingEvent`` objects to ``on_event``
+(and tqdm). Small data keeps every example for training (cross-validated head fit, out-of-fold
+metrics); otherwise a validation split decides early stopping. A fixed seed gives identical
+results.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import threading
 import time
 from typing import Sequence
 
-from ..config import ModelConfig, TrainingConfig
-from ..errors import DataError
+from ..config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, ModelConfig, TrainingConfig
+from ..errors import ConfigError, DataError
 from ..evaluation import decode_examples, score
 from ..splits import sample, split_train_validation
 from ..tasks import TaskSpec, get_task
 from .events import EventHandler, TrainingEvent, TrainResult
+from .recipes import resolve
 
 
 def train(
@@ -30,19 +33,38 @@ def train(
     from transformers import set_seed
 
     emit = on_event or (lambda event: None)
-    cfg = cfg.for_data(len(train_examples))
+    cfg = resolve(cfg, clf.task, len(train_examples), on_gpu=_on_gpu())
+    if cfg.mode == "contrastive" and not clf.task.supports_contrastive:
+        raise ConfigError(f"expected a sequence or pair task for contrastive training, got task {clf.task.name!r}; "
+                          "use frozen, lora or full for it")
     set_seed(cfg.seed)
     result = TrainResult(metric_name=clf.task.metric)
     t0 = time.perf_counter()
     clf.training_config = cfg
-    clf.set_mode(cfg.mode, cfg)
-    if cfg.mode == "frozen":
-        from .frozen import train_frozen as loop
+    emit(TrainingEvent("recipe", detail=cfg.recipe))
+    if cfg.mode == "contrastive":
+        _train_contrastive(clf, train_examples, val_examples, cfg, emit, cancel, result, t0)
+    elif cfg.mode == "frozen":
+        from .frozen import train_frozen
+
+        clf.set_mode("frozen", cfg)
+        train_frozen(clf, train_examples, val_examples, cfg, emit, cancel, result)
     else:
-        from .trainer import train_with_trainer as loop
-    loop(clf, train_examples, val_examples, cfg, emit, cancel, result)
-    result.validation_examples, result.validation_predictions = decode_examples(clf, val_examples)
-    result.metrics = score(clf, result.validation_examples, result.validation_predictions)
+        from .trainer import train_with_trainer
+
+        clf.set_mode(cfg.mode, cfg)
+        train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result)
+    if val_examples:
+        result.validation_examples, result.validation_predictions = decode_examples(clf, val_examples)
+        result.validation = f"validation split ({len(val_examples):,} examples)"
+    elif result.validation_examples:
+        result.validation = (f"cross-validation on the {len(result.validation_examples):,} training examples "
+                             "(each scored by a head fitted without it)")
+    else:
+        result.validation = "none: a class has a single example, too few to cross-validate; add examples"
+    result.metrics = (score(clf, result.validation_examples, result.validation_predictions)
+                      if result.validation_examples else {})
+    clf.data_info = {**clf.data_info, "validation": result.validation}
     result.seconds = time.perf_counter() - t0
     clf.metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     clf.metrics["train_seconds"] = round(result.seconds, 1)
@@ -51,17 +73,50 @@ def train(
     return result
 
 
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _train_contrastive(clf, train_ex, val_ex, cfg: TrainingConfig, emit, cancel, result: TrainResult, t0: float) -> None:
+    """Tune the encoder's LoRA adapters on example pairs, then fit the head on the tuned features."""
+    from .contrastive import tune_encoder
+    from .frozen import device_of_run, train_frozen
+
+    clf.set_mode("lora", cfg)
+    clf.to(device_of_run())
+    items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, clf.model_config.label2id)
+    losses = tune_encoder(clf, items, cfg, emit, cancel, t0)
+    result.history.append({"epoch": 0, "step": len(losses), "loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
+                           "contrastive_steps": len(losses)})
+    head_cfg = cfg
+    if cfg.head_fit == "adamw":  # the head's own rates, not the encoder's
+        head_cfg = dataclasses.replace(cfg, epochs=DEFAULT_EPOCHS["frozen"], learning_rate=DEFAULT_LEARNING_RATE["frozen"],
+                                       batch_size=DEFAULT_BATCH_SIZE["frozen"])
+    train_frozen(clf, train_ex, val_ex, head_cfg, emit, cancel, result, cache=False, t0=t0)
+
+
+def needs_validation(cfg: TrainingConfig) -> bool:
+    """Whether the (resolved) recipe decides anything on a validation split."""
+    return not (cfg.mode in ("frozen", "contrastive") and cfg.head_fit == "lbfgs")
+
+
 def prepare_data(task: str | TaskSpec, train_examples: Sequence, val_examples: Sequence | None,
-                 cfg: TrainingConfig) -> tuple[list, list]:
-    """Sample (max_examples), carve a validation split when none is given, check the classes."""
+                 cfg: TrainingConfig) -> tuple[list, list, TrainingConfig]:
+    """Sample (max_examples), settle the recipe for the data, carve a validation split when the
+    recipe needs one and none is given, check the classes. Returns (train, validation, recipe)."""
     spec = get_task(task) if isinstance(task, str) else task
     spec.check_examples(train_examples)
     train_examples = sample(list(train_examples), cfg.max_examples, cfg.seed)
-    if val_examples is None:
+    cfg = resolve(cfg, spec, len(train_examples), on_gpu=_on_gpu())  # decided on all the data given
+    if val_examples is None and not needs_validation(cfg):
+        val_examples = []
+    elif val_examples is None:
         train_examples, val_examples = split_train_validation(
             train_examples, cfg.validation_fraction, cfg.seed, cfg.max_validation, spec.stratum)
     spec.check_training_labels(spec.label_list(train_examples))
-    return train_examples, list(val_examples)
+    return train_examples, list(val_examples), cfg
 
 
 def fit(
@@ -80,7 +135,7 @@ def fit(
     from ..model import Classifier
 
     spec = model_config.task_spec
-    train_ex, val_ex = prepare_data(spec, train_examples, val_examples, training)
+    train_ex, val_ex, training = prepare_data(spec, train_examples, val_examples, training)
     labels = model_config.labels or spec.label_list(train_ex)
     config = dataclasses.replace(model_config, labels=labels)  # re-validated by __post_init__
     missing = sorted(set(spec.label_list(val_ex)) - set(labels))

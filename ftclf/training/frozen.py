@@ -1,8 +1,12 @@
 """Frozen-encoder training: the head learns on cached encoder features (seconds per epoch).
 
-A minibatch loop that knows nothing of tasks or heads beyond "the head returns a loss": AdamW on
-the head's weights only, an evaluation per epoch, early stopping on the validation metric, the
-best head restored.
+Two ways to fit the head, neither knowing tasks or heads beyond "the head returns a loss":
+
+* ``lbfgs`` (small data): full-batch L-BFGS to convergence, weight decay by k-fold
+  cross-validation (``fullbatch``); every example trains, the reported metrics are out-of-fold;
+* ``adamw``: minibatch AdamW on the head's weights only, an evaluation per epoch, early stopping
+  on the validation metric. The best epoch is restored only when the validation split is large
+  enough to tell epochs apart (``MIN_SELECTION``); ties keep the later epoch.
 """
 
 from __future__ import annotations
@@ -17,21 +21,31 @@ from tqdm.auto import tqdm
 from ..config import TrainingConfig
 from ..errors import TrainingCancelled
 from ..evaluation import score_logits
+from ..inference import join_windows
+from ..predictions import Decoded
 from ..tokenization import collate_labels, pad
 from .events import EventHandler, TrainingEvent, TrainResult
-from .features import FeatureTable, cached_features
+from .features import FeatureTable, cached_features, compute_features
+from .fullbatch import fit_head_cv
+
+#: A validation split smaller than this cannot tell epochs apart (one example moves the metric by
+#: more than a point): the loop then trains its whole schedule and keeps the last weights.
+MIN_SELECTION = 100
 
 
 def device_of_run() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _head_batch(clf, table: FeatureTable, ids: list[int], device):
-    """(head input, collated labels, label mask) of the items ``ids``."""
+def _head_batch(clf, table: FeatureTable, ids: list[int], device, head_input: bool = True):
+    """(head input, collated labels, label mask) of the items ``ids`` (the encoder features
+    instead of the head input when not ``head_input``)."""
     items = [table.items[i] for i in ids]
-    shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
     labels = collate_labels(items).to(device)
-    x = clf.head_input(table.rows(ids, device), shapes)
+    x = table.rows(ids, device)
+    if head_input:
+        shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
+        x = clf.head_input(x, shapes)
     return x, labels, clf.task.label_mask(labels)
 
 
@@ -57,7 +71,7 @@ def _train_head(clf) -> None:
             module.train()
 
 
-def _features(clf, examples, cfg: TrainingConfig, what: str, emit: EventHandler, t0: float, cancel) -> FeatureTable:
+def _features(clf, examples, what: str, emit: EventHandler, t0: float, cancel, cache: bool = True) -> FeatureTable:
     items = clf.task.encode(clf.tokenizer, examples, clf.model_config, clf.max_length, clf.model_config.label2id)
 
     def progress(done: int, total: int) -> None:
@@ -66,21 +80,58 @@ def _features(clf, examples, cfg: TrainingConfig, what: str, emit: EventHandler,
                                     "texts, before it had one; train again")
         emit(TrainingEvent("features", done, total, elapsed=time.perf_counter() - t0, detail=what))
 
-    return FeatureTable(clf, items, cached_features(clf, examples, items, on_progress=progress, desc=f"encoding {what}"))
+    compute = cached_features if cache else (lambda clf, examples, items, **kw: compute_features(clf, items, **kw))
+    return FeatureTable(clf, items, compute(clf, examples, items, on_progress=progress, desc=f"encoding {what}"))
 
 
-def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult) -> None:
+def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult,
+                 cache: bool = True, t0: float | None = None) -> None:
+    """Fit the head on the encoder's features. ``cache``: read/write the on-disk feature cache
+    (off when the encoder was just tuned by this run)."""
     device = device_of_run()
     clf.to(device)
-    t0 = time.perf_counter()
-    train = _features(clf, train_ex, cfg, "train", emit, t0, cancel)
-    val = _features(clf, val_ex, cfg, "validation", emit, t0, cancel)
+    t0 = time.perf_counter() if t0 is None else t0
+    train = _features(clf, train_ex, "train", emit, t0, cancel, cache)
+    val = _features(clf, val_ex, "validation", emit, t0, cancel, cache) if val_ex else None
+    if cfg.head_fit == "lbfgs":
+        _fit_lbfgs(clf, train, train_ex, cfg, emit, cancel, result, t0, device)
+    else:
+        _fit_adamw(clf, train, val, cfg, emit, cancel, result, t0, device)
+    clf.eval()
+
+
+def _fit_lbfgs(clf, train: FeatureTable, train_ex, cfg, emit, cancel, result, t0, device) -> None:
+    def make_batch(ids):
+        x, labels, mask = _head_batch(clf, train, ids, device, head_input=False)
+        items = [train.items[i] for i in ids]
+        shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
+        return x, labels, mask, shapes
+
+    strata = [item.label if isinstance(item.label, int) else 0 for item in train.items]  # token tasks: plain folds
+    cv = fit_head_cv(clf, make_batch, len(train), strata, cfg.seed, emit, cancel, result, t0)
+    result.selection = cv.describe()
+    if cv.out_of_fold is not None:  # the cross-validated predictions stand in for a validation split
+        decoded: list = [None] * len(train)
+        for ids, logits, mask in cv.out_of_fold:
+            labels, probs = clf.head.decode(logits, mask)
+            for row, i in enumerate(ids):
+                p = probs[row][: len(labels[row])] if probs[row].dim() == 2 else probs[row]
+                decoded[i] = Decoded(labels[row], p.cpu())
+        result.validation_examples = list(train_ex)
+        result.validation_predictions = [d for d, _ in join_windows(train.items, decoded, len(train_ex))]
+
+
+def _fit_adamw(clf, train: FeatureTable, val: FeatureTable, cfg, emit, cancel, result, t0, device) -> None:
     params = [p for n, p in clf.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     generator = torch.Generator().manual_seed(cfg.seed)
     best_state, bad_evals, step = None, 0, 0
+    selecting = len(val) >= MIN_SELECTION
+    result.selection = (f"best of {cfg.epochs} epochs on {len(val)} validation examples" if selecting else
+                        f"all {cfg.epochs} epochs, last weights kept: {len(val)} validation examples are too few "
+                        f"(under {MIN_SELECTION}) to choose an epoch")
     t_train = time.perf_counter()
     clf.eval()
     _train_head(clf)
@@ -107,14 +158,13 @@ def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler,
         result.history.append({"epoch": epoch + 1, "step": step, "loss": mean_loss, result.metric_name: metric})
         emit(TrainingEvent("eval", step, total, epoch + 1, mean_loss, metric, result.metric_name,
                            eta_seconds=(time.perf_counter() - t_train) / step * (total - step), elapsed=time.perf_counter() - t0))
-        if result.best_metric is None or metric > result.best_metric:
-            result.best_metric, bad_evals = metric, 0
+        improved = result.best_metric is None or metric > result.best_metric
+        if improved or metric == result.best_metric:  # ties keep the later epoch
+            result.best_metric = metric
             best_state = copy.deepcopy(clf.head_state_dict())
-        else:
-            bad_evals += 1
-        if result.cancelled or (cfg.patience and bad_evals >= cfg.patience):
+        bad_evals = 0 if improved else bad_evals + 1
+        if result.cancelled or (selecting and cfg.patience and bad_evals >= cfg.patience):
             result.stopped_early = not result.cancelled
             break
-    if best_state is not None:
+    if selecting and best_state is not None:
         clf.load_state_dict(best_state, strict=False)
-    clf.eval()

@@ -1,5 +1,10 @@
 """LoRA / full fine-tuning through transformers' Trainer (so torchrun / accelerate launch work).
 
+Model selection is ftclf's own callback rather than Trainer checkpoints: the trainable weights of
+the best evaluation are kept in memory (ties keep the later one) and restored at the end, and
+only when the validation split is large enough to tell evaluations apart (``MIN_SELECTION``);
+below it the run trains its whole schedule and keeps the last weights.
+
 The classifier takes a typed :class:`~ftclf.tokenization.Batch`; the Trainer sees rows
 ``{"input_ids", "item"}`` (its length-grouped sampler reads ``input_ids``) collated into
 ``{"batch": Batch, "labels": Tensor}``.
@@ -61,6 +66,36 @@ def _compute_metrics(clf):
     return compute
 
 
+def _best_kept(clf, cfg: TrainingConfig, metric_name: str, selecting: bool, result: TrainResult):
+    """Early stopping and best-weights restore, in memory (see the module docstring)."""
+    from transformers import TrainerCallback
+
+    class Best(TrainerCallback):
+        state_dict, bad_evals = None, 0
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            metric = (metrics or {}).get(f"eval_{metric_name}")
+            if metric is None or not selecting:
+                return
+            improved = result.best_metric is None or metric > result.best_metric
+            if improved or metric == result.best_metric:  # ties keep the later evaluation
+                result.best_metric = metric
+                self.state_dict = {n: p.detach().clone() for n, p in clf.named_parameters() if p.requires_grad}
+            self.bad_evals = 0 if improved else self.bad_evals + 1
+            if cfg.patience and self.bad_evals >= cfg.patience:
+                control.should_training_stop = True
+                result.stopped_early = True
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.state_dict is not None:
+                with torch.no_grad():
+                    params = dict(clf.named_parameters())
+                    for name, value in self.state_dict.items():
+                        params[name].copy_(value)
+
+    return Best()
+
+
 def _events(emit: EventHandler, cancel, result: TrainResult, eval_every: int, t0: float):
     from transformers import TrainerCallback
 
@@ -93,7 +128,9 @@ def _events(emit: EventHandler, cancel, result: TrainResult, eval_every: int, t0
 
 
 def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult) -> None:
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments
+
+    from .frozen import MIN_SELECTION
 
     label2id = clf.model_config.label2id
     train_items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, label2id)
@@ -111,21 +148,20 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
             output_dir=tmp, num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
             per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size * 2,
             weight_decay=cfg.weight_decay, seed=cfg.seed, data_seed=cfg.seed,
-            eval_strategy="steps", eval_steps=eval_every, save_strategy="steps", save_steps=eval_every,
-            save_total_limit=2, save_only_model=True, load_best_model_at_end=True,
-            metric_for_best_model=clf.task.metric, greater_is_better=True, logging_steps=max(1, eval_every // 10),
+            eval_strategy="steps", eval_steps=eval_every, save_strategy="no", logging_steps=max(1, eval_every // 10),
             report_to="none", remove_unused_columns=False, label_names=["labels"],
             dataloader_num_workers=0,
             warmup_ratio=cfg.warmup_ratio,
         ))
-        callbacks = [_events(emit, cancel, result, eval_every, time.perf_counter())]
-        if cfg.patience:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
+        selecting = len(val_items) >= MIN_SELECTION
+        result.selection = ("best validation evaluation kept" if selecting else
+                            f"whole schedule, last weights kept: {len(val_items)} validation examples are too few "
+                            f"(under {MIN_SELECTION}) to choose an evaluation")
+        callbacks = [_events(emit, cancel, result, eval_every, time.perf_counter()),
+                     _best_kept(clf, cfg, clf.task.metric, selecting, result)]
         trainer = Trainer(
             model=clf, args=args, data_collator=collator, train_dataset=_Rows(train_items),
             eval_dataset=_Rows(val_items), compute_metrics=_compute_metrics(clf), callbacks=callbacks,
         )
-        out = trainer.train()
-        result.stopped_early = out.global_step < args.max_steps if args.max_steps > 0 else out.global_step < steps_per_epoch * cfg.epochs
-        result.best_metric = trainer.state.best_metric
+        trainer.train()
     clf.eval()

@@ -22,6 +22,7 @@ from ..errors import FtclfError, InputError
 from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
 from ..tasks import TASKS, get_task
+from ..training.recipes import SMALL_DATA
 from . import charts
 from .context import jobs, md, redact, session_of, store, ui_errors
 
@@ -96,14 +97,18 @@ def _final_outputs(outcome: TrainOutcome, losses, evals, name):
     figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
               else charts.per_type_bars(metrics["per_type"]))
     state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
-    recipe = outcome.recipe
-    status = (f"Training {state} in {result.seconds:.0f} s ({len(result.history)} evaluations"
-              f"{', stopped early' if result.stopped_early else ''}; {recipe}). Validation "
-              f"({len(result.validation_examples)} examples): {headline}. Name the head below and save it to use it "
-              "in the task tabs.")
+    stopped = ", stopped early" if result.stopped_early else ""
+    status = (f"Training {state} in {result.seconds:.0f} s{stopped}. **Recipe:** {html.escape(outcome.recipe, quote=False)}. "
+              f"**Kept:** {html.escape(result.selection, quote=False)}. **Measured on** {result.validation}: {headline}. "
+              "Name the head below and save it to use it in the task tabs.")
     confused = outcome.confused
     confused_value = gr.Dataframe(value=[list(r.values()) for r in confused], headers=list(confused[0]) if confused else ["(none)"])
     return (charts.training_curves(losses, evals, name), status, gr.Dataframe(value=rows, headers=headers), figure, confused_value)
+
+
+#: what a run's progress events are doing, by their ``detail``
+PHASES = {"contrastive": "Tuning the encoder on same/different-label pairs",
+          "cross-validation": "Choosing the head's weight decay by cross-validation"}
 
 
 def _status(event, state: dict) -> str | None:
@@ -111,18 +116,29 @@ def _status(event, state: dict) -> str | None:
     if event.stage == "features":
         state["progress"](event.step / max(1, event.total_steps), desc=f"encoding {event.detail} once (frozen encoder)")
         return f"Encoding the {event.detail} texts once ({event.step}/{event.total_steps} batches)…"
+    if event.stage == "recipe":
+        state["recipe"] = event.detail
+        return f"Recipe: {event.detail}."
     if event.stage not in ("train", "eval"):
         return None
     eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds is not None else ""
-    state["progress"](event.step / max(1, event.total_steps), desc=f"epoch {event.epoch:.1f}{eta}")
+    phase = PHASES["cross-validation"] if event.detail.startswith("weight decay") else PHASES.get(event.detail, "Training")
+    where = f"epoch {event.epoch:.1f}" if phase == "Training" else phase.lower()
+    state["progress"](event.step / max(1, event.total_steps), desc=f"{where}{eta}")
     if event.loss is not None:
-        state["losses"].append((event.step, event.loss))
+        state["losses"].append((event.step + state["offset"], event.loss))
     if event.stage == "eval" and event.metric is not None:
-        state["evals"].append((event.step, event.metric))
+        state["evals"].append((event.step + state["offset"], event.metric))
         state["name"] = event.metric_name
-    status = f"Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
+    if event.stage == "train" and event.step == event.total_steps and phase != "Training":
+        state["offset"] += event.total_steps  # the next phase's steps follow this one's on the curves
+    status = f"{phase}: step {event.step}/{event.total_steps}{eta}." if phase != "Training" else \
+        f"Training: step {event.step}/{event.total_steps}, epoch {event.epoch:.1f}{eta}."
     if state["evals"]:
-        status += f" Last validation {state['name']}: {state['evals'][-1][1]:.3f}."
+        label = "cross-validated" if event.detail.startswith(("cross", "weight")) else "validation"
+        status += f" Last {label} {state['name']}: {state['evals'][-1][1]:.3f}."
+    if state.get("recipe"):
+        status += f" Recipe: {state['recipe']}."
     return status
 
 
@@ -133,7 +149,7 @@ def run_train(request: TrainRequest, session: str, progress=None):
         job = jobs().start(session, request)
     except FtclfError as exc:
         raise gr.Error(html.escape(redact(str(exc)))) from exc
-    state = {"losses": [], "evals": [], "name": "metric", "progress": progress or (lambda *a, **k: None)}
+    state = {"losses": [], "evals": [], "name": "metric", "offset": 0, "progress": progress or (lambda *a, **k: None)}
     status, last = "Reading data and loading the encoder…", 0.0
     try:
         for event in job.stream():
@@ -173,8 +189,12 @@ def build_train_tab() -> dict:
     model_defaults, training_defaults = ModelConfig(task=start_task), TrainingConfig()
     with gr.Tab("Train", id="train"):
         modes = " ".join(f"**{h}**: {HEADS[h].description}." for h in HEADS)
-        gr.Markdown("Fine-tune a head on your data. **Frozen** trains only the head on encoder features computed once; "
-                    "**LoRA** adds small low-rank adapters to the encoder; **full** trains every weight (slow on a CPU). "
+        gr.Markdown("Fine-tune a head on your data. **Auto** (the default) picks the recipe from your data and says why: "
+                    f"up to {SMALL_DATA:,} examples it tunes the encoder contrastively and fits the head by "
+                    "cross-validation (no examples lost to a validation split), beyond it LoRA (or frozen, for very "
+                    "large data on a CPU). **Frozen** trains only the head on encoder features computed once; "
+                    "**LoRA** adds small low-rank adapters to the encoder; **full** trains every weight (slow on a CPU); "
+                    "**contrastive** tunes LoRA adapters on same/different-label pairs (SetFit's idea), then fits the head. "
                     f"Heads — {modes} Uploads: CSV, TSV (unquoted), JSONL or CoNLL, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
         form: dict[str, gr.components.Component] = {}
         with gr.Row():
@@ -202,7 +222,8 @@ def build_train_tab() -> dict:
             form["pair_features"] = gr.Checkbox(value=ModelConfig(task="pair", pair_mode="concat").pair_features,
                                                 label="concat: add |a−b| and a∗b", visible=False)
             form["word_shape"] = gr.Checkbox(value=model_defaults.word_shape, label="Word-shape features", visible=False)
-            form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode")
+            form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode",
+                                    info="auto: chosen from the data (the recipe and the reason show when training starts)")
         with gr.Row():
             form["epochs"] = gr.Number(label="Epochs (0 = default)", value=0, precision=0)
             form["learning_rate"] = gr.Number(label="Learning rate (0 = default)", value=0)

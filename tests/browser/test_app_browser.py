@@ -123,8 +123,12 @@ def test_train_save_and_use_new_head(page):
     open_tab(page, "Train")
     page.locator("#train-preview").click()
     page.locator("#train-preview-table").get_by_text("positive").first.wait_for()
+    page.locator("#train-mode").get_by_text("frozen", exact=True).click()  # auto (the default) takes minutes here
     page.locator("#train-run").click()
     page.locator("#train-status").get_by_text("Training finished", exact=False).wait_for(timeout=240_000)
+    status = page.locator("#train-status").inner_text()
+    assert "Recipe: frozen encoder, the head fitted full-batch with L-BFGS" in status, status
+    assert "cross-validation on the 120 training examples" in status, status
     page.locator("#train-curves .js-plotly-plot").wait_for()
     page.locator("#train-matrix .js-plotly-plot").wait_for()
     shot(page, "train")

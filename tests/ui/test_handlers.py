@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from ftclf.service import HeadStore, shipped_heads_dir
+from ftclf.training import TrainingEvent
 from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
 
 
@@ -102,8 +103,12 @@ def test_malformed_and_oversized_uploads(ui_store, tmp_path, monkeypatch):
 
 
 def test_train_save_compare_download_delete(ui_store):
-    curves, status, metrics, matrix, confused = train(form(sample="sentiment (120 reviews)", head="linear"))[-1]
+    outs = train(form(sample="sentiment (120 reviews)", head="linear"))
+    curves, status, metrics, matrix, confused = outs[-1]
     assert "Training finished" in status and isinstance(matrix, go.Figure)
+    assert "**Recipe:** linear head; frozen encoder, the head fitted full-batch with L-BFGS" in status
+    assert "**Measured on** cross-validation on the 120 training examples" in status  # nothing carved away
+    assert any("Choosing the head's weight decay by cross-validation" in str(o[1]) for o in outs[:-1])
     assert metrics.headers[0] == "class"
     with pytest.raises(gr.Error, match="shipped heads cannot be overwritten"):
         train_tab.save_trained("sentiment-sst2", REQ)
@@ -190,6 +195,25 @@ def test_compare_token_heads_side_by_side(ui_store):
     a_spans, a_plot, b_spans, b_plot = models_tab.compare("ner-conll2003", "ner-conll2003", "Angela Merkel visited Paris.", "")
     assert a_spans.visible and not a_plot.visible
     assert any(d["class_or_confidence"] for d in a_spans.value)
+
+
+def test_train_status_names_the_recipe_and_each_phase():
+    state = {"losses": [], "evals": [], "name": "metric", "offset": 0, "progress": lambda *a, **k: None}
+    recipe = "auto chose contrastive: … — because 16 examples (small data, at most 1,024)"
+    assert train_tab._status(TrainingEvent("recipe", detail=recipe), state) == f"Recipe: {recipe}."
+    status = train_tab._status(TrainingEvent("train", 5, 40, 0.1, 0.2, detail="contrastive"), state)
+    assert status.startswith("Tuning the encoder on same/different-label pairs: step 5/40") and recipe in status
+    train_tab._status(TrainingEvent("train", 40, 40, 1.0, 0.1, detail="contrastive"), state)
+    status = train_tab._status(TrainingEvent("eval", 5, 35, 1.0, None, 0.75, "accuracy", detail="weight decay 0.001"), state)
+    assert "Last cross-validated accuracy: 0.750" in status
+    assert state["evals"] == [(45, 0.75)]  # the head's phase follows the encoder's on the curves
+
+
+@pytest.mark.slow
+def test_train_tab_auto_on_the_sentiment_sample_tunes_contrastively(ui_store):
+    curves, status, metrics, matrix, confused = train(form(sample="sentiment (120 reviews)", mode="auto"))[-1]
+    assert "**Recipe:** linear head; auto chose contrastive" in status and "because 120 examples" in status
+    assert "Training finished" in status and metrics.headers[0] == "class"
 
 
 @pytest.mark.slow

@@ -1,0 +1,110 @@
+"""Which recipe a run uses: ``mode="auto"`` picks one from the data, and every run settles its
+defaults (epochs, learning rate, batch size, how the head is fitted) for the data it got.
+
+The rule, measured on SST-2 with the embedded encoder (``benchmarks/fewshot.py``, README "Small
+data"):
+
+* small data (at most ``SMALL_DATA`` examples): **contrastive** body tuning on same/different-label
+  pairs, then the head fitted full-batch with L-BFGS, weight decay by cross-validation — no
+  validation split is carved, every example trains;
+* token tasks and anything the contrastive objective cannot use: **frozen** features with the
+  same L-BFGS fit while the data is small;
+* more data: **lora** (the best accuracy at a few thousand examples), unless the run is on a CPU
+  with more than ``CPU_LORA_MAX`` examples, where LoRA would take most of an hour per epoch:
+  there **frozen** trains in minutes (pick ``lora`` yourself to spend the time).
+
+The chosen recipe and the reason are written to ``TrainingConfig.recipe`` (the saved config and
+model card carry it; the Train tab shows it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, TrainingConfig
+
+#: Up to this many training examples a run is "small data".
+SMALL_DATA = 1024
+#: Up to this many examples (sentences for token tasks) the head is fitted full-batch with L-BFGS
+#: and cross-validation (beyond, minibatch AdamW on a validation split is cheaper, and the split
+#: is large enough to decide on).
+LBFGS_MAX = 2000
+LBFGS_MAX_SENTENCES = 400
+#: Above this many examples, auto on a CPU trains frozen instead of LoRA.
+CPU_LORA_MAX = 20000
+#: Contrastive encoder updates per training example, and their bounds. Each update encodes a batch
+#: of 32 examples (about 0.7 s on 2 CPU cores), so the cap keeps tuning near two minutes.
+STEPS_PER_EXAMPLE = 2.5
+MIN_STEPS = 20
+MAX_STEPS = 190
+
+
+def _count(n: int, what: str = "example") -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def choose_mode(task, n_train: int, on_gpu: bool) -> tuple[str, str]:
+    """(mode, why) for ``mode="auto"``."""
+    size = _count(n_train, "sentence" if task.token_level else "example")
+    if n_train <= SMALL_DATA:
+        if task.supports_contrastive:
+            return "contrastive", (f"{size} (small data, at most {SMALL_DATA:,}): the encoder is tuned on "
+                                   "same/different-label pairs, then the head is fitted to convergence")
+        return "frozen", (f"{size} (small data, at most {SMALL_DATA:,}): the head is fitted to convergence on "
+                          "the encoder's features")
+    if on_gpu or n_train <= CPU_LORA_MAX:
+        return "lora", f"{size}: LoRA adapters in the encoder and the head train together"
+    return "frozen", (f"{size} on a CPU: LoRA would take about {n_train / 45 / 60:.0f} minutes per epoch here, the "
+                      "frozen encoder's features train the head in minutes (choose lora to spend the time)")
+
+
+def steps_for(n_train: int) -> int:
+    return max(MIN_STEPS, min(MAX_STEPS, round(STEPS_PER_EXAMPLE * n_train)))
+
+
+def resolve(cfg: TrainingConfig, task, n_train: int, on_gpu: bool = False) -> TrainingConfig:
+    """``cfg`` with every data-dependent choice made and explained for ``n_train`` examples."""
+    why = ""
+    mode = cfg.mode
+    if mode == "auto":
+        mode, why = choose_mode(task, n_train, on_gpu)
+    changes: dict = {"mode": mode}
+    if cfg.mode == "auto":  # auto's defaults are the chosen mode's
+        changes["epochs"] = cfg.epochs or DEFAULT_EPOCHS[mode]
+        changes["learning_rate"] = cfg.learning_rate or DEFAULT_LEARNING_RATE[mode]
+    head_fit = cfg.head_fit
+    if mode in ("frozen", "contrastive") and head_fit == "auto":
+        head_fit = "lbfgs" if n_train <= (LBFGS_MAX_SENTENCES if task.token_level else LBFGS_MAX) else "adamw"
+    changes["head_fit"] = head_fit
+    if mode == "contrastive" and cfg.contrastive_steps is None:
+        changes["contrastive_steps"] = steps_for(n_train)
+    if cfg.batch_size is None:
+        size = DEFAULT_BATCH_SIZE[mode]
+        if mode == "frozen":  # small data sets still get about ten steps per epoch
+            size = min(size, max(8, n_train // 10))
+        changes["batch_size"] = size
+    resolved = dataclasses.replace(cfg, **changes)
+    if why or not cfg.recipe or resolved != cfg:  # resolving a resolved config keeps its words
+        resolved.recipe = describe(resolved, why)
+    return resolved
+
+
+def describe(cfg: TrainingConfig, why: str = "") -> str:
+    """The recipe in words: what trains, how the head is fitted, and (for auto) why."""
+    if cfg.mode == "contrastive":
+        what = (f"contrastive: LoRA adapters tuned for {cfg.contrastive_steps * cfg.epochs:,} steps on every "
+                f"same/different-label pair of batches of {cfg.batch_size} examples (learning rate "
+                f"{cfg.learning_rate:g}), then the head")
+    elif cfg.mode == "frozen":
+        what = "frozen encoder, the head"
+    else:
+        what = (f"{cfg.mode}: encoder {'adapters' if cfg.mode == 'lora' else 'weights'} and head trained together "
+                f"for up to {cfg.epochs} epochs (learning rate {cfg.learning_rate:g}, batch size {cfg.batch_size}), "
+                "best validation evaluation kept")
+    if cfg.mode in ("frozen", "contrastive"):
+        if cfg.head_fit == "lbfgs":
+            what += " fitted full-batch with L-BFGS, weight decay chosen by cross-validation, no validation split"
+        else:
+            what += (f" trained for up to {cfg.epochs} epochs with AdamW (learning rate {cfg.learning_rate:g}, "
+                     f"batch size {cfg.batch_size}), best validation epoch kept")
+    return f"auto chose {what} — because {why}" if why else what

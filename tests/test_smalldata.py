@@ -1,0 +1,154 @@
+"""Small data: the auto recipe, cross-validated head fits, contrastive tuning, and model selection
+that never decides on a validation split too small to tell candidates apart."""
+
+import pytest
+import torch
+
+from ftclf import Classifier, ModelConfig, TrainingConfig, predict
+from ftclf.data import Example
+from ftclf.training import fit, train
+from ftclf.training import frozen as frozen_loop
+from ftclf.training.contrastive import batches, pair_loss
+from ftclf.training.fullbatch import folds_of
+
+from .conftest import pair_examples, sentiment_examples, token_examples
+
+
+def model(tiny_encoder_dir, task="sequence", **kw):
+    return ModelConfig(task=task, encoder=tiny_encoder_dir, max_length=32, **kw)
+
+
+def two_per_class():
+    return [Example("a wonderful superb film", None, "pos"), Example("great fun", None, "pos"),
+            Example("awful boring plot", None, "neg"), Example("a dull mess", None, "neg")]
+
+
+def test_two_examples_per_class_train_and_predict_with_the_defaults(tiny_encoder_dir, tmp_path):
+    clf, result = fit(model(tiny_encoder_dir), TrainingConfig(), two_per_class())
+    cfg = clf.training_config
+    assert cfg.mode == "contrastive" and cfg.head_fit == "lbfgs" and cfg.recipe.startswith("auto chose contrastive")
+    assert clf.data_info["train_examples"] == 4 and clf.data_info["validation_examples"] == 0  # nothing carved
+    assert "cross-validation" in result.validation and result.metrics["examples"] == 4  # out-of-fold scores
+    assert "2-fold cross-validation" in result.selection
+    assert [p.label for p in predict(clf, ["great fun", "a dull mess"])] == ["pos", "neg"]  # fitted on all 4
+    again = Classifier.from_pretrained(clf.save_pretrained(tmp_path / "h"))
+    assert again.training_config.recipe == cfg.recipe and "because" in (tmp_path / "h" / "README.md").read_text()
+    assert [p.probabilities for p in predict(again, ["fun"])] == [p.probabilities for p in predict(clf, ["fun"])]
+
+
+def test_a_class_with_one_example_still_trains(tiny_encoder_dir):
+    data = two_per_class()[:3]  # pos, pos, neg
+    clf, result = fit(model(tiny_encoder_dir), TrainingConfig(mode="frozen"), data)
+    assert result.metrics == {} and "too few to cross-validate" in result.validation
+    assert predict(clf, ["great fun"])[0].label in ("pos", "neg")
+
+
+@pytest.mark.parametrize("task", ["sequence", "pair", "token"])
+def test_lbfgs_head_fit_learns_every_task_from_small_data(tiny_encoder_dir, task):
+    data = {"sequence": sentiment_examples(40), "pair": pair_examples(60, rule="second"), "token": token_examples(40)}[task]
+    kw = {"pair_mode": "concat"} if task == "pair" else {}
+    clf, result = fit(model(tiny_encoder_dir, task, **kw), TrainingConfig(mode="frozen"), data)
+    assert clf.training_config.head_fit == "lbfgs"
+    assert result.metrics[clf.task.metric] >= 0.8, result.history  # out-of-fold: every example scored unseen
+    scores = [row[clf.task.metric] for row in result.history]
+    assert len(scores) == 7 and result.best_metric == max(scores)
+
+
+def test_cross_validation_folds_are_stratified_and_ties_pick_the_stronger_decay(tiny_encoder_dir, monkeypatch):
+    folds = folds_of(["a"] * 10 + ["b"] * 5, 5, seed=0)
+    assert sorted(i for f in folds for i in f) == list(range(15))
+    assert all(sum(i >= 10 for i in f) == 1 for f in folds)  # each fold holds one of the five b's
+    clf, result = fit(model(tiny_encoder_dir), TrainingConfig(mode="frozen"), sentiment_examples(40))
+    best = max(row["accuracy"] for row in result.history)
+    tied = [row["weight_decay"] for row in result.history if row["accuracy"] == best]
+    assert f"weight decay {max(tied):g} chosen" in result.selection
+
+
+def test_no_restore_from_a_two_example_validation_split(tiny_encoder_dir):
+    clf = Classifier(model(tiny_encoder_dir, labels=["neg", "pos"]), _encoder(tiny_encoder_dir))
+    snapshots = []
+    data = sentiment_examples(40)
+    result = train(clf, data, data[:2], TrainingConfig(mode="frozen", head_fit="adamw", epochs=6, learning_rate=3e-2,
+                                                         patience=1, batch_size=8),
+                   on_event=lambda e: snapshots.append(_head(clf)) if e.stage == "eval" else None)
+    assert len(result.history) == 6 and not result.stopped_early  # patience does not act on 2 examples
+    assert "too few" in result.selection
+    assert all(torch.equal(a, b) for a, b in zip(_head(clf), snapshots[-1]))  # the last epoch, not "the best"
+
+
+def test_ties_keep_the_later_epoch(tiny_encoder_dir, monkeypatch):
+    monkeypatch.setattr(frozen_loop, "_validation_metric", lambda *a, **k: 0.5)  # every epoch ties
+    clf = Classifier(model(tiny_encoder_dir, labels=["neg", "pos"]), _encoder(tiny_encoder_dir))
+    snapshots = []
+    data = sentiment_examples(200)
+    result = train(clf, data[:80], data[80:], TrainingConfig(mode="frozen", head_fit="adamw", epochs=4, patience=0,
+                                                             learning_rate=3e-2, batch_size=8),
+                   on_event=lambda e: snapshots.append(_head(clf)) if e.stage == "eval" else None)
+    assert "best of 4 epochs" in result.selection and len(snapshots) == 4
+    assert all(torch.equal(a, b) for a, b in zip(_head(clf), snapshots[-1]))
+    assert not all(torch.equal(a, b) for a, b in zip(snapshots[0], snapshots[-1]))
+
+
+def test_trainer_runs_keep_the_last_weights_on_a_tiny_validation_split(tiny_encoder_dir):
+    clf, result = fit(model(tiny_encoder_dir), TrainingConfig(mode="lora", epochs=2, batch_size=8, patience=1),
+                      sentiment_examples(24), sentiment_examples(3, seed=5))
+    assert "last weights kept" in result.selection and len(result.history) == 2
+
+
+def test_contrastive_batches_hold_same_label_partners_and_cover_every_example():
+    labels = ["a"] * 6 + ["b"] * 3 + ["c"]
+    plan = batches(labels, 6, steps=30, seed=0)
+    assert all(len(ids) == 6 == len(set(ids)) for ids in plan)
+    assert all(sum(labels[i] == "a" for i in ids) >= 2 and sum(labels[i] == "b" for i in ids) >= 2 for ids in plan)
+    uses = [sum(i in ids for ids in plan) for i in range(10)]
+    assert min(uses[:6]) >= 0.8 * 30 * 2 / 6 and min(uses[6:9]) >= 0.8 * 30 * 2 / 3  # each class walked in rounds
+    many = batches([str(i % 40) for i in range(80)], 32, steps=5, seed=0)  # more classes than fit in a batch
+    assert all(len(ids) == 32 for ids in many)
+    assert all(sorted(ids) == [0, 1] for ids in batches(["a", "b"], 32, steps=2, seed=0))
+
+
+def test_pair_loss_is_every_pairs_cosine_error_with_both_kinds_weighing_half():
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    assert pair_loss(x, labels).item() == pytest.approx(0.0)  # same label identical, different orthogonal
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # the same pair orthogonal (error 1), one other pair identical (1)
+    assert pair_loss(y, labels).item() == pytest.approx(0.5 * 1.0 + 0.5 * (1.0 + 0.0) / 2)
+    assert pair_loss(x, torch.tensor([0, 1, 2])).item() == pytest.approx(1 / 3)  # no same-label pair: the other half only
+
+
+@pytest.mark.parametrize("task", ["sequence", "pair"])
+def test_contrastive_mode_tunes_adapters_then_fits_the_head(tiny_encoder_dir, tmp_path, task):
+    data = sentiment_examples(32) if task == "sequence" else pair_examples(40, rule="same")
+    events = []
+    clf, result = fit(model(tiny_encoder_dir, task), TrainingConfig(mode="contrastive", contrastive_steps=12),
+                      data, on_event=events.append)
+    assert clf.mode == "lora" and clf.training_config.contrastive_steps == 12
+    assert any(e.detail == "contrastive" for e in events) and any(e.stage == "recipe" for e in events)
+    lora_b = [p for n, p in clf.encoder.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # the adapters moved
+    out = clf.save_pretrained(tmp_path / "c")
+    assert (out / "adapter").is_dir()
+    again = Classifier.from_pretrained(out)
+    inputs = (["good good film"], None) if task == "sequence" else (["a b"], ["a c"])
+    assert predict(again, *inputs)[0].probabilities == pytest.approx(predict(clf, *inputs)[0].probabilities, abs=1e-5)
+
+
+def test_cancel_during_contrastive_tuning_stops_without_a_head(tiny_encoder_dir):
+    import threading
+
+    from ftclf.errors import TrainingCancelled
+
+    cancel = threading.Event()
+    with pytest.raises(TrainingCancelled, match="while tuning the encoder"):
+        fit(model(tiny_encoder_dir), TrainingConfig(mode="contrastive", contrastive_steps=40), sentiment_examples(32),
+            on_event=lambda e: cancel.set() if e.detail == "contrastive" else None, cancel=cancel)
+
+
+def _encoder(path):
+    from ftclf.encoders import load_encoder
+
+    return load_encoder(path)
+
+
+def _head(clf):
+    return [v.detach().clone() for v in clf.head_state_dict().values()]
