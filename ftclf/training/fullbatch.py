@@ -4,7 +4,8 @@ cross-validation.
 With a few dozen examples a carved validation split is both too small to decide anything (two
 examples score 1.0 after one step) and a tenth of the data thrown away. Here every example
 trains: for each candidate weight decay the head is fitted to convergence on k-1 folds and scored
-on the k-th (out-of-fold predictions, so each example is scored by a head that never saw it); the
+on the k-th (out-of-fold predictions, so each example is scored by a head that never saw it; the
+candidates run as a path from the strongest decay down, each fit warm-started from the last); the
 candidate with the best cross-validated metric (ties: the stronger decay, the simpler head) is
 then fitted on all the data. The head's loss is whatever the head defines (cross-entropy, or the
 CRF's negative log-likelihood), so any head trains here; only the objective's smoothness matters,
@@ -17,6 +18,7 @@ import copy
 import random
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -74,7 +76,7 @@ def _fit(clf, batch, weight_decay: float, max_iter: int) -> float:
     params = _parameters(clf)
     decayed = [p for p in params if p.dim() >= 2]
     optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe")
+                                  tolerance_grad=1e-5, tolerance_change=1e-8, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
@@ -86,13 +88,26 @@ def _fit(clf, batch, weight_decay: float, max_iter: int) -> float:
     return float(optimizer.step(closure).detach())
 
 
+@contextmanager
+def _one_thread():
+    """Head-sized problems: many tiny operations, which thread hand-offs only slow down (10x on a
+    busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@_one_thread()
 def fit_head_cv(clf, make_batch, n: int, strata: list, seed: int, emit: EventHandler, cancel, result: TrainResult,
-                t0: float, max_iter: int = 200) -> CrossValidation:
+                t0: float, max_iter: int = 100) -> CrossValidation:
     """Choose the weight decay by cross-validation, then fit the head on all ``n`` examples.
 
     ``make_batch(ids)`` gives the full batch of those examples: (encoder features, collated labels,
-    label mask, word shapes or None). The head (and word-shape embedding) are left fitted; ``result.history`` gets one
-    row per candidate.
+    label mask, word shapes or None). The head (and word-shape embedding) are left fitted;
+    ``result.history`` gets one row per candidate.
     """
     counts = defaultdict(int)
     for s in strata:
@@ -104,30 +119,33 @@ def fit_head_cv(clf, make_batch, n: int, strata: list, seed: int, emit: EventHan
     out_of_fold: dict[float, list] = {}
     if k >= 2:
         folds = folds_of(strata, k, seed)
-        total = len(WEIGHT_DECAYS) * len(folds)
-        done = 0
-        for c, decay in enumerate(WEIGHT_DECAYS):
-            chunks, kept = [], []
-            for fold in folds:
-                held = set(fold)
-                clf.load_state_dict(initial, strict=False)
-                _fit(clf, make_batch([i for i in range(n) if i not in held]), decay, max_iter)
+        total, done = len(WEIGHT_DECAYS) * len(folds), 0
+        chunks: dict[float, list] = {d: [] for d in WEIGHT_DECAYS}
+        kept: dict[float, list] = {d: [] for d in WEIGHT_DECAYS}
+        for fold in folds:
+            held = set(fold)
+            train_part = make_batch([i for i in range(n) if i not in held])
+            features, labels, mask, shapes = make_batch(fold)
+            clf.load_state_dict(initial, strict=False)
+            for decay in sorted(WEIGHT_DECAYS, reverse=True):  # a regularization path: each fit starts
+                _fit(clf, train_part, decay, max_iter)           # from the stronger decay's solution
                 with torch.no_grad():
-                    features, labels, mask, shapes = make_batch(fold)
                     logits = clf.head(clf.head_input(features, shapes), mask=mask).logits
-                chunks.append((logits, labels))
-                kept.append((fold, logits, mask))
+                chunks[decay].append((logits, labels))
+                kept[decay].append((fold, logits, mask))
                 done += 1
                 if cancel is not None and cancel.is_set():
                     raise TrainingCancelled("expected the run to keep a head, but it was cancelled while choosing "
                                             "the weight decay, before it had one; train again")
-                emit(TrainingEvent("train", done, total, float(c), None, elapsed=time.perf_counter() - t0,
+                emit(TrainingEvent("train", done, total, done / total, None, elapsed=time.perf_counter() - t0,
                                    detail="cross-validation"))
-            scores[decay] = score_logits(clf, chunks)[clf.task.metric]
-            out_of_fold[decay] = kept
-            result.history.append({"epoch": c + 1, "step": done, "loss": None, "weight_decay": decay,
+        for c, decay in enumerate(WEIGHT_DECAYS):
+            scores[decay] = score_logits(clf, chunks[decay])[clf.task.metric]
+            out_of_fold[decay] = kept[decay]
+            step = (c + 1) * len(folds)
+            result.history.append({"epoch": c + 1, "step": step, "loss": None, "weight_decay": decay,
                                    result.metric_name: scores[decay]})
-            emit(TrainingEvent("eval", done, total, float(c + 1), None, scores[decay], result.metric_name,
+            emit(TrainingEvent("eval", step, total, float(c + 1), None, scores[decay], result.metric_name,
                                elapsed=time.perf_counter() - t0, detail=f"weight decay {decay:g}"))
         best = max(scores.values())
         chosen = max(d for d, s in scores.items() if s >= best - 1e-12)  # ties: the stronger decay
