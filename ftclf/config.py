@@ -33,7 +33,7 @@ DEFAULT_POOLING = "mean"
 # lora/full move encoder weights (few epochs, the rates used in the LoRA/BERT literature).
 # contrastive: the rates of the LoRA body-tuning phase (the head is then fitted with L-BFGS).
 DEFAULT_EPOCHS = {"frozen": 20, "lora": 3, "full": 3, "contrastive": 1}
-DEFAULT_LEARNING_RATE = {"frozen": 2e-3, "lora": 1e-3, "full": 5e-5, "contrastive": 1e-3}
+DEFAULT_LEARNING_RATE = {"frozen": 2e-3, "lora": 1e-3, "full": 5e-5, "contrastive": 3e-4}
 DEFAULT_BATCH_SIZE = {"frozen": 64, "lora": 32, "full": 32, "contrastive": 32}
 
 
@@ -181,7 +181,7 @@ class TrainingConfig(_DictIO):
                                  "it in epochs with early stopping on a validation split; auto: lbfgs for small data",
                          choices=HEAD_FITS)
     contrastive_steps: int | None = _opt(None, "contrastive: encoder updates, each on every pair of a batch of examples "
-                                               "(default: by data size, 2.5 per example, 20 to 190)")
+                                               "(default: by data size, 2.5 per example, 20 to 180)")
     #: what the run did and why, in words (set by the run; ``auto`` explains its choice here)
     recipe: str = _opt("", cli=False)
 

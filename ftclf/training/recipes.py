@@ -33,10 +33,10 @@ LBFGS_MAX_SENTENCES = 400
 #: Above this many examples, auto on a CPU trains frozen instead of LoRA.
 CPU_LORA_MAX = 20000
 #: Contrastive encoder updates per training example, and their bounds. Each update encodes a batch
-#: of 32 examples (about 0.7 s on 2 CPU cores), so the cap keeps tuning near two minutes.
+#: of 32 examples (about 0.8 s on 2 idle CPU cores), so the cap keeps tuning under three minutes.
 STEPS_PER_EXAMPLE = 2.5
 MIN_STEPS = 20
-MAX_STEPS = 190
+MAX_STEPS = 180
 
 
 def _count(n: int, what: str = "example") -> str:

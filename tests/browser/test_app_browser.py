@@ -127,7 +127,7 @@ def test_train_save_and_use_new_head(page):
     page.locator("#train-run").click()
     page.locator("#train-status").get_by_text("Training finished", exact=False).wait_for(timeout=240_000)
     status = page.locator("#train-status").inner_text()
-    assert "Recipe: frozen encoder, the head fitted full-batch with L-BFGS" in status, status
+    assert "Recipe: linear head; frozen encoder, the head fitted full-batch with L-BFGS" in status, status
     assert "cross-validation on the 120 training examples" in status, status
     page.locator("#train-curves .js-plotly-plot").wait_for()
     page.locator("#train-matrix .js-plotly-plot").wait_for()
