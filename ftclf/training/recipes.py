@@ -104,7 +104,9 @@ def describe(cfg: TrainingConfig, why: str = "") -> str:
     if cfg.mode in ("frozen", "contrastive"):
         if cfg.head_fit == "lbfgs":
             what += " fitted full-batch with L-BFGS, weight decay chosen by cross-validation, no validation split"
-        else:
-            what += (f" trained for up to {cfg.epochs} epochs with AdamW (learning rate {cfg.learning_rate:g}, "
-                     f"batch size {cfg.batch_size}), best validation epoch kept")
+        else:  # a contrastive run's head trains with the frozen defaults (its own rates are the encoder's)
+            epochs, rate, size = ((DEFAULT_EPOCHS["frozen"], DEFAULT_LEARNING_RATE["frozen"], DEFAULT_BATCH_SIZE["frozen"])
+                                  if cfg.mode == "contrastive" else (cfg.epochs, cfg.learning_rate, cfg.batch_size))
+            what += (f" trained for up to {epochs} epochs with AdamW (learning rate {rate:g}, batch size {size}), "
+                     "best validation epoch kept")
     return f"auto chose {what} — because {why}" if why else what
