@@ -25,6 +25,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,8 +89,9 @@ def run_setfit(train, val, seed: int) -> tuple[float, float, str]:
     t0 = time.perf_counter()
     model = SetFitModel.from_pretrained(str(embedded_encoder_path()))
     data = Dataset.from_dict({"text": [e.text for e in train], "label": [e.label for e in train]})
-    trainer = Trainer(model=model, args=TrainingArguments(seed=seed, show_progress_bar=False), train_dataset=data)
-    trainer.train()
+    with tempfile.TemporaryDirectory(prefix="setfit-") as tmp:  # its checkpoints, never in the project
+        args = TrainingArguments(output_dir=tmp, seed=seed, show_progress_bar=False)
+        Trainer(model=model, args=args, train_dataset=data).train()
     seconds = time.perf_counter() - t0
     predicted = model.predict([e.text for e in val])
     correct = sum(str(p) == e.label for p, e in zip(predicted, val))
