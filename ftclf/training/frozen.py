@@ -37,16 +37,18 @@ def device_of_run() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _head_batch(clf, table: FeatureTable, ids: list[int], device, head_input: bool = True):
-    """(head input, collated labels, label mask) of the items ``ids`` (the encoder features
-    instead of the head input when not ``head_input``)."""
+def _raw_batch(clf, table: FeatureTable, ids: list[int], device):
+    """(encoder features, collated labels, label mask, word shapes or None) of the items ``ids``."""
     items = [table.items[i] for i in ids]
     labels = collate_labels(items).to(device)
-    x = table.rows(ids, device)
-    if head_input:
-        shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
-        x = clf.head_input(x, shapes)
-    return x, labels, clf.task.label_mask(labels)
+    shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
+    return table.rows(ids, device), labels, clf.task.label_mask(labels), shapes
+
+
+def _head_batch(clf, table: FeatureTable, ids: list[int], device):
+    """(head input, collated labels, label mask) of the items ``ids``."""
+    features, labels, mask, shapes = _raw_batch(clf, table, ids, device)
+    return clf.head_input(features, shapes), labels, mask
 
 
 @torch.no_grad()
@@ -101,14 +103,9 @@ def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler,
 
 
 def _fit_lbfgs(clf, train: FeatureTable, train_ex, cfg, emit, cancel, result, t0, device) -> None:
-    def make_batch(ids):
-        x, labels, mask = _head_batch(clf, train, ids, device, head_input=False)
-        items = [train.items[i] for i in ids]
-        shapes = pad([it.word_shape for it in items], 0).to(device) if clf.shape_embedding is not None else None
-        return x, labels, mask, shapes
-
     strata = [item.label if isinstance(item.label, int) else 0 for item in train.items]  # token tasks: plain folds
-    cv = fit_head_cv(clf, make_batch, len(train), strata, cfg.seed, emit, cancel, result, t0)
+    cv = fit_head_cv(clf, lambda ids: _raw_batch(clf, train, ids, device), len(train), strata, cfg.seed, emit, cancel,
+                     result, t0)
     result.selection = cv.describe()
     if cv.out_of_fold is not None:  # the cross-validated predictions stand in for a validation split
         decoded: list = [None] * len(train)
