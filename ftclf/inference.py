@@ -71,13 +71,15 @@ def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32
         features = first.features(batch, poolings)
         for k, clf in enumerate(classifiers):
             logits = clf.head(clf.head_input(features, batch.word_shape), mask=batch.word_mask).logits
-            labels, probs = clf.head.decode(logits, batch.word_mask)
-            for row, i in enumerate(ids):
-                p = probs[row]
-                if p.dim() == 2:  # per-word rows: drop the padding words
-                    p = p[: len(labels[row])]
-                out[k][i] = Decoded(labels[row], p.cpu())
+            for i, decoded in zip(ids, decode_rows(clf.head, logits, batch.word_mask)):
+                out[k][i] = decoded
     return out
+
+
+def decode_rows(head, logits: torch.Tensor, mask: torch.Tensor | None) -> list[Decoded]:
+    """One :class:`Decoded` per row of a head's scores (per-word rows without their padding)."""
+    labels, probs = head.decode(logits, mask)
+    return [Decoded(ids, (p[: len(ids)] if p.dim() == 2 else p).cpu()) for ids, p in zip(labels, probs)]
 
 
 def predict_heads(classifiers: Sequence, texts, text_pairs=None, batch_size: int = 32) -> list[list]:

@@ -21,8 +21,7 @@ from tqdm.auto import tqdm
 from ..config import TrainingConfig
 from ..errors import TrainingCancelled
 from ..evaluation import score_logits
-from ..inference import join_windows
-from ..predictions import Decoded
+from ..inference import decode_rows, join_windows
 from ..tokenization import collate_labels, pad
 from .events import EventHandler, TrainingEvent, TrainResult
 from .features import FeatureTable, cached_features, compute_features
@@ -110,10 +109,8 @@ def _fit_lbfgs(clf, train: FeatureTable, train_ex, cfg, emit, cancel, result, t0
     if cv.out_of_fold is not None:  # the cross-validated predictions stand in for a validation split
         decoded: list = [None] * len(train)
         for ids, logits, mask in cv.out_of_fold:
-            labels, probs = clf.head.decode(logits, mask)
-            for row, i in enumerate(ids):
-                p = probs[row][: len(labels[row])] if probs[row].dim() == 2 else probs[row]
-                decoded[i] = Decoded(labels[row], p.cpu())
+            for i, row in zip(ids, decode_rows(clf.head, logits, mask)):
+                decoded[i] = row
         result.validation_examples = list(train_ex)
         result.validation_predictions = [d for d, _ in join_windows(train.items, decoded, len(train_ex))]
 

@@ -113,7 +113,7 @@ def fit_head_cv(clf, make_batch, n: int, strata: list, seed: int, emit: EventHan
     for s in strata:
         counts[s] += 1
     k = min(FOLDS, min(counts.values())) if counts else 0
-    initial = copy.deepcopy({k_: v for k_, v in clf.head_state_dict().items()})
+    initial = copy.deepcopy(clf.head_state_dict())
     clf.eval()  # dropout off: L-BFGS needs a deterministic objective
     scores: dict[float, float] = {}
     out_of_fold: dict[float, list] = {}
