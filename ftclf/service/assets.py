@@ -8,6 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 
+#: A Space's persistent storage is mounted here (when the Space has some).
+PERSISTENT_STORAGE = "/data"
+
+
 def assets_dir() -> Path:
     return Path(str(resources.files("ftclf") / "assets"))
 
@@ -22,5 +26,12 @@ def samples_dir() -> Path:
 
 
 def user_heads_dir() -> Path:
-    """Heads saved from the dashboard (``$FTCLF_USER_HEADS``, default ``~/.cache/ftclf/heads``)."""
-    return Path(os.environ.get("FTCLF_USER_HEADS") or Path.home() / ".cache" / "ftclf" / "heads")
+    """Heads saved from the dashboard: ``$FTCLF_USER_HEADS``; else ``/data/ftclf/heads`` where ``/data`` is
+    writable (a Hugging Face Space's persistent storage, which outlives restarts); else
+    ``~/.cache/ftclf/heads``."""
+    if os.environ.get("FTCLF_USER_HEADS"):
+        return Path(os.environ["FTCLF_USER_HEADS"])
+    persistent = Path(PERSISTENT_STORAGE)
+    if persistent.is_dir() and os.access(persistent, os.W_OK | os.X_OK):
+        return persistent / "ftclf" / "heads"
+    return Path.home() / ".cache" / "ftclf" / "heads"
