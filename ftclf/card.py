@@ -9,17 +9,24 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def model_card(meta: Metadata) -> str:
+#: The hub's pipeline tag of each built-in task (hub search and widgets read it).
+PIPELINE_TAGS = {"sequence": "text-classification", "pair": "text-classification", "token": "token-classification"}
+
+
+def model_card(meta: Metadata, repo_id: str | None = None) -> str:
+    """The card of a saved head; with ``repo_id``, the card of its hub repository (usage by id)."""
     model, metrics, data, training = meta.model, meta.metrics, meta.data, meta.training
     rows = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float))]
     table = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in rows) or "| (none recorded) | |"
     task = model.task_spec
     pair = f", pair mode `{model.pair_mode}`" if task.text_pairs else ""
     trained = (f"{training.recipe or training.mode} (seed {training.seed})" if training else "not recorded")
+    where = repo_id or "path/to/this/directory"
+    pipeline = f"\npipeline_tag: {PIPELINE_TAGS[model.task]}" if model.task in PIPELINE_TAGS else ""
     return f"""---
 library_name: ftclf
-base_model: {meta.encoder.name}
-tags: [ftclf, {model.task}-classification]
+base_model: {meta.encoder.name}{pipeline}
+tags: [ftclf, {model.task}-classification, {meta.mode}]
 ---
 # ftclf classifier: {model.task} / {model.head} head
 
@@ -39,9 +46,10 @@ tags: [ftclf, {model.task}-classification]
 ## Usage
 ```python
 from ftclf import Classifier, predict
-clf = Classifier.from_pretrained("path/to/this/directory")
+clf = Classifier.from_pretrained("{where}")
 {task.usage}
 ```
+or `ftclf predict --model {where} --text "…"` (`pip install ftclf` from its repository).
 Files: `config.json` (everything above), `head.safetensors` (head weights), `adapter/` (LoRA),
 `encoder/` (mode `full` only). No pickle anywhere.
 """

@@ -1,4 +1,4 @@
-"""Command line: ``ftclf {train,evaluate,predict}`` (also ``python -m ftclf``); JSON on stdout,
+"""Command line: ``ftclf {train,evaluate,predict,export,push}`` (also ``python -m ftclf``); JSON on stdout,
 progress on stderr.
 
 ``train``'s options are generated from the fields of ``ModelConfig`` and ``TrainingConfig`` (help
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--backend", choices=BACKENDS, default="torch",
                              help="how the encoder runs (default: torch fp32; an exported head always runs on ONNX Runtime)")
 
+    push = sub.add_parser("push", help="upload a saved head to a Hugging Face Hub model repository")
+    push.add_argument("--model", required=True, help="a saved classifier directory or a head name")
+    push.add_argument("--repo", required=True, help="the repository id, owner/name (created if it does not exist)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--message", help="the commit message")
+
     ex = sub.add_parser("export", help="write a self-contained ONNX head (encoder with any adapter merged, tokenizer, head)")
     ex.add_argument("--model", required=True, help="a saved classifier directory or a head name")
     ex.add_argument("--format", choices=("onnx",), default="onnx")
@@ -163,6 +169,16 @@ def cmd_predict(args) -> list:
     return [p.to_dict() for p in predict(_classifier(args.model, args.backend), args.text, args.text_pair)]
 
 
+def cmd_push(args) -> dict:
+    """Token: ``$HF_TOKEN`` or the hub login (never an option: it would land in shell histories)."""
+    from .hub_heads import push
+    from .service import HeadStore
+
+    directory = HeadStore().resolve(args.model)
+    return {"repo": args.repo, "url": push(directory, args.repo, private=args.private, commit_message=args.message),
+            "private": args.private}
+
+
 def cmd_export(args) -> dict:
     import time
 
@@ -182,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Libraries (transformers' Trainer logs, tqdm.write) print to stdout; keep it for the JSON.
         with contextlib.redirect_stdout(sys.stderr):
-            commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}
+            commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
+                        "push": cmd_push}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
-from . import __version__, format
+from . import __version__, format, hub_heads
 from .card import model_card
 from .config import ModelConfig, TrainingConfig
 from .encoders import Encoder, load_encoder
@@ -159,8 +159,11 @@ class Classifier(nn.Module):
         """Rebuild a saved classifier; refuses an encoder other than the one it was trained on.
         ``encoder``: an already loaded encoder to reuse (LoRA heads get their own copy).
         ``merged``: fold a LoRA adapter into the encoder's weights (faster to serve, not trainable
-        or savable again)."""
+        or savable again). ``directory`` may also be a hub repository id ``owner/name`` of a pushed
+        head (downloaded once into the hub cache, safetensors and JSON only)."""
         path = Path(directory).expanduser()
+        if not path.exists() and hub_heads.is_repo_id(str(directory)):
+            path = hub_heads.pull(str(directory))
         meta = format.read_metadata(path)
         if meta.runtime is not None:
             raise ModelFormatError(

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import format
+from .. import format, hub_heads
 from ..errors import FtclfError, InputError, ModelFormatError
 from ..format import CONFIG_NAME, Metadata, read_metadata
 from ..tasks import TASKS
@@ -160,15 +160,19 @@ class HeadStore:
         raise InputError(f"expected the name of an available head, got {name!r}; pick one from the list")
 
     def resolve(self, name_or_path: str | Path) -> Path:
-        """A saved classifier's directory from a path, or from the name of a shipped or user head."""
+        """A saved classifier's directory from a path, the name of a shipped or user head, or the id
+        ``owner/name`` of a head on the hub (downloaded into the hub cache)."""
         path = Path(name_or_path).expanduser()
         if path.is_dir():
             return path
         try:
             return self.info(str(name_or_path)).path
         except InputError:
+            if hub_heads.is_repo_id(str(name_or_path)) and not path.exists():
+                return hub_heads.pull(str(name_or_path))
             raise ModelFormatError(
-                f"expected a saved classifier directory or a head name ({', '.join(self.names()) or 'none saved'}), "
+                f"expected a saved classifier directory, a head name ({', '.join(self.names()) or 'none saved'}) or a "
+                f"hub id owner/name, "
                 f"got {str(name_or_path)!r}; pass the --output directory of `ftclf train` or one of those names"
             ) from None
 

@@ -44,5 +44,6 @@ def build_demo() -> gr.Blocks:
         train["save_button"].click(save_trained, [train["name"]], [train["saved"]]).then(refresh_all, current, outputs)
         models["refresh"].click(refresh_all, current, outputs)
         models["delete_event"].then(refresh_all, current, outputs)
+        models["load_event"].then(refresh_all, current, outputs)
     demo.queue(default_concurrency_limit=4)
     return demo

@@ -1,13 +1,17 @@
-"""Models tab: every head in a table; compare two heads on one input; delete; download as zip."""
+"""Models tab: every head in a table; compare two heads on one input; delete; download as zip; push
+to and load from the Hugging Face Hub."""
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
+from .. import hub_heads
 from ..errors import InputError
 from ..tasks import get_task
 from . import charts
-from .context import redact, store, ui_errors
+from .context import md, redact, store, ui_errors
 from .predict_tabs import highlight
 
 COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "size (MB)", "created", "source"]
@@ -64,6 +68,29 @@ def download_head(name: str):
     return str(store().export_zip(name))
 
 
+@ui_errors
+def push_head(name: str, repo_id: str, private: bool, token: str) -> str:
+    """Upload a head; the token comes from the password box or ``HF_TOKEN`` and is never shown or logged."""
+    if not name:
+        raise InputError("expected a head to push, got none; pick one")
+    if not (token or os.environ.get("HF_TOKEN")):
+        raise InputError("expected a Hugging Face token with write access, got none; paste one in the token box "
+                         "(or start the app with HF_TOKEN set)")
+    url = hub_heads.push(store().info(name).path, repo_id, token=token or None, private=private)
+    return f"Pushed **{md(name)}** to [{md(hub_heads.check_repo_id(repo_id))}]({url})."
+
+
+@ui_errors
+def load_from_hub(repo_id: str, name: str, token: str) -> str:
+    """Download a pushed head and add it to the user heads (under ``name``, default the repository's name)."""
+    repo_id = hub_heads.check_repo_id(repo_id)
+    name = (name or "").strip() or repo_id.split("/")[1].lower()
+    store().check_new_name(name)  # before the download: a bad name costs nothing
+    path = hub_heads.pull(repo_id, token=token or None)
+    info = store().add(path, name)
+    return f"Loaded **{md(repo_id)}** as the user head **{md(info.name)}** ({info.task}); it is in every picker now."
+
+
 def user_head_names() -> list[str]:
     return [h.name for h in store().list() if not h.shipped]
 
@@ -95,9 +122,25 @@ def build_models_tab() -> dict:
             to_download = gr.Dropdown(store().names(), label="Head to download")
             download_button = gr.Button("Download as zip")
         file = gr.File(label="Zip", interactive=False)
+        gr.Markdown("### Share on the Hugging Face Hub\n"
+                    "A head is pushed as its saved directory (JSON and safetensors, with a model card); anyone loads "
+                    "it with `Classifier.from_pretrained(\"owner/name\")` or here. Needs the network.")
+        with gr.Row():
+            to_push = gr.Dropdown(store().names(), label="Head to push")
+            push_repo = gr.Textbox(label="Repository (owner/name)", placeholder="my-user/my-sentiment-head")
+            push_private = gr.Checkbox(label="Private", value=True)
+            token = gr.Textbox(label="Hugging Face token (write access)", type="password",
+                               placeholder="empty: the server's HF_TOKEN", elem_id="hub-token")
+            push_button = gr.Button("Push to the Hub")
+        with gr.Row():
+            pull_repo = gr.Textbox(label="Repository to load (owner/name)", placeholder="some-user/some-ftclf-head")
+            pull_name = gr.Textbox(label="Save as (head name)", placeholder="default: the repository's name")
+            pull_button = gr.Button("Load from the Hub")
         message = gr.Markdown()
         compare_button.click(compare, [left, right, text, text_pair], [left_spans, left_plot, right_spans, right_plot])
         download_button.click(download_head, [to_download], [file])
         delete_event = delete_button.click(delete_head, [to_delete], [message])
-    return {"table": table, "refresh": refresh, "pickers": [left, right, to_download], "user_picker": to_delete,
-            "delete_event": delete_event}
+        push_button.click(push_head, [to_push, push_repo, push_private, token], [message])
+        load_event = pull_button.click(load_from_hub, [pull_repo, pull_name, token], [message])
+    return {"table": table, "refresh": refresh, "pickers": [left, right, to_download, to_push], "user_picker": to_delete,
+            "delete_event": delete_event, "load_event": load_event}
