@@ -82,10 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_arguments(ev, "labelled file to score")
     ev.add_argument("--max-examples", type=int, help="score a seeded sample of at most this many examples")
 
-    pr = sub.add_parser("predict", help="predict texts (or pairs) with a saved classifier")
-    pr.add_argument("--model", required=True, help="a saved classifier directory or a head name (e.g. sentiment-sst2)")
-    pr.add_argument("--text", required=True, action="append", help="repeat for several texts")
+    pr = sub.add_parser("predict", help="predict texts (or pairs), or score a whole file into JSON lines")
+    pr.add_argument("--model", required=True,
+                    help="a saved classifier directory, a head name (e.g. sentiment-sst2) or a hub id owner/name")
+    given = pr.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text", action="append", help="repeat for several texts")
+    given.add_argument("--data", help="score every example of a CSV/TSV/JSONL/CoNLL file or hf:ID[:CONFIG[:SPLIT]], "
+                                      "streamed (needs --output)")
     pr.add_argument("--text-pair", action="append", help="pair heads: the second text of each --text")
+    pr.add_argument("--output", help="with --data: the JSON-lines file to write (resumed if interrupted)")
+    pr.add_argument("--format", choices=FORMATS, help="with --data: default from the file name")
+    pr.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
+    pr.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
+    pr.add_argument("--label-column", help="a gold label column to copy beside each prediction (default: detected)")
+    pr.add_argument("--chunk-size", type=int, default=1024, help="examples read, scored and written at a time")
+    pr.add_argument("--batch-size", type=int, default=64, help="examples per encoder batch")
+    pr.add_argument("--overwrite", action="store_true", help="with --data: replace an --output of another run")
     for command in (ev, pr):
         command.add_argument("--backend", choices=BACKENDS, default="torch",
                              help="how the encoder runs (default: torch fp32; an exported head always runs on ONNX Runtime)")
@@ -163,10 +175,37 @@ def cmd_evaluate(args) -> dict:
     return evaluate(clf, sample(examples, args.max_examples, 0))
 
 
-def cmd_predict(args) -> list:
+def cmd_predict(args) -> list | dict:
     from .inference import predict
 
-    return [p.to_dict() for p in predict(_classifier(args.model, args.backend), args.text, args.text_pair)]
+    if args.data is None:
+        return [p.to_dict() for p in predict(_classifier(args.model, args.backend), args.text, args.text_pair)]
+    from .batch import placement, predict_file
+    from .format import read_metadata
+    from .service import HeadStore
+
+    if not args.output:
+        raise FtclfError("expected --output FILE with --data (one JSON line per example is written there), got none; "
+                         "add --output preds.jsonl")
+    where = placement()
+    _share_cores(where.world)
+    directory = HeadStore().resolve(args.model)
+    identity = f"{directory} ({read_metadata(directory).created})"
+    summary = predict_file(_classifier(str(directory), args.backend), args.data, args.output, fmt=args.format,
+                           columns=_columns(args), model=identity, chunk_size=args.chunk_size,
+                           batch_size=args.batch_size, overwrite=args.overwrite, where=where)
+    return summary if where.is_main else None  # one summary, from the main process
+
+
+def _share_cores(processes: int) -> None:
+    """Several processes on one machine: each takes its share of the cores (unless OMP_NUM_THREADS says)."""
+    import os
+
+    import torch
+
+    if processes > 1 and not os.environ.get("OMP_NUM_THREADS"):
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def cmd_push(args) -> dict:
@@ -208,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: expected {exc.filename or 'the file system'} to be usable, but {exc.strerror or exc}; "
               "check the path and the disk", file=sys.stderr)
         return 2
+    if result is None:  # another process of a multi-process run: the main one reports
+        return 0
     json.dump(result, out, indent=2, ensure_ascii=False)
     out.write("\n")
     return 0

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 
+from .errors import InputError
 from .predictions import Decoded
 from .tokenization import Item, collate, length_sorted_batches
 
@@ -31,9 +32,15 @@ class Predictor:
 
         return cls(Classifier.from_pretrained(directory, encoder), batch_size)
 
-    def predict(self, texts, text_pairs=None) -> list:
-        """``SequencePrediction`` per text (or pair), or ``TokenPrediction`` for token heads."""
-        return self.predict_inputs(self.classifier.task.inputs(texts, text_pairs))
+    def predict(self, texts=None, text_pairs=None, words=None) -> list:
+        """``SequencePrediction`` per text (or pair), or ``TokenPrediction`` for token heads; token
+        heads also take ``words``, sentences already split into words, whose words they keep."""
+        task = self.classifier.task
+        if words is not None:
+            if texts is not None:
+                raise InputError("expected texts or word lists, got both; pass one of them")
+            return self.predict_inputs(task.word_inputs(words))
+        return self.predict_inputs(task.inputs(texts, text_pairs))
 
     def predict_inputs(self, inputs: Sequence) -> list:
         """Predictions for inputs already checked by ``task.inputs``."""
@@ -118,6 +125,6 @@ def join_windows(items: Sequence[Item], decoded: Sequence[Decoded], n: int) -> l
     return out
 
 
-def predict(classifier, texts, text_pairs=None, batch_size: int = 32) -> list:
+def predict(classifier, texts=None, text_pairs=None, batch_size: int = 32, words=None) -> list:
     """One-off prediction with a classifier (see :meth:`Predictor.predict`)."""
-    return Predictor(classifier, batch_size).predict(texts, text_pairs)
+    return Predictor(classifier, batch_size).predict(texts, text_pairs, words)

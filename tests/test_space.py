@@ -3,10 +3,10 @@ gradio and Python the project is tested with."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from huggingface_hub import metadata_load
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet

@@ -117,6 +117,11 @@ class TaskSpec:
             raise InputError(f"expected no text_pairs for a {self.name} head, got {len(text_pairs)}; drop them")
         return [Example(t) for t in texts]
 
+    def word_inputs(self, words) -> list:
+        """Prediction inputs from pre-split words (one list of words per sentence): token tasks only."""
+        raise InputError(f"expected texts for a {self.name} head, got word lists; word lists are for token (NER) heads, "
+                         "pass the texts instead")
+
     def encode(self, tokenizer, examples: Sequence, config, max_length: int,
                label2id: dict[str, int] | None = None) -> list[Item]:
         """Examples to encoder items (with label ids when ``label2id`` is given)."""

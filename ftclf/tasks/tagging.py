@@ -13,7 +13,7 @@ from ..errors import DataError, InputError
 from ..metrics import token_metrics
 from ..predictions import EntitySpan, TokenPrediction, WordPrediction
 from ..tokenization import IGNORE_INDEX, encode_words, split_words
-from .base import TaskSpec, check_texts
+from .base import TaskSpec, check_texts, max_text_chars
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,29 @@ class TokenTask(TaskSpec):
             words = split_words(text)
             sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words),
                                        cut=len(original) > len(text)))
+        return sentences
+
+    def word_inputs(self, words):
+        """Sentences given as word lists keep their words (a CoNLL file's "1." stays one word); the text
+        is the words joined by single spaces, and each word's offsets point into it."""
+        if not isinstance(words, (list, tuple)) or not words or isinstance(words[0], str):
+            raise InputError(f"expected a non-empty list of word lists, got {type(words).__name__}"
+                             f"{' of strings' if words and isinstance(words, (list, tuple)) else ''}; "
+                             'pass [["EU", "rejects", "German", "call"]]')
+        limit, sentences = max_text_chars(), []
+        for i, sentence in enumerate(words):
+            if (not isinstance(sentence, (list, tuple)) or not sentence
+                    or not all(isinstance(w, str) and w.strip() and not any(c.isspace() for c in w) for w in sentence)):
+                raise InputError(f"expected a non-empty list of words without spaces at position {i}, got {sentence!r:.80}; "
+                                 "split the sentence into words (or pass it as text)")
+            kept, offsets, start = [], [], 0
+            for word in sentence:
+                if start + len(word) > limit:
+                    break
+                kept.append(word)
+                offsets.append((start, start + len(word)))
+                start += len(word) + 1
+            sentences.append(_Sentence(tuple(kept), None, " ".join(kept), tuple(offsets), cut=len(kept) < len(sentence)))
         return sentences
 
     def encode(self, tokenizer, examples, config, max_length, label2id=None):

@@ -1,0 +1,314 @@
+"""Batch prediction at scale: score a file or a hub dataset into JSON lines, streamed, resumable,
+sharded across processes.
+
+``predict_file`` reads the input a chunk at a time (:mod:`ftclf.stream`), predicts each chunk and
+appends one JSON line per example, in input order, to the output — so memory stays flat however large
+the input is. Every line carries the example's ``index`` (0-based position in the input) and either
+the prediction or an ``error`` (a bad row costs one line, not the run). Beside the output a small
+``<output>.ftclf.json`` records what is being scored (model, data, chunk size, processes) and whether
+the run completed:
+
+* an interrupted run resumes where its output ends (a half-written last line is dropped and redone);
+* re-running a completed run does nothing (idempotent), and its output is unchanged;
+* an output written for another model or input is refused unless ``overwrite``.
+
+Under ``accelerate launch`` / ``torchrun`` each process scores every ``num_processes``-th chunk into
+its own part file (resumable the same way); when all are done, the main process merges the parts in
+input order into the output and removes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Iterator
+
+from .data import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS, ColumnMap, _pick
+from .errors import DataError, FtclfError, InputError
+from .inference import Predictor
+from .stream import Record, estimate_count, records
+
+SIDECAR_SUFFIX = ".ftclf.json"
+DEFAULT_CHUNK = 1024
+
+
+@dataclass
+class Placement:
+    """Which share of the work this process does."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def total(self, counts: list[int]) -> list[int]:
+        """``counts`` summed over the processes (every process gets the sums; also a barrier)."""
+        if self.world == 1:
+            return counts
+        from accelerate.utils import gather_object
+
+        return [sum(c) for c in zip(*gather_object([counts]))]
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()
+
+
+def placement() -> Placement:
+    """This process's rank among the processes ``accelerate launch`` / ``torchrun`` started (0 of 1 alone)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Placement()
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not _has_gpu())
+    return Placement(state.process_index, state.num_processes)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# ------------------------------------------------------------------------------ rows -> inputs
+class InputReader:
+    """Turns records into the task's prediction inputs, one at a time (a bad one becomes an error
+    message). The columns are chosen from the first row, like the training readers do."""
+
+    def __init__(self, task, columns: ColumnMap | None, name: str) -> None:
+        self.task, self.columns, self.name = task, columns or ColumnMap(), name
+        self.chosen: tuple | None = None
+
+    def _choose(self, keys: list[str]) -> tuple:
+        if self.task.token_level:
+            words = next((c for c in WORD_COLUMNS if c in keys), None)
+            if words is not None and self.columns.text is None:
+                return ("words", words)
+            return ("text", _pick(keys, self.columns.text, TEXT_COLUMNS, "text", self.name))
+        text = _pick(keys, self.columns.text, TEXT_COLUMNS, "text", self.name)
+        pair = _pick(keys, self.columns.text_pair, PAIR_COLUMNS, "text pair", self.name) if self.task.text_pairs else None
+        label = self.columns.label or next((c for c in LABEL_COLUMNS if c in keys), None)
+        return ("text", text, pair, label if label in keys else None)
+
+    def __call__(self, record: Record):
+        """The input of one record, or raises InputError / DataError with what is wrong with it."""
+        if record.error:
+            raise InputError(record.error)
+        if record.words is not None:
+            return self.task.word_inputs([list(record.words)])[0]
+        if self.chosen is None:
+            self.chosen = self._choose(list(record.row))
+        kind, column, *rest = self.chosen
+        if kind == "words":
+            value = record.row.get(column)
+            return self.task.word_inputs([[str(w) for w in value] if isinstance(value, list) else value])[0]
+        text = record.row.get(column)
+        pair = record.row.get(rest[0]) if rest and rest[0] else None
+        if not isinstance(text, str) or (rest and rest[0] and not isinstance(pair, str)):
+            raise InputError(f"expected text in column {column!r} on line {record.line} of {self.name}, found "
+                             f"{'nothing' if text is None else type(text).__name__}; fill it in")
+        return self.task.inputs([text], [pair] if self.task.text_pairs else None)[0]
+
+    def gold(self, record: Record):
+        """The record's own label, if its table has a label column (written beside the prediction)."""
+        if record.row is None or self.chosen is None or len(self.chosen) < 4 or self.chosen[3] is None:
+            return None
+        value = record.row.get(self.chosen[3])
+        return None if value is None else str(value)
+
+
+def _line(index: int, prediction) -> dict:
+    """The JSON line of one prediction: compact for token heads (words, tags, entities)."""
+    if hasattr(prediction, "entities"):
+        return {"index": index, "words": [w.word for w in prediction.words], "tags": [w.label for w in prediction.words],
+                "scores": [round(w.score, 4) for w in prediction.words],
+                "entities": [{"label": e.label, "start": e.start, "end": e.end, "text": e.text, "score": round(e.score, 4)}
+                             for e in prediction.entities],
+                **({"truncated": True} if prediction.truncated else {}), **({"windowed": True} if prediction.windowed else {})}
+    return {"index": index, "label": prediction.label, "score": round(prediction.score, 6),
+            "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+            **({"truncated": True} if prediction.truncated else {})}
+
+
+# ------------------------------------------------------------------------------ resumable output
+def _complete_lines(path: Path) -> tuple[int, int]:
+    """(complete JSON lines at the start of ``path``, byte length of them): a torn last line is not counted."""
+    count = size = 0
+    if not path.exists():
+        return 0, 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                json.loads(raw)
+            except ValueError:
+                break
+            count, size = count + 1, size + len(raw)
+    return count, size
+
+
+def _open_resumed(path: Path) -> tuple:
+    """The file opened for appending after its complete lines (a torn tail is cut), and their count."""
+    done, size = _complete_lines(path)
+    handle = open(path, "ab")
+    handle.truncate(size)
+    handle.seek(size)
+    return handle, done
+
+
+def _part(output: Path, rank: int, world: int) -> Path:
+    return output.with_name(f"{output.name}.part-{rank}-of-{world}") if world > 1 else output
+
+
+def _check_run(output: Path, run: dict, overwrite: bool, world: int) -> bool:
+    """Whether the run is already complete; refuses an output of another run. With ``overwrite``,
+    starts afresh."""
+    sidecar = output.with_name(output.name + SIDECAR_SUFFIX)
+    parts = [_part(output, r, world) for r in range(world)] if world > 1 else []
+    if overwrite:
+        for path in [output, *parts]:
+            path.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+        return False
+    if sidecar.exists():
+        try:
+            before = json.loads(sidecar.read_text("utf-8"))
+        except ValueError:
+            before = {}
+        if {k: before.get(k) for k in run} != run:
+            changed = [k for k in run if before.get(k) != run[k]]
+            raise FtclfError(f"expected {output.name} to continue the same run, but it was written with another "
+                             f"{', '.join(changed)}; pass --overwrite to start again or choose another --output")
+        return bool(before.get("complete"))
+    if output.exists() and output.stat().st_size:
+        raise FtclfError(f"expected a new output file or one this command wrote, found {output.name} with other "
+                         "content; pass --overwrite to replace it or choose another --output")
+    return False
+
+
+def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str | None = None,
+                 columns: ColumnMap | None = None, model: str = "", chunk_size: int = DEFAULT_CHUNK,
+                 batch_size: int = 64, overwrite: bool = False, progress: bool = True,
+                 where: Placement | None = None) -> dict:
+    """Score every example of ``source`` into ``output`` (JSON lines); returns a summary (examples,
+    errors, resumed, seconds, examples per second, processes)."""
+    where = where or placement()
+    output = Path(output)
+    if output.is_dir():
+        raise FtclfError(f"expected a file to write predictions to, found the directory {output.name}; "
+                         "pass a file name such as preds.jsonl")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if chunk_size < 1:
+        raise FtclfError(f"expected a chunk size of at least 1, got {chunk_size}")
+    run = {"model": model, "data": str(source), "format": fmt, "chunk_size": chunk_size, "processes": where.world,
+           "columns": [columns.text, columns.text_pair, columns.label] if columns else None}
+    stream = records(source, fmt)  # a missing file or dataset is reported before the output is touched
+    complete = _check_run(output, run, overwrite, where.world) if where.is_main else False
+    where.barrier()  # the main process has cleared (--overwrite) or checked the output
+    sidecar = output.with_name(output.name + SIDECAR_SUFFIX)
+    if where.world > 1 and not where.is_main:
+        complete = json.loads(sidecar.read_text("utf-8")).get("complete", False) if sidecar.exists() else False
+    if complete:
+        n = _complete_lines(output)[0]
+        return {"output": str(output), "examples": n, "predicted": 0, "errors": None, "resumed": n, "seconds": 0.0,
+                "examples_per_second": None, "processes": where.world, "note": "already complete: nothing to do"}
+    if where.is_main:
+        sidecar.write_text(json.dumps({**run, "complete": False}, indent=2), "utf-8")
+
+    t0 = time.perf_counter()
+    reader = InputReader(classifier.task, columns, Path(str(source)).name)
+    predictor = Predictor(classifier, batch_size)
+    part = _part(output, where.rank, where.world)
+    handle, done = _open_resumed(part)
+    total = estimate_count(source, fmt)
+    bar = _bar(total, done * where.world, progress and where.is_main)
+    written = errors = 0
+    try:
+        for chunk_no, chunk in enumerate(_chunks(stream, chunk_size)):
+            first = chunk_no * chunk_size
+            if chunk_no % where.world != where.rank:
+                continue
+            mine = (chunk_no // where.world) * chunk_size  # lines of this part before this chunk
+            skip = max(0, min(len(chunk), done - mine))
+            lines, n_errors = _score(predictor, reader, chunk[skip:], first + skip)
+            if lines:
+                handle.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode("utf-8"))
+                handle.flush()
+            written, errors = written + len(lines), errors + n_errors
+            bar.update((len(chunk) - skip) * where.world)  # the other processes go about as fast
+    finally:
+        handle.close()
+        bar.close()
+    seconds = time.perf_counter() - t0
+    counts = where.total([written, errors, done])
+    written, errors, done = counts
+    examples = done + written
+    if where.is_main:
+        if where.world > 1:
+            examples = _merge(output, where.world, chunk_size)
+        sidecar.write_text(json.dumps({**run, "complete": True, "examples": examples}, indent=2), "utf-8")
+    return {"output": str(output), "examples": examples, "predicted": written, "errors": errors, "resumed": done,
+            "seconds": round(seconds, 2), "examples_per_second": round(written / seconds, 1) if seconds else None,
+            "processes": where.world}
+
+
+def _chunks(stream: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    while chunk := list(islice(stream, size)):
+        yield chunk
+
+
+def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first: int) -> tuple[list[dict], int]:
+    """The JSON lines of one chunk, in order: predictions, and an error line for each bad record."""
+    lines: list[dict | None] = [None] * len(chunk)
+    inputs, where = [], []
+    for k, record in enumerate(chunk):
+        try:
+            inputs.append(reader(record))
+            where.append(k)
+        except (InputError, DataError) as exc:
+            lines[k] = {"index": first + k, "line": record.line, "error": str(exc)}
+    for k, prediction in zip(where, predictor.predict_inputs(inputs) if inputs else []):
+        lines[k] = _line(first + k, prediction)
+        gold = reader.gold(chunk[k])
+        if gold is not None:
+            lines[k]["gold"] = gold
+    return lines, len(chunk) - len(inputs)
+
+
+def _merge(output: Path, world: int, chunk_size: int) -> int:
+    """Interleave the parts' chunks back into input order; returns the number of lines."""
+    handles = [open(_part(output, r, world), "rb") for r in range(world)]
+    tmp = output.with_name(f".{output.name}.merging")
+    n = 0
+    try:
+        with open(tmp, "wb") as out:
+            for chunk_no in range(1 << 62):
+                lines = list(islice(handles[chunk_no % world], chunk_size))
+                if not lines:
+                    break
+                out.writelines(lines)
+                n += len(lines)
+        os.replace(tmp, output)
+    finally:
+        for h in handles:
+            h.close()
+        tmp.unlink(missing_ok=True)
+    for r in range(world):
+        _part(output, r, world).unlink(missing_ok=True)
+    return n
+
+
+def _bar(total: int | None, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=min(initial, total or initial), unit=" examples", unit_scale=True, disable=not enabled,
+                desc="predict", dynamic_ncols=True, smoothing=0.1)
