@@ -22,60 +22,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Iterator
 
 from .data import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS, ColumnMap, _pick
+from .distributed import Placement, placement
 from .errors import DataError, FtclfError, InputError
 from .inference import Predictor
 from .stream import Record, estimate_count, records
 
 SIDECAR_SUFFIX = ".ftclf.json"
 DEFAULT_CHUNK = 1024
-
-
-@dataclass
-class Placement:
-    """Which share of the work this process does."""
-
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def total(self, counts: list[int]) -> list[int]:
-        """``counts`` summed over the processes (every process gets the sums; also a barrier)."""
-        if self.world == 1:
-            return counts
-        from accelerate.utils import gather_object
-
-        return [sum(c) for c in zip(*gather_object([counts]))]
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            from accelerate import PartialState
-
-            PartialState().wait_for_everyone()
-
-
-def placement() -> Placement:
-    """This process's rank among the processes ``accelerate launch`` / ``torchrun`` started (0 of 1 alone)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Placement()
-    from accelerate import PartialState
-
-    state = PartialState(cpu=not _has_gpu())
-    return Placement(state.process_index, state.num_processes)
-
-
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 # ------------------------------------------------------------------------------ rows -> inputs

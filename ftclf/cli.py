@@ -140,7 +140,8 @@ def _classifier(name_or_path: str, backend: str = "torch"):
     return load(HeadStore().resolve(name_or_path), backend)
 
 
-def cmd_train(args) -> dict:
+def cmd_train(args) -> dict | None:
+    from .distributed import placement
     from .format import check_target
     from .tasks import read_examples
     from .training import fit
@@ -150,7 +151,13 @@ def cmd_train(args) -> dict:
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
     data_info = {"train": str(args.data)}
-    clf, result = fit(model_config, training, train_examples, val_examples, on_event=_progress, data_info=data_info)
+    where = placement()  # under accelerate launch / torchrun: this process's share
+    clf, result = fit(model_config, training, train_examples, val_examples, on_event=_progress if where.is_main else None,
+                      data_info=data_info)
+    if not where.is_main:  # the main process saves and reports
+        return None
+    if where.world > 1:
+        clf.data_info["processes"] = where.world
     out = clf.save_pretrained(args.output)
     return {
         "output": str(out),
@@ -180,7 +187,8 @@ def cmd_predict(args) -> list | dict:
 
     if args.data is None:
         return [p.to_dict() for p in predict(_classifier(args.model, args.backend), args.text, args.text_pair)]
-    from .batch import placement, predict_file
+    from .batch import predict_file
+    from .distributed import placement
     from .format import read_metadata
     from .service import HeadStore
 
@@ -188,24 +196,12 @@ def cmd_predict(args) -> list | dict:
         raise FtclfError("expected --output FILE with --data (one JSON line per example is written there), got none; "
                          "add --output preds.jsonl")
     where = placement()
-    _share_cores(where.world)
     directory = HeadStore().resolve(args.model)
     identity = f"{directory} ({read_metadata(directory).created})"
     summary = predict_file(_classifier(str(directory), args.backend), args.data, args.output, fmt=args.format,
                            columns=_columns(args), model=identity, chunk_size=args.chunk_size,
                            batch_size=args.batch_size, overwrite=args.overwrite, where=where)
     return summary if where.is_main else None  # one summary, from the main process
-
-
-def _share_cores(processes: int) -> None:
-    """Several processes on one machine: each takes its share of the cores (unless OMP_NUM_THREADS says)."""
-    import os
-
-    import torch
-
-    if processes > 1 and not os.environ.get("OMP_NUM_THREADS"):
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def cmd_push(args) -> dict:

@@ -78,7 +78,7 @@ def test_predict_with_a_shipped_head_name(capsys):
     assert code == 0, err
     assert json.loads(out)[0]["label"] == "positive"
     code, _, err = run(capsys, "predict", "--model", "no-such-head", "--text", "x")
-    assert code == 2 and "expected a saved classifier directory or a head name (" in err and "sentiment-sst2" in err
+    assert code == 2 and "expected a saved classifier directory, a head name (" in err and "sentiment-sst2" in err
 
 
 def test_options_are_generated_from_the_config_dataclasses(capsys):

@@ -20,7 +20,7 @@ def test_shipped_heads_are_package_data_and_listed_by_task(store):
     assert store.names("token") == ["ner-conll2003"] and len(store.names()) == 4
     assert store.info("nli-sick").meta.model.labels == ["contradiction", "entailment", "neutral"]
     assert store.resolve("sentiment-sst2") == shipped_heads_dir() / "sentiment-sst2"
-    with pytest.raises(ModelFormatError, match="expected a saved classifier directory or a head name"):
+    with pytest.raises(ModelFormatError, match="expected a saved classifier directory, a head name"):
         store.resolve("nope")
     assert {s.task for s in samples()} == {"sequence", "pair", "token"} and sample("nli (90 pairs)").path.is_file()
 

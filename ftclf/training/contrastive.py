@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainingConfig
+from ..distributed import Placement
 from ..errors import TrainingCancelled
 from ..tokenization import collate
 from .events import EventHandler, TrainingEvent
@@ -81,12 +82,18 @@ def pair_loss(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return sum(parts) / len(parts)
 
 
-def tune_encoder(clf, items: Sequence, cfg: TrainingConfig, emit: EventHandler, cancel, t0: float) -> list[float]:
+def tune_encoder(clf, items: Sequence, cfg: TrainingConfig, emit: EventHandler, cancel, t0: float,
+                 where: Placement | None = None) -> list[float]:
     """Tune ``clf``'s encoder (already in LoRA or full mode) on every pair of each batch of
-    ``items``; returns the losses. Cancellation raises :class:`TrainingCancelled` (no head yet)."""
+    ``items``; returns the losses. Cancellation raises :class:`TrainingCancelled` (no head yet).
+
+    Under several processes (``where``) the planned batches are shared out: each update averages
+    the gradients of one batch per process (as DDP does), so a run makes ``steps / world`` updates."""
+    where = where or Placement()
     labels = [item.label for item in items]
-    steps = cfg.contrastive_steps * cfg.epochs
-    plan = batches(labels, cfg.batch_size, steps, cfg.seed)
+    planned = batches(labels, cfg.batch_size, cfg.contrastive_steps * cfg.epochs, cfg.seed)
+    steps = max(1, len(planned) // where.world)
+    plan = [planned[(u * where.world + where.rank) % len(planned)] for u in range(steps)]
     params = [p for p in clf.encoder.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     warmup = max(1, round(cfg.warmup_ratio * steps))
@@ -96,11 +103,12 @@ def tune_encoder(clf, items: Sequence, cfg: TrainingConfig, emit: EventHandler, 
     clf.encoder.train()
     losses: list[float] = []
     t_start = time.perf_counter()
-    for step, ids in enumerate(tqdm(plan, desc="contrastive", leave=False, unit="batch"), 1):
+    for step, ids in enumerate(tqdm(plan, desc="contrastive", leave=False, unit="batch", disable=not where.is_main), 1):
         batch = collate([items[i] for i in ids], pad).to(clf.device)
         loss = pair_loss(clf.head_input(clf.features(batch)), torch.tensor([labels[i] for i in ids], device=clf.device))
         optimizer.zero_grad()
         loss.backward()
+        where.average_gradients(params)
         optimizer.step()
         schedule.step()
         losses.append(loss.item())

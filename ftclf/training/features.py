@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ..distributed import Placement
 from ..encoders import POOLINGS
 from ..tokenization import Item, collate, length_sorted_batches
 
@@ -49,37 +50,48 @@ def cache_key(clf, examples: Sequence) -> str:
 
 @torch.no_grad()
 def compute_features(clf, items: Sequence[Item], batch_size: int = 64, on_progress=None,
-                     desc: str = "encoding") -> dict[str, torch.Tensor]:
+                     desc: str = "encoding", where: Placement | None = None) -> dict[str, torch.Tensor]:
     """Run the encoder once over items: {name: (rows, hidden)}, every item's feature rows (one per
-    text, one per word for token tasks) laid end to end in item order."""
+    text, one per word for token tasks) laid end to end in item order. Under several processes
+    (``where``) each encodes every ``world``-th item and all of them get every item's rows."""
+    where = where or Placement()
     clf.eval()
-    batches = length_sorted_batches(items, batch_size)
+    mine = list(range(where.rank, len(items), where.world))
+    batches = [[mine[i] for i in ids] for ids in length_sorted_batches([items[i] for i in mine], batch_size)]
     per_item: list = [None] * len(items)
     pad = clf.tokenizer.pad_token_id or 0
-    for done, ids in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False), 1):
+    for done, ids in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False, disable=not where.is_main), 1):
         feats = clf.features(collate([items[i] for i in ids], pad).to(clf.device), POOLINGS)
         for row, i in enumerate(ids):
             n = clf.task.feature_rows(items[i])
             per_item[i] = {k: (v[row, :n] if v.dim() == 3 else v[row : row + 1]).float().cpu() for k, v in feats.items()}
         if on_progress is not None:
             on_progress(done, len(batches))
+    if where.world > 1:  # every process gets the others' rows
+        for i, rows in where.gather([(i, per_item[i]) for i in mine]):
+            per_item[i] = rows
     return {k: torch.cat([p[k] for p in per_item]) for k in per_item[0]}
 
 
 def cached_features(clf, examples: Sequence, items: Sequence[Item], batch_size: int = 64, on_progress=None,
-                    desc: str = "encoding") -> dict[str, torch.Tensor]:
-    """compute_features, read from / written to the on-disk cache."""
+                    desc: str = "encoding", where: Placement | None = None) -> dict[str, torch.Tensor]:
+    """compute_features, read from / written to the on-disk cache (written by the main process;
+    read only when every process can read it)."""
+    where = where or Placement()
     path = cache_dir() / f"{cache_key(clf, examples)}.safetensors"
-    if path.is_file():
+    features = None
+    if where.all_true(path.is_file()):
         try:
             features = {k: v.float() for k, v in load_file(str(path)).items()}
         except Exception:  # a damaged cache file is recomputed, never trusted
             path.unlink(missing_ok=True)
-        else:
-            if on_progress is not None:
-                on_progress(1, 1)  # done at once: progress still reports the step
-            return features
-    features = compute_features(clf, items, batch_size, on_progress, desc)
+    if where.all_true(features is not None):
+        if on_progress is not None:
+            on_progress(1, 1)  # done at once: progress still reports the step
+        return features
+    features = compute_features(clf, items, batch_size, on_progress, desc, where)
+    if not where.is_main:
+        return features
     tmp = path.with_suffix(f".tmp-{uuid.uuid4().hex[:8]}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

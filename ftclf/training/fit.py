@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, ModelConfig, TrainingConfig
+from ..distributed import placement
 from ..errors import ConfigError, DataError
 from ..evaluation import decode_examples, score
 from ..splits import sample, split_train_validation
@@ -42,18 +43,22 @@ def train(
     t0 = time.perf_counter()
     clf.training_config = cfg
     emit(TrainingEvent("recipe", detail=cfg.recipe))
+    where = placement()
     if cfg.mode == "contrastive":
-        _train_contrastive(clf, train_examples, val_examples, cfg, emit, cancel, result, t0)
+        _train_contrastive(clf, train_examples, val_examples, cfg, emit, cancel, result, t0, where)
     elif cfg.mode == "frozen":
         from .frozen import train_frozen
 
         clf.set_mode("frozen", cfg)
-        train_frozen(clf, train_examples, val_examples, cfg, emit, cancel, result)
+        train_frozen(clf, train_examples, val_examples, cfg, emit, cancel, result, where=where)
     else:
         from .trainer import train_with_trainer
 
         clf.set_mode(cfg.mode, cfg)
         train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result)
+    if not where.is_main:  # its share is done; the main process scores, reports and saves
+        result.seconds = time.perf_counter() - t0
+        return result
     if val_examples:
         result.validation_examples, result.validation_predictions = decode_examples(clf, val_examples)
         result.validation = f"validation split ({len(val_examples):,} examples)"
@@ -79,7 +84,8 @@ def _on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def _train_contrastive(clf, train_ex, val_ex, cfg: TrainingConfig, emit, cancel, result: TrainResult, t0: float) -> None:
+def _train_contrastive(clf, train_ex, val_ex, cfg: TrainingConfig, emit, cancel, result: TrainResult, t0: float,
+                       where) -> None:
     """Tune the encoder's LoRA adapters on example pairs, then fit the head on the tuned features."""
     from .contrastive import tune_encoder
     from .frozen import device_of_run, train_frozen
@@ -87,14 +93,14 @@ def _train_contrastive(clf, train_ex, val_ex, cfg: TrainingConfig, emit, cancel,
     clf.set_mode("lora", cfg)
     clf.to(device_of_run())
     items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, clf.model_config.label2id)
-    losses = tune_encoder(clf, items, cfg, emit, cancel, t0)
+    losses = tune_encoder(clf, items, cfg, emit, cancel, t0, where)
     result.history.append({"epoch": 0, "step": len(losses), "loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
                            "contrastive_steps": len(losses)})
     head_cfg = cfg
     if cfg.head_fit == "adamw":  # the head's own rates, not the encoder's
         head_cfg = dataclasses.replace(cfg, epochs=DEFAULT_EPOCHS["frozen"], learning_rate=DEFAULT_LEARNING_RATE["frozen"],
                                        batch_size=DEFAULT_BATCH_SIZE["frozen"])
-    train_frozen(clf, train_ex, val_ex, head_cfg, emit, cancel, result, cache=False, t0=t0)
+    train_frozen(clf, train_ex, val_ex, head_cfg, emit, cancel, result, cache=False, t0=t0, where=where)
 
 
 def needs_validation(cfg: TrainingConfig) -> bool:

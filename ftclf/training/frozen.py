@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainingConfig
+from ..distributed import Placement
 from ..errors import TrainingCancelled
 from ..evaluation import score_logits
 from ..inference import decode_rows, join_windows
@@ -72,7 +73,8 @@ def _train_head(clf) -> None:
             module.train()
 
 
-def _features(clf, examples, what: str, emit: EventHandler, t0: float, cancel, cache: bool = True) -> FeatureTable:
+def _features(clf, examples, what: str, emit: EventHandler, t0: float, cancel, cache: bool = True,
+              where: Placement | None = None) -> FeatureTable:
     items = clf.task.encode(clf.tokenizer, examples, clf.model_config, clf.max_length, clf.model_config.label2id)
 
     def progress(done: int, total: int) -> None:
@@ -82,18 +84,23 @@ def _features(clf, examples, what: str, emit: EventHandler, t0: float, cancel, c
         emit(TrainingEvent("features", done, total, elapsed=time.perf_counter() - t0, detail=what))
 
     compute = cached_features if cache else (lambda clf, examples, items, **kw: compute_features(clf, items, **kw))
-    return FeatureTable(clf, items, compute(clf, examples, items, on_progress=progress, desc=f"encoding {what}"))
+    return FeatureTable(clf, items, compute(clf, examples, items, on_progress=progress, desc=f"encoding {what}",
+                                            where=where))
 
 
 def train_frozen(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult,
-                 cache: bool = True, t0: float | None = None) -> None:
+                 cache: bool = True, t0: float | None = None, where: Placement | None = None) -> None:
     """Fit the head on the encoder's features. ``cache``: read/write the on-disk feature cache
-    (off when the encoder was just tuned by this run)."""
+    (off when the encoder was just tuned by this run). Under several processes (``where``) the
+    encoder pass is shared out and the head is fitted once, by the main process."""
+    where = where or Placement()
     device = device_of_run()
     clf.to(device)
     t0 = time.perf_counter() if t0 is None else t0
-    train = _features(clf, train_ex, "train", emit, t0, cancel, cache)
-    val = _features(clf, val_ex, "validation", emit, t0, cancel, cache) if val_ex else None
+    train = _features(clf, train_ex, "train", emit, t0, cancel, cache, where)
+    val = _features(clf, val_ex, "validation", emit, t0, cancel, cache, where) if val_ex else None
+    if not where.is_main:
+        return
     if cfg.head_fit == "lbfgs":
         _fit_lbfgs(clf, train, train_ex, cfg, emit, cancel, result, t0, device)
     else:

@@ -1,4 +1,5 @@
-"""LoRA / full fine-tuning through transformers' Trainer (so torchrun / accelerate launch work).
+"""LoRA / full fine-tuning through transformers' Trainer: under ``accelerate launch`` / ``torchrun`` it
+runs data-parallel (DDP: gloo on CPUs, NCCL on GPUs), each process a share of every batch.
 
 Model selection is ftclf's own callback rather than Trainer checkpoints: the trainable weights of
 the best evaluation are kept in memory (ties keep the later one) and restored at the end, and
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from ..config import TrainingConfig
+from ..distributed import placement
 from ..evaluation import score_logits
 from ..tokenization import collate, collate_labels
 from .events import EventHandler, TrainingEvent, TrainResult
@@ -143,14 +145,19 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
         items = [row["item"] for row in rows]
         return {"batch": collate(items, pad), "labels": collate_labels(items)}
 
+    # batch_size is the batch of one update: several processes (DDP) take a share of it each, so the
+    # updates, the schedule and the result stay those of a one-process run
+    where = placement()
+    per_process = max(1, math.ceil(cfg.batch_size / where.world))
     with tempfile.TemporaryDirectory(prefix="ftclf-trainer-") as tmp:
         args = TrainingArguments(**_trainer_arguments(
             output_dir=tmp, num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
-            per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size * 2,
+            per_device_train_batch_size=per_process, per_device_eval_batch_size=per_process * 2,
             weight_decay=cfg.weight_decay, seed=cfg.seed, data_seed=cfg.seed,
             eval_strategy="steps", eval_steps=eval_every, save_strategy="no", logging_steps=max(1, eval_every // 10),
             report_to="none", remove_unused_columns=False, label_names=["labels"],
-            dataloader_num_workers=0,
+            dataloader_num_workers=0, ddp_find_unused_parameters=cfg.mode == "full",  # full: the unused pooler
+            use_cpu=where.world > 1 and not torch.cuda.is_available(),  # DDP over gloo between CPU processes
             warmup_ratio=cfg.warmup_ratio,
         ))
         selecting = len(val_items) >= MIN_SELECTION

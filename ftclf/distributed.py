@@ -1,0 +1,91 @@
+"""Where this process stands among the processes ``accelerate launch`` or ``torchrun`` started.
+
+One process (the usual case) is rank 0 of 1 and everything here is a no-op. Under a launcher
+(``WORLD_SIZE`` > 1) accelerate's ``PartialState`` sets up the process group (gloo on CPUs, NCCL on
+GPUs) and ftclf uses it to split work — training batches (Trainer's DDP), the frozen encoder pass,
+contrastive tuning, batch prediction — while only the main process writes files and reports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Placement:
+    """This process's rank among ``world`` processes."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def gather(self, objects: list) -> list:
+        """Every process's ``objects`` list, concatenated in rank order, on every process."""
+        if self.world == 1:
+            return list(objects)
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, list(objects))
+        return [x for part in out for x in part]
+
+    def total(self, counts: list[int]) -> list[int]:
+        """``counts`` summed over the processes (on every process)."""
+        if self.world == 1:
+            return list(counts)
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, list(counts))
+        return [sum(c) for c in zip(*out)]
+
+    def all_true(self, flag: bool) -> bool:
+        return all(self.gather([bool(flag)]))
+
+    def average_gradients(self, parameters) -> None:
+        """Data parallelism by hand: each process's gradients replaced by their mean."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        for p in parameters:
+            if p.grad is not None:
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                p.grad /= self.world
+
+
+def launched() -> bool:
+    """Whether a launcher started several processes (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def placement() -> Placement:
+    """This process's place (0 of 1 unless launched); the process group is set up on first use."""
+    if not launched():
+        return Placement()
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    share_cores(state.num_processes)
+    return Placement(state.process_index, state.num_processes)
+
+
+def share_cores(processes: int) -> None:
+    """Processes sharing one machine's CPU cores take a share each (unless ``OMP_NUM_THREADS`` says)."""
+    import torch
+
+    if processes > 1 and not os.environ.get("OMP_NUM_THREADS"):
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
