@@ -17,7 +17,7 @@ _EXPORTS = {
     "TaskSpec": "tasks", "get_task": "tasks", "register_task": "tasks", "read_examples": "tasks",
     "Head": "heads", "HeadSpec": "heads", "get_head": "heads", "register_head": "heads",
     "Classifier": "model",
-    "Predictor": "inference", "predict": "inference",
+    "Predictor": "inference", "predict": "inference", "predict_file": "batch",
     "EntitySpan": "predictions", "SequencePrediction": "predictions", "TokenPrediction": "predictions",
     "WordPrediction": "predictions",
     "evaluate": "evaluation",

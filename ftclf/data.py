@@ -353,8 +353,8 @@ def _decode_class_labels(features, row: dict) -> dict:
     for key, feature in features.items():
         names = getattr(feature, "names", None)
         inner = getattr(getattr(feature, "feature", None), "names", None)
-        if names is not None and isinstance(row[key], int):
-            out[key] = names[row[key]]
+        if names is not None and isinstance(row[key], int):  # -1: no label (a test split)
+            out[key] = names[row[key]] if 0 <= row[key] < len(names) else None
         elif inner is not None and isinstance(row[key], list):
-            out[key] = [inner[v] for v in row[key]]
+            out[key] = [inner[v] if 0 <= v < len(inner) else None for v in row[key]]
     return out

@@ -10,16 +10,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ftclf"
 
 #: Lower layers never import higher ones. Same-layer imports are allowed within one package only.
 LAYERS = [
-    ["ftclf", "ftclf.errors", "ftclf.iob", "ftclf.hub", "ftclf.predictions"],
+    ["ftclf", "ftclf.errors", "ftclf.iob", "ftclf.hub", "ftclf.predictions", "ftclf.distributed"],
     ["ftclf.data", "ftclf.splits", "ftclf.metrics", "ftclf.encoders", "ftclf.tokenization", "ftclf.crf"],
+    ["ftclf.stream"],
     ["ftclf.tasks", "ftclf.tasks.base", "ftclf.tasks.text", "ftclf.tasks.tagging"],
     ["ftclf.heads"],
     ["ftclf.config"],
     ["ftclf.format"],
     ["ftclf.card"],
+    ["ftclf.hub_heads"],
     ["ftclf.model"],
     ["ftclf.inference"],
-    ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics"],
+    ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics", "ftclf.batch"],
     ["ftclf.serving", "ftclf.serving.backends", "ftclf.serving.batcher", "ftclf.serving.export", "ftclf.serving.pool",
      "ftclf.serving.engine"],
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",

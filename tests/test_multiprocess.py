@@ -1,4 +1,4 @@
-"""Two CPU processes (``torchrun``, gloo) on the tiny encoder: training in every engine and batch
+"""Two CPU processes (``accelerate launch`` / ``torchrun``, gloo) on the tiny encoder: training in every engine and batch
 prediction give one output, reported once, equal to a one-process run."""
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from .conftest import sentiment_examples
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="torchrun needs a POSIX system")
 
 
-def _torchrun(*args: str, processes: int = 2) -> subprocess.CompletedProcess:
+def _torchrun(*args: str, processes: int = 2, via: str = "torchrun") -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", "ftclf", *args]
+    launcher = {  # accelerate's multi-process launcher is torch's elastic one; with no GPU, ranks talk over gloo
+        "torchrun": ["torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"],
+        "accelerate": ["accelerate.commands.launch", "--multi_gpu", f"--num_processes={processes}", "--main_process_port=0"],
+    }[via]
+    command = [sys.executable, "-m", *launcher, "-m", "ftclf", *args]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -42,7 +45,7 @@ def _train_args(data, encoder, output, mode: str) -> list[str]:
 
 
 def test_lora_through_trainer_ddp(data, tiny_encoder_dir, tmp_path, capsys):
-    two = _torchrun(*_train_args(data, tiny_encoder_dir, tmp_path / "two", "lora"))
+    two = _torchrun(*_train_args(data, tiny_encoder_dir, tmp_path / "two", "lora"), via="accelerate")
     report = json.loads(two.stdout)  # one JSON document: reported once, by the main process
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]
     assert {"config.json", "head.safetensors", "adapter"} <= {p.name for p in (tmp_path / "two").iterdir()}
