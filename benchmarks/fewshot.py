@@ -46,6 +46,8 @@ RECIPES = {
                      {"mode": "frozen", "head_fit": "adamw"}),
     "contrastive": ("contrastive LoRA tuning + L-BFGS head", {"mode": "contrastive"}),
     "contrastive-300": ("contrastive with a bigger budget: 300 steps", {"mode": "contrastive", "contrastive_steps": 300}),
+    "contrastive-full": ("contrastive tuning of every encoder weight (lr 5e-5) + L-BFGS head",
+                         {"mode": "contrastive", "contrastive_body": "full"}),
     "lora": ("LoRA + head, AdamW epochs on a carved split", {"mode": "lora"}),
     "setfit": ("SetFit 1.2 (contrastive body tuning + logistic regression, its defaults)", None),
 }

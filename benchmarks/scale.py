@@ -1,6 +1,6 @@
 """Scale-out on this machine: one process against two (``torchrun``, gloo on the CPU).
 
-    python benchmarks/scale.py train                     # one LoRA run, 1 vs 2 processes
+    python benchmarks/scale.py train [--seeds 0 1 2]      # one LoRA run per seed, 1 vs 2 processes
     python benchmarks/scale.py predict --lines 10000 100000 1000000 [--processes 1 2]
 
 ``train``: LoRA fine-tuning of the embedded encoder on 2,000 SST-2 training phrases (seeded sample
@@ -83,24 +83,22 @@ def bench_train(args) -> None:
         train.write_text("sentence\tlabel\n" + "".join(f"{t}\t{label[y]}\n" for t, y in rows))
         val.write_text("sentence\tlabel\n" + "".join(f"{t}\t{label[y]}\n" for t, y in val_rows))
         table = []
-        for processes in args.processes:
-            out = Path(tmp) / f"head-{processes}"
+        for seed, processes in [(seed, p) for seed in args.seeds for p in args.processes]:
+            out = Path(tmp) / f"head-{processes}-{seed}"
             seconds, report, one, total = run_measured(command(
                 processes, "train", "--task", "sequence", "--data", str(train), "--validation", str(val),
-                "--output", str(out), "--mode", "lora", "--epochs", "1", "--seed", "0"))
-            row = {"benchmark": "train-lora", "processes": processes, "examples": args.examples,
+                "--output", str(out), "--mode", "lora", "--epochs", "1", "--seed", str(seed)))
+            row = {"benchmark": "train-lora", "processes": processes, "seed": seed, "examples": args.examples,
                    "seconds": round(seconds, 1), "train_seconds": report["train_seconds"],
                    "accuracy": round(report["validation"]["accuracy"], 4), "steps": report["history"][-1]["step"],
                    "peak_rss_mb": round(one), "peak_rss_sum_mb": round(total)}
             record(row)
             table.append(row)
-    print(f"\n| processes | wall (s) | training (s) | updates | accuracy on {len(val_rows):,} held-out sentences |")
-    print("|---|---|---|---|---|")
+    print(f"\n| seed | processes | wall (s) | training (s) | updates | accuracy on {len(val_rows):,} held-out sentences |")
+    print("|---|---|---|---|---|---|")
     for r in table:
-        print(f"| {r['processes']} | {r['seconds']} | {r['train_seconds']} | {r['steps']} | {100 * r['accuracy']:.1f} |")
-    if len(table) > 1:
-        print(f"\nspeed-up {table[0]['seconds'] / table[1]['seconds']:.2f}x, accuracy difference "
-              f"{100 * (table[1]['accuracy'] - table[0]['accuracy']):+.1f} points")
+        print(f"| {r['seed']} | {r['processes']} | {r['seconds']} | {r['train_seconds']} | {r['steps']} "
+              f"| {100 * r['accuracy']:.1f} |")
 
 
 def bench_predict(args) -> None:
@@ -139,6 +137,7 @@ def main() -> None:
     train = sub.add_parser("train")
     train.add_argument("--examples", type=int, default=2000)
     train.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    train.add_argument("--seeds", type=int, nargs="+", default=[0])
     predict = sub.add_parser("predict")
     predict.add_argument("--lines", type=int, nargs="+", default=[10_000, 100_000])
     predict.add_argument("--processes", type=int, nargs="+", default=[1, 2])

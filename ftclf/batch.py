@@ -19,6 +19,7 @@ input order into the output and removes them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -169,7 +170,15 @@ def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str
         raise FtclfError(f"expected a chunk size of at least 1, got {chunk_size}")
     run = {"model": model, "data": str(source), "format": fmt, "chunk_size": chunk_size, "processes": where.world,
            "columns": [columns.text, columns.text_pair, columns.label] if columns else None}
-    stream = records(source, fmt)  # a missing file or dataset is reported before the output is touched
+    # a missing file or dataset, or columns that are not there, are reported before the output is touched
+    stream = records(source, fmt)
+    reader = InputReader(classifier.task, columns, Path(str(source)).name)
+    first = next(stream, None)
+    if first is None:
+        raise DataError(f"expected examples to predict in {source}, found none; check the file")
+    if first.row is not None:
+        reader.chosen = reader._choose(list(first.row))
+    stream = itertools.chain([first], stream)
     complete = _check_run(output, run, overwrite, where.world) if where.is_main else False
     where.barrier()  # the main process has cleared (--overwrite) or checked the output
     sidecar = output.with_name(output.name + SIDECAR_SUFFIX)
@@ -183,7 +192,6 @@ def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str
         sidecar.write_text(json.dumps({**run, "complete": False}, indent=2), "utf-8")
 
     t0 = time.perf_counter()
-    reader = InputReader(classifier.task, columns, Path(str(source)).name)
     predictor = Predictor(classifier, batch_size)
     part = _part(output, where.rank, where.world)
     handle, done = _open_resumed(part)
@@ -232,7 +240,7 @@ def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first
         try:
             inputs.append(reader(record))
             where.append(k)
-        except (InputError, DataError) as exc:
+        except InputError as exc:  # this record only; a whole-input problem (DataError) stops the run
             lines[k] = {"index": first + k, "line": record.line, "error": str(exc)}
     for k, prediction in zip(where, predictor.predict_inputs(inputs) if inputs else []):
         lines[k] = _line(first + k, prediction)

@@ -12,7 +12,8 @@ import torch
 from ftclf import Classifier, ModelConfig, predict
 from ftclf.batch import predict_file
 from ftclf.cli import main
-from ftclf.errors import FtclfError, InputError
+from ftclf.data import ColumnMap
+from ftclf.errors import DataError, FtclfError, InputError
 
 TAGS = ["O", "B-PER", "I-PER"]
 
@@ -141,3 +142,17 @@ def test_cli_predict_data(heads, tmp_path, capsys):
     assert summary["examples"] == 52 and summary["errors"] == 3 and summary["processes"] == 1
     assert main(["predict", "--model", str(heads[0]), "--data", str(tmp_path / "missing.tsv"), "--output", str(out)]) == 2
     assert "found nothing" in capsys.readouterr().err
+
+
+def test_missing_columns_stop_before_anything_is_written(heads, tmp_path):
+    clf = Classifier.from_pretrained(heads[0])
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"review_body": "fine"}\n')
+    with pytest.raises(DataError, match="expected a text column"):
+        predict_file(clf, path, tmp_path / "out.jsonl", progress=False)
+    path.write_text("")
+    with pytest.raises(DataError, match="found none"):
+        predict_file(clf, path, tmp_path / "out.jsonl", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    summary = predict_file(clf, _table(tmp_path), tmp_path / "out.jsonl", columns=ColumnMap(text="sentence"), progress=False)
+    assert summary["examples"] == 52

@@ -4,7 +4,7 @@ that never decides on a validation split too small to tell candidates apart."""
 import pytest
 import torch
 
-from ftclf import Classifier, ModelConfig, TrainingConfig, predict
+from ftclf import Classifier, ModelConfig, TrainingConfig, load_encoder, predict
 from ftclf.data import Example
 from ftclf.training import fit, train
 from ftclf.training import frozen as frozen_loop
@@ -131,6 +131,23 @@ def test_contrastive_mode_tunes_adapters_then_fits_the_head(tiny_encoder_dir, tm
     again = Classifier.from_pretrained(out)
     inputs = (["good good film"], None) if task == "sequence" else (["a b"], ["a c"])
     assert predict(again, *inputs)[0].probabilities == pytest.approx(predict(clf, *inputs)[0].probabilities, abs=1e-5)
+
+
+def test_contrastive_tuning_of_every_weight_saves_the_encoder(tiny_encoder_dir, tmp_path):
+    cfg = TrainingConfig(mode="contrastive", contrastive_body="full", contrastive_steps=6)
+    assert cfg.learning_rate == 5e-5 and TrainingConfig(mode="contrastive").learning_rate == 3e-4
+    before = {n: p.clone() for n, p in load_encoder(tiny_encoder_dir).model.named_parameters()}
+    clf, _ = fit(model(tiny_encoder_dir), cfg, sentiment_examples(32))
+    assert clf.mode == "full" and "every encoder weight" in clf.training_config.recipe
+    moved = [n for n, p in clf.encoder.named_parameters() if n in before and not torch.equal(p, before[n])]
+    assert any("attention" in n for n in moved)  # not adapters: the encoder's own weights moved
+    out = clf.save_pretrained(tmp_path / "full")
+    assert (out / "encoder").is_dir() and not (out / "adapter").exists()
+    again = Classifier.from_pretrained(out)
+    assert predict(again, ["good good film"])[0].probabilities == pytest.approx(
+        predict(clf, ["good good film"])[0].probabilities, abs=1e-5)
+    auto = fit(model(tiny_encoder_dir), TrainingConfig(contrastive_body="full", contrastive_steps=4), two_per_class())[0]
+    assert auto.mode == "full" and auto.training_config.learning_rate == 5e-5
 
 
 def test_cancel_during_contrastive_tuning_stops_without_a_head(tiny_encoder_dir):

@@ -86,11 +86,12 @@ def _on_gpu() -> bool:
 
 def _train_contrastive(clf, train_ex, val_ex, cfg: TrainingConfig, emit, cancel, result: TrainResult, t0: float,
                        where) -> None:
-    """Tune the encoder's LoRA adapters on example pairs, then fit the head on the tuned features."""
+    """Tune the encoder (its LoRA adapters, or every weight) on example pairs, then fit the head on the
+    tuned features."""
     from .contrastive import tune_encoder
     from .frozen import device_of_run, train_frozen
 
-    clf.set_mode("lora", cfg)
+    clf.set_mode(cfg.contrastive_body, cfg)
     clf.to(device_of_run())
     items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, clf.model_config.label2id)
     losses = tune_encoder(clf, items, cfg, emit, cancel, t0, where)

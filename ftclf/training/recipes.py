@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, TrainingConfig
+from ..config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, TrainingConfig, default_learning_rate
 
 #: Up to this many training examples a run is "small data".
 SMALL_DATA = 1024
@@ -71,7 +71,7 @@ def resolve(cfg: TrainingConfig, task, n_train: int, on_gpu: bool = False) -> Tr
     changes: dict = {"mode": mode}
     if cfg.mode == "auto":  # auto's defaults are the chosen mode's
         changes["epochs"] = cfg.epochs or DEFAULT_EPOCHS[mode]
-        changes["learning_rate"] = cfg.learning_rate or DEFAULT_LEARNING_RATE[mode]
+        changes["learning_rate"] = cfg.learning_rate or default_learning_rate(mode, cfg.contrastive_body)
     head_fit = cfg.head_fit
     if mode in ("frozen", "contrastive") and head_fit == "auto":
         head_fit = "lbfgs" if n_train <= (LBFGS_MAX_SENTENCES if task.token_level else LBFGS_MAX) else "adamw"
@@ -92,7 +92,8 @@ def resolve(cfg: TrainingConfig, task, n_train: int, on_gpu: bool = False) -> Tr
 def describe(cfg: TrainingConfig, why: str = "") -> str:
     """The recipe in words: what trains, how the head is fitted, and (for auto) why."""
     if cfg.mode == "contrastive":
-        what = (f"contrastive: LoRA adapters tuned for {cfg.contrastive_steps * cfg.epochs:,} steps on every "
+        body = "every encoder weight" if cfg.contrastive_body == "full" else "LoRA adapters"
+        what = (f"contrastive: {body} tuned for {cfg.contrastive_steps * cfg.epochs:,} steps on every "
                 f"same/different-label pair of batches of {cfg.batch_size} examples (learning rate "
                 f"{cfg.learning_rate:g}), then the head")
     elif cfg.mode == "frozen":

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import MODES, PAIR_MODES, ModelConfig, TrainingConfig
+from ..config import CONTRASTIVE_BODIES, MODES, PAIR_MODES, ModelConfig, TrainingConfig
 from ..data import ColumnMap
 from ..encoders import POOLINGS
 from ..errors import FtclfError, InputError
@@ -28,7 +28,7 @@ from .context import jobs, md, redact, session_of, store, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
-TRAINING_FIELDS = ("mode", "epochs", "learning_rate", "batch_size")
+TRAINING_FIELDS = ("mode", "contrastive_body", "epochs", "learning_rate", "batch_size")
 
 
 def sample_names(task: str) -> list[str]:
@@ -194,7 +194,7 @@ def build_train_tab() -> dict:
                     "cross-validation (no examples lost to a validation split), beyond it LoRA (or frozen, for very "
                     "large data on a CPU). **Frozen** trains only the head on encoder features computed once; "
                     "**LoRA** adds small low-rank adapters to the encoder; **full** trains every weight (slow on a CPU); "
-                    "**contrastive** tunes LoRA adapters on same/different-label pairs (SetFit's idea), then fits the head. "
+                    "**contrastive** tunes LoRA adapters (or every weight) on same/different-label pairs (SetFit's idea), then fits the head. "
                     f"Heads — {modes} Uploads: CSV, TSV (unquoted), JSONL or CoNLL, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
         form: dict[str, gr.components.Component] = {}
         with gr.Row():
@@ -206,7 +206,7 @@ def build_train_tab() -> dict:
             form["sample"] = gr.Dropdown(names, value=(names or [None])[0], label="Sample", elem_id="train-sample")
             form["upload"] = gr.File(label="Upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt"],
                                      elem_id="train-upload", visible=False)
-            form["hub"] = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="glue:sst2:train",
+            form["hub"] = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="nyu-mll/glue:sst2:train",
                                      elem_id="train-hub", visible=False)
         preview_button = gr.Button("Preview data", elem_id="train-preview")
         counts = gr.Markdown()
@@ -228,6 +228,10 @@ def build_train_tab() -> dict:
             form["epochs"] = gr.Number(label="Epochs (0 = default)", value=0, precision=0)
             form["learning_rate"] = gr.Number(label="Learning rate (0 = default)", value=0)
             form["batch_size"] = gr.Number(label="Batch size (0 = default)", value=0, precision=0)
+            form["contrastive_body"] = gr.Radio(list(CONTRASTIVE_BODIES), value=training_defaults.contrastive_body,
+                                                label="Contrastive tuning moves", elem_id="train-body",
+                                                info="lora: adapters, a small head; full: every weight, a little more "
+                                                     "accurate on small data, a ~90 MB head")
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")

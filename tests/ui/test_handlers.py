@@ -27,7 +27,7 @@ def form(task="sequence", source="sample", **values):
     return {"task": task, "source": source, "sample": "", "upload": None, "hub": "", "text_column": "",
             "text_pair_column": "", "label_column": "", "head": None, "pooling": "mean", "pair_mode": "cross",
             "pair_features": True, "word_shape": task == "token", "mode": "frozen", "epochs": 0, "learning_rate": 0,
-            "batch_size": 0, **values}
+            "batch_size": 0, "contrastive_body": "lora", **values}
 
 
 def train(values, session="test-session"):
@@ -167,6 +167,8 @@ def test_read_form_builds_the_same_configs_as_the_api():
     assert train_tab.read_form(form("pair", pair_mode="concat", pair_features=False)).model.pair_features is False
     assert train_tab.read_form(form("token", word_shape=False)).model.word_shape is False
     assert train_tab.read_form(form("sequence", word_shape=True)).model.word_shape is False  # a hidden box says nothing
+    full = train_tab.read_form(form("sequence", mode="contrastive", contrastive_body="full")).training
+    assert full == TrainingConfig(mode="contrastive", contrastive_body="full") and full.learning_rate == 5e-5
 
 
 def test_no_head_notice_points_to_train(tmp_path):
