@@ -45,8 +45,9 @@ def run_measured(cmd: list[str]) -> tuple[float, dict, float, float]:
     import psutil
 
     env = {**os.environ, "TQDM_DISABLE": "1"}
+    log = tempfile.TemporaryFile("w+")  # not a pipe: an unread pipe fills up and stalls the child
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env, text=True)
     parent = psutil.Process(proc.pid)
     peak_one = peak_sum = 0.0
     while proc.poll() is None:
@@ -58,8 +59,10 @@ def run_measured(cmd: list[str]) -> tuple[float, dict, float, float]:
         if rss:
             peak_one, peak_sum = max(peak_one, max(rss)), max(peak_sum, sum(rss))
         time.sleep(0.2)
-    out, err = proc.communicate()
+    out, _ = proc.communicate()
     seconds = time.perf_counter() - t0
+    log.seek(0)
+    err = log.read()
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err[-3000:]}")
     return seconds, json.loads(out), peak_one, peak_sum

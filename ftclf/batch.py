@@ -179,11 +179,16 @@ def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str
     if first.row is not None:
         reader.chosen = reader._choose(list(first.row))
     stream = itertools.chain([first], stream)
-    complete = _check_run(output, run, overwrite, where.world) if where.is_main else False
-    where.barrier()  # the main process has cleared (--overwrite) or checked the output
+    problem, complete = None, False
+    if where.is_main:  # the main process checks (or, with overwrite, clears) the output …
+        try:
+            complete = _check_run(output, run, overwrite, where.world)
+        except FtclfError as exc:
+            problem = str(exc)
+    problem, complete = where.gather([(problem, complete)])[0]  # … and every process learns its verdict
+    if problem:
+        raise FtclfError(problem)
     sidecar = output.with_name(output.name + SIDECAR_SUFFIX)
-    if where.world > 1 and not where.is_main:
-        complete = json.loads(sidecar.read_text("utf-8")).get("complete", False) if sidecar.exists() else False
     if complete:
         n = _complete_lines(output)[0]
         return {"output": str(output), "examples": n, "predicted": 0, "errors": None, "resumed": n, "seconds": 0.0,
@@ -276,5 +281,6 @@ def _merge(output: Path, world: int, chunk_size: int) -> int:
 def _bar(total: int | None, initial: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=min(initial, total or initial), unit=" examples", unit_scale=True, disable=not enabled,
-                desc="predict", dynamic_ncols=True, smoothing=0.1)
+    off = {} if enabled else {"disable": True}  # when enabled, tqdm's own settings (TQDM_DISABLE …) still apply
+    return tqdm(total=total, initial=min(initial, total or initial), unit=" examples", unit_scale=True, desc="predict",
+                dynamic_ncols=True, smoothing=0.1, mininterval=1.0, **off)

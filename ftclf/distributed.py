@@ -24,12 +24,6 @@ class Placement:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
     def gather(self, objects: list) -> list:
         """Every process's ``objects`` list, concatenated in rank order, on every process."""
         if self.world == 1:
@@ -41,14 +35,10 @@ class Placement:
         return [x for part in out for x in part]
 
     def total(self, counts: list[int]) -> list[int]:
-        """``counts`` summed over the processes (on every process)."""
+        """``counts`` summed over the processes (on every process; every process waits for the others)."""
         if self.world == 1:
             return list(counts)
-        import torch.distributed as dist
-
-        out: list[Any] = [None] * self.world
-        dist.all_gather_object(out, list(counts))
-        return [sum(c) for c in zip(*out)]
+        return [sum(c) for c in zip(*(self.gather([list(counts)])))]
 
     def all_true(self, flag: bool) -> bool:
         return all(self.gather([bool(flag)]))
