@@ -326,9 +326,10 @@ def check_hub_spec(spec: str) -> str:
     return spec
 
 
-def read_hub_rows(spec: str) -> tuple[list[Row], str]:
-    """``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub as numbered rows (ClassLabel ints become
-    their names); needs network or the datasets cache."""
+def load_hub_dataset(spec: str, streaming: bool = False):
+    """(dataset, dataset id) of ``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub (``streaming``: an
+    iterable one, read as it is walked); needs network or the datasets cache. Every failure is a
+    :class:`DataError` that says what to do."""
     parts = check_hub_spec(spec).split(":")
     dataset_id, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
     split = parts[2] if len(parts) > 2 else "train"
@@ -337,17 +338,23 @@ def read_hub_rows(spec: str) -> tuple[list[Row], str]:
 
         if not hub.offline() and not hub.reachable():  # offline mode reads the datasets cache
             raise ConnectionError("the Hugging Face Hub cannot be reached from this machine")
-        ds = datasets.load_dataset(dataset_id, config, split=split)
+        return datasets.load_dataset(dataset_id, config, split=split, streaming=streaming), dataset_id
     except Exception as exc:  # network, missing dataset, bad config: all reported the same way
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise DataError(
             f"expected a loadable hub dataset {dataset_id!r} (config {config!r}, split {split!r}), "
-            f"but loading failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            "check the id and that you are online, or use a local file"
+            f"but loading failed ({type(exc).__name__}: {detail}); check the id and that you are online, or use a local file"
         ) from exc
-    return [(i + 1, _decode_class_labels(ds.features, row)) for i, row in enumerate(ds)], dataset_id
 
 
-def _decode_class_labels(features, row: dict) -> dict:
+def read_hub_rows(spec: str) -> tuple[list[Row], str]:
+    """``ID[:CONFIG[:SPLIT]]`` from the Hugging Face Hub as numbered rows (ClassLabel ints become
+    their names); needs network or the datasets cache."""
+    ds, dataset_id = load_hub_dataset(spec)
+    return [(i + 1, decode_class_labels(ds.features, row)) for i, row in enumerate(ds)], dataset_id
+
+
+def decode_class_labels(features, row: dict) -> dict:
     """Replace ClassLabel ints (and sequences of them) by their names."""
     out = dict(row)
     for key, feature in features.items():

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from . import hub
-from .data import _decode_class_labels, _dialect, check_hub_spec, detect_format
+from .data import _dialect, decode_class_labels, detect_format, load_hub_dataset
 from .errors import DataError
 
 
@@ -161,25 +160,11 @@ def _conll_records(path: Path, fmt: str) -> Iterator[Record]:
 
 
 def _hub_records(spec: str) -> Iterator[Record]:
-    parts = check_hub_spec(spec).split(":")
-    dataset_id, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
-    split = parts[2] if len(parts) > 2 else "train"
-    try:
-        import datasets
-
-        if not hub.offline() and not hub.reachable():
-            raise ConnectionError("the Hugging Face Hub cannot be reached from this machine")
-        stream = datasets.load_dataset(dataset_id, config, split=split, streaming=True)
-    except Exception as exc:  # network, missing dataset, bad config: all reported the same way
-        raise DataError(
-            f"expected a loadable hub dataset {dataset_id!r} (config {config!r}, split {split!r}), but loading failed "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); check the id and that you "
-            "are online, or use a local file"
-        ) from exc
+    stream, _ = load_hub_dataset(spec, streaming=True)
 
     def walk():
         features = getattr(stream, "features", None) or {}
         for number, row in enumerate(stream, 1):
-            yield Record(number, row=_decode_class_labels(features, row) if features else dict(row))
+            yield Record(number, row=decode_class_labels(features, row) if features else dict(row))
 
     return walk()
