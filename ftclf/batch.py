@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from .data import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS, ColumnMap, _pick
+from .data import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS, ColumnMap, pick_column
 from .distributed import Placement, placement
 from .errors import DataError, FtclfError, InputError
 from .inference import Predictor
@@ -51,9 +51,9 @@ class InputReader:
             words = next((c for c in WORD_COLUMNS if c in keys), None)
             if words is not None and self.columns.text is None:
                 return ("words", words)
-            return ("text", _pick(keys, self.columns.text, TEXT_COLUMNS, "text", self.name))
-        text = _pick(keys, self.columns.text, TEXT_COLUMNS, "text", self.name)
-        pair = _pick(keys, self.columns.text_pair, PAIR_COLUMNS, "text pair", self.name) if self.task.text_pairs else None
+            return ("text", pick_column(keys, self.columns.text, TEXT_COLUMNS, "text", self.name))
+        text = pick_column(keys, self.columns.text, TEXT_COLUMNS, "text", self.name)
+        pair = pick_column(keys, self.columns.text_pair, PAIR_COLUMNS, "text pair", self.name) if self.task.text_pairs else None
         label = self.columns.label or next((c for c in LABEL_COLUMNS if c in keys), None)
         return ("text", text, pair, label if label in keys else None)
 

@@ -107,7 +107,17 @@ def read_text_file(path: str | Path) -> list[str]:
     return text.splitlines()
 
 
-def _dialect(fmt: str) -> dict:
+def read_header(fields: list[str], name: str) -> list[str]:
+    """A table's column names, stripped; the same name twice is refused."""
+    header = [h.strip() for h in fields]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise DataError(f"expected distinct column names in the header of {name}, found {', '.join(map(repr, twice))} "
+                        "more than once; rename the columns")
+    return header
+
+
+def csv_dialect(fmt: str) -> dict:
     return {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
 
 
@@ -123,11 +133,7 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
     numbered = [(line, rec) for line, rec in _records(lines, fmt, name) if rec and any(f.strip() for f in rec)]
     if not numbered:
         raise DataError(f"expected a header line and examples, found an empty file {name}; add data")
-    header = [h.strip() for h in numbered[0][1]]
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        raise DataError(f"expected distinct column names in the header of {name}, found {', '.join(map(repr, twice))} "
-                        "more than once; rename the columns")
+    header = read_header(numbered[0][1], name)
     rows = []
     for number, rec in numbered[1:]:
         if len(rec) != len(header):
@@ -143,7 +149,7 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
 def _records(lines: list[str], fmt: str, name: str):
     """(line number where the record starts, fields) of a CSV / TSV file; a quoted CSV field may span
     lines, so numbers come from the reader, not from counting records."""
-    reader = csv.reader(lines, **_dialect(fmt))
+    reader = csv.reader(lines, **csv_dialect(fmt))
     start = 1
     try:
         for record in reader:
@@ -188,10 +194,10 @@ def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
         except json.JSONDecodeError:
             return []
         return list(record) if isinstance(record, dict) else []
-    return [h.strip() for h in next(csv.reader([first], **_dialect(fmt)), [])]
+    return [h.strip() for h in next(csv.reader([first], **csv_dialect(fmt)), [])]
 
 
-def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str) -> str:
+def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str) -> str:
     if wanted is not None:
         if wanted not in columns:
             raise DataError(
@@ -216,9 +222,9 @@ def rows_to_examples(
     if not rows:
         raise DataError(f"expected at least one example in {name}, found none; add examples")
     keys = list(rows[0][1].keys())
-    text_col = _pick(keys, columns.text, TEXT_COLUMNS, "text", name)
-    pair_col = _pick(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if pairs else None
-    label_col = _pick(keys, columns.label, LABEL_COLUMNS, "label", name) if labelled else None
+    text_col = pick_column(keys, columns.text, TEXT_COLUMNS, "text", name)
+    pair_col = pick_column(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if pairs else None
+    label_col = pick_column(keys, columns.label, LABEL_COLUMNS, "label", name) if labelled else None
     examples = []
     for number, row in rows:
         text = _field(row, text_col, number, name)
@@ -282,8 +288,8 @@ def rows_to_token_examples(rows: list[Row], name: str = "data") -> list[TokenExa
     if not rows:
         raise DataError(f"expected at least one sentence in {name}, found none")
     keys = list(rows[0][1].keys())
-    word_col = _pick(keys, None, WORD_COLUMNS, "tokens", name)
-    tag_col = _pick(keys, None, TAG_COLUMNS, "tags", name)
+    word_col = pick_column(keys, None, WORD_COLUMNS, "tokens", name)
+    tag_col = pick_column(keys, None, TAG_COLUMNS, "tags", name)
     examples = []
     for number, row in rows:
         words, tags = row.get(word_col), row.get(tag_col)

@@ -84,10 +84,14 @@ class Metadata:
         return key, value if isinstance(value, (int, float)) else None
 
 
+#: Weight files that unpickle (and can run code) when loaded: never read, never downloaded.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
 def check_files(directory: str | Path) -> None:
     """Refuse weights stored as pickle (``*.bin``, ``*.pt``, ``*.pkl``) by name, before anything loads them."""
     for path in Path(directory).rglob("*"):
-        if path.suffix in (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"):
+        if path.suffix in PICKLE_SUFFIXES:
             raise ModelFormatError(
                 f"expected safetensors and JSON only, found {path.relative_to(directory)} (pickle-based weights, which "
                 "can run code when loaded); remove it and re-save the head with ftclf"

@@ -25,8 +25,6 @@ from .errors import FtclfError, ModelFormatError
 #: What a head repository may hold, and all that is ever downloaded from one: metadata and tokenizer
 #: files (JSON, text), safetensors weights, an ONNX graph of an exported head, the model card.
 ALLOWED = ("*.json", "*.safetensors", "*.txt", "*.md", "*.onnx", "*.model", ".gitattributes")
-#: Weights that unpickle (and can run code) when loaded: a repository that has only these is refused.
-PICKLED = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
 
@@ -109,7 +107,7 @@ def pull(repo_id: str, revision: str | None = None, token: str | None = None) ->
             raise ModelFormatError(f"expected an ftclf head at {repo_id} (a {format.CONFIG_NAME} and {format.HEAD_NAME}), "
                                    f"found {len(files)} files without {format.CONFIG_NAME}; pick a repository pushed by ftclf")
         if format.HEAD_NAME not in files:
-            pickled = [f for f in files if f.endswith(PICKLED)]
+            pickled = [f for f in files if f.endswith(format.PICKLE_SUFFIXES)]
             found = f"pickle-based weights ({', '.join(pickled[:3])})" if pickled else f"no {format.HEAD_NAME}"
             raise ModelFormatError(f"expected head weights as {format.HEAD_NAME} at {repo_id}, found {found}; ftclf loads "
                                    "safetensors only (pickle can run code when loaded)")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .data import _dialect, decode_class_labels, detect_format, load_hub_dataset
+from .data import csv_dialect, decode_class_labels, detect_format, load_hub_dataset, read_header
 from .errors import DataError
 
 
@@ -84,7 +84,7 @@ def _table_records(path: Path, fmt: str) -> Iterator[Record]:
                 line = ""
             yield line + "\n"
 
-    reader = csv.reader(text_lines(), **_dialect(fmt))
+    reader = csv.reader(text_lines(), **csv_dialect(fmt))
     header, start = None, 1
     while True:
         try:
@@ -103,11 +103,7 @@ def _table_records(path: Path, fmt: str) -> Iterator[Record]:
         if not any(f.strip() for f in fields):
             continue
         if header is None:
-            header = [h.strip() for h in fields]
-            twice = sorted({h for h in header if header.count(h) > 1})
-            if twice:
-                raise DataError(f"expected distinct column names in the header of {name}, found "
-                                f"{', '.join(map(repr, twice))} more than once; rename the columns")
+            header = read_header(fields, name)
             continue
         if len(fields) != len(header):
             yield Record(here, error=f"expected {len(header)} {fmt.upper()} fields ({', '.join(header)}) on line {here} "
