@@ -13,12 +13,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ftclf import Example, ModelConfig, TrainingConfig  # noqa: E402
 from ftclf.tasks import read_examples  # noqa: E402
 from ftclf.training import prepare_data  # noqa: E402
 
 DATA = Path(os.environ.get("FTCLF_DATA", ROOT.parent / "shared" / "data"))
+#: where benchmarks/train_heads.py puts the fine-tuned teachers (recipes *-teacher-*), read by the *-distill recipes
+TEACHERS = Path(os.environ.get("FTCLF_TEACHERS", ROOT / "runs" / "teachers"))
+#: the teacher encoder assembled by benchmarks/teacher.py (all-mpnet-base-v2, 110M parameters)
+TEACHER = os.environ.get("FTCLF_TEACHER_ENCODER",
+                         str(Path.home() / ".cache" / "ftclf" / "teachers" / "all-mpnet-base-v2" / "all-mpnet-base-v2"))
 
 SST2_LABELS = {"0": "negative", "1": "positive"}
 MRPC_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
@@ -58,11 +64,21 @@ def sick_snli(data: Path):
     return train + read_examples(data / "snli" / "dev.tsv", "pair"), val
 
 
+def sst2_sentences(data: Path):
+    """The sentence-level SST-2 split (``sst2_sentences.py``): 1,000 whole sentences held out,
+    every phrase they contain dropped from training."""
+    import sst2_sentences
+
+    train, val = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
+    as_examples = lambda rows: [Example(text, None, SST2_LABELS[label]) for text, label in rows]  # noqa: E731
+    return as_examples(train), as_examples(val)
+
+
 def conll(data: Path):
     return read_examples(data / "conll2003" / "train.txt", "token"), read_examples(data / "conll2003" / "dev.txt", "token")
 
 
-LOADERS = {"sst2": sst2, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
 
 @dataclass
@@ -81,7 +97,7 @@ class Recipe:
 
 
 def _r(name, data, task, mode, head="linear", note="", **kw):
-    model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels")}
+    model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels", "encoder")}
     if task == "token":
         model_kw.setdefault("word_shape", False)  # the recipes name word shapes where they use them
     labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data.split("+")[0])
@@ -97,6 +113,8 @@ RECIPES = {r.name: r for r in [
     _r("sst2-frozen-linear", "sst2", "sequence", "frozen"),
     _r("sst2-frozen-mlp", "sst2", "sequence", "frozen", "mlp"),
     _r("sst2-lora", "sst2", "sequence", "lora", epochs=3, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
+    # sentiment on the sentence-level split (validation: 1,000 whole held-out sentences)
+    _r("sst2s-lora", "sst2+sentences", "sequence", "lora", epochs=2, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
     # paraphrase (MRPC): 10% carved (408 pairs, the size of GLUE's dev split)
     _r("mrpc-frozen-linear-concat", "mrpc", "pair", "frozen", pair_mode="concat", pair_features=True, validation_fraction=0.1),
     _r("mrpc-frozen-mlp-concat", "mrpc", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True, validation_fraction=0.1),
@@ -123,6 +141,12 @@ RECIPES = {r.name: r for r in [
     _r("sick-lora32-cross", "sick", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32, **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     _r("sick-lora-cross-mlp", "sick", "pair", "lora", "mlp", pair_mode="cross", epochs=12, batch_size=32, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
     _r("sick+snli-lora-cross", "sick+snli", "pair", "lora", pair_mode="cross", epochs=6, batch_size=32, **_LORA),
+    # teachers: all-mpnet-base-v2 (12 x 768, 110M parameters) with LoRA adapters
+    _r("sick-teacher-mpnet", "sick", "pair", "lora", pair_mode="cross", encoder=TEACHER, epochs=3, batch_size=32,
+       **{**_LORA, "learning_rate": 5e-4, "patience": 2}),
+    # students distilled from them (soft labels at T=2, weight 0.5): the shipped recipes plus a teacher
+    _r("sick-lora32-cross-distill", "sick", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32,
+       teacher=str(TEACHERS / "sick-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     # NER (CoNLL-2003; dev is the validation split)
     _r("conll-frozen-linear", "conll", "token", "frozen"),
     _r("conll-frozen-crf", "conll", "token", "frozen", "crf"),

@@ -48,9 +48,9 @@ def _spans(tokens: list[str]):
 
 
 @lru_cache(maxsize=1)
-def whole_sentences() -> tuple[int, ...]:
+def whole_sentences(path: str = str(SST2)) -> tuple[int, ...]:
     """Indices (into ``phrases()``) of phrases contained in no other phrase."""
-    rows = phrases()
+    rows = phrases(path)
     known = {text for text, _ in rows}
     contained = set()
     for text, _ in rows:
@@ -60,11 +60,11 @@ def whole_sentences() -> tuple[int, ...]:
     return tuple(i for i, (text, _) in enumerate(rows) if text not in contained)
 
 
-def split(n_validation: int = 1000, seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def split(n_validation: int = 1000, seed: int = 0, path: str = str(SST2)) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(training phrases, validation sentences): validation = ``n_validation`` whole sentences;
     training = every phrase not contained in a validation sentence."""
-    rows = phrases()
-    chosen = sorted(random.Random(seed).sample(whole_sentences(), n_validation))
+    rows = phrases(path)
+    chosen = sorted(random.Random(seed).sample(whole_sentences(path), n_validation))
     validation = [rows[i] for i in chosen]
     banned = {text for text, _ in validation}
     for text, _ in validation:

@@ -51,8 +51,9 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
             print(f"[{name}] epoch {event.epoch:.2f} step {event.step}/{event.total_steps} loss {event.loss} "
                   f"{event.metric_name} {event.metric} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
 
-    data_info = {"train": f"{r.data} train (recipe {heads_recipe.SHIPPED.get(name, name)})",
-                 "validation": "carved split" if r.data.split("+")[0] in ("sst2", "mrpc") else f"{r.data} validation file"}
+    validation = ("1,000 held-out whole sentences (sentence-level split)" if r.data == "sst2+sentences" else
+                  "carved split" if r.data.split("+")[0] in ("sst2", "mrpc") else f"{r.data} validation file")
+    data_info = {"train": f"{r.data} train (recipe {heads_recipe.SHIPPED.get(name, name)})", "validation": validation}
     clf, result = fit(r.model, r.training, train, val, on_event=log, data_info=data_info, encoder=encoder)
     wall = time.perf_counter() - t0
     clf.metrics["train_seconds"] = round(wall, 1)
@@ -60,7 +61,7 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     summary = {
         "name": name, "recipe": heads_recipe.SHIPPED.get(name, name), "task": r.model.task, "head": r.model.head,
-        "mode": r.training.mode, "pair_mode": r.model.pair_mode if r.model.task == "pair" else None,
+        "mode": r.training.mode, "teacher": r.training.teacher, "encoder": r.model.encoder, "pair_mode": r.model.pair_mode if r.model.task == "pair" else None,
         "word_shape": r.model.word_shape, "wall_seconds": round(wall, 1), "device": device,
         "trainable_parameters": clf.count_parameters(trainable_only=True),
         "validation": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},

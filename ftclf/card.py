@@ -22,6 +22,8 @@ def model_card(meta: Metadata, repo_id: str | None = None) -> str:
     pair = f", pair mode `{model.pair_mode}`" if task.text_pairs else ""
     trained = (f"{training.recipe or training.mode} (seed {training.seed})" if training else "not recorded")
     where = repo_id or "path/to/this/directory"
+    unlabeled = (f", and {data['unlabeled_examples']:,} unlabeled ones labelled by the teacher"
+                 if data.get("unlabeled_examples") else "")
     pipeline = f"\npipeline_tag: {PIPELINE_TAGS[model.task]}" if model.task in PIPELINE_TAGS else ""
     return f"""---
 library_name: ftclf
@@ -34,7 +36,7 @@ tags: [ftclf, {model.task}-classification, {meta.mode}]
 - Head: `{model.head}`, pooling `{model.pooling}`{pair}, training mode `{meta.mode}`
 - Encoder: `{meta.encoder.name}` (weights fingerprint `{meta.encoder.fingerprint}`), max length {model.max_length}
 - Trainable parameters: {meta.parameters.get('trainable', 0):,} of {meta.parameters.get('total', 0):,}
-- Training data: {data.get('train', 'not recorded')} ({data.get('train_examples', '?')} examples)
+- Training data: {data.get('train', 'not recorded')} ({data.get('train_examples', '?')} examples{unlabeled})
 - Training: {trained}
 - Metrics measured on: {data.get('validation', 'not recorded')}
 

@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_arguments(train, "CSV/TSV/JSONL/CoNLL file, or hf:ID[:CONFIG[:SPLIT]]")
     train.add_argument("--validation", help="validation file (default: a stratified, seeded split of --data)")
     train.add_argument("--output", required=True, help="directory to save the classifier in")
+    train.add_argument("--unlabeled", help="with --teacher: texts without labels that the teacher labels for the "
+                                           "student (a .txt file, one text per line, or a file like --data)")
     add_config_arguments(train, ModelConfig)
     add_config_arguments(train, TrainingConfig)
 
@@ -148,12 +150,22 @@ def cmd_train(args) -> dict | None:
 
     check_target(args.output)  # before any work: a run is not lost to a bad --output
     model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
+    if training.teacher:  # a saved head's name, a directory or a hub id
+        from .service import HeadStore
+
+        training.teacher = str(HeadStore().resolve(training.teacher))
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
-    data_info = {"train": str(args.data)}
+    unlabeled = None
+    if args.unlabeled:
+        from .tasks import get_task
+        from .training.distill import read_unlabeled
+
+        unlabeled = read_unlabeled(get_task(args.task), args.unlabeled)
+    data_info = {"train": str(args.data), **({"unlabeled": str(args.unlabeled)} if args.unlabeled else {})}
     where = placement()  # under accelerate launch / torchrun: this process's share
     clf, result = fit(model_config, training, train_examples, val_examples, on_event=_progress if where.is_main else None,
-                      data_info=data_info)
+                      data_info=data_info, unlabeled=unlabeled)
     if not where.is_main:  # the main process saves and reports
         return None
     if where.world > 1:
@@ -170,6 +182,7 @@ def cmd_train(args) -> dict | None:
         "stopped_early": result.stopped_early,
         "train_examples": clf.data_info["train_examples"],
         "validation_examples": clf.data_info["validation_examples"],
+        **({"unlabeled_examples": clf.data_info["unlabeled_examples"]} if unlabeled else {}),
     }
 
 

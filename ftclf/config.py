@@ -192,6 +192,13 @@ class TrainingConfig(_DictIO):
     contrastive_body: str = _opt("lora", "contrastive: the encoder weights the pairs tune: lora (adapters, a head of a "
                                          "few MB) or full (every weight, learning rate 5e-05: +1.8 points at 64 examples "
                                          "per class on SST-2, a head of about 90 MB)", choices=CONTRASTIVE_BODIES)
+    teacher: str | None = _opt(None, "a trained ftclf classifier of the same task and labels (directory, saved name or hub "
+                                     "id), typically on a larger encoder: its probabilities (soft labels) train this model "
+                                     "beside the gold labels, and it labels --unlabeled text (lora and full modes)")
+    distill_temperature: float = _opt(2.0, "with a teacher: temperature T softening both models' distributions "
+                                           "(p^(1/T), renormalised); the soft loss is scaled by T^2")
+    distill_weight: float = _opt(0.5, "with a teacher: weight of the soft-label loss (KL to the teacher); the gold "
+                                      "labels' loss gets 1 minus it (unlabeled text: soft loss only)")
     #: what the run did and why, in words (set by the run; ``auto`` explains its choice here)
     recipe: str = _opt("", cli=False)
 
@@ -212,6 +219,16 @@ class TrainingConfig(_DictIO):
         _positive("contrastive_steps", self.contrastive_steps, allow_none=True, integer=True)
         _choice("head_fit", self.head_fit, HEAD_FITS)
         _choice("contrastive_body", self.contrastive_body, CONTRASTIVE_BODIES)
+        _positive("distill_temperature", self.distill_temperature)
+        if isinstance(self.distill_weight, bool) or not isinstance(self.distill_weight, (int, float)) \
+                or not 0.0 <= self.distill_weight <= 1.0:
+            raise ConfigError(f"expected distill_weight in [0, 1], got {self.distill_weight!r}; 0 ignores the teacher, "
+                              "1 ignores the gold labels")
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher.strip()):
+            raise ConfigError(f"expected teacher to be a directory, saved head name or hub id, got {self.teacher!r}")
+        if self.teacher and self.mode in ("frozen", "contrastive"):
+            raise ConfigError(f"expected mode lora, full or auto with a teacher, got {self.mode!r}; the teacher's soft "
+                              "labels train through the encoder: pick lora (or full), or drop the teacher")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(f"expected patience to be an integer >= 0, got {self.patience!r}")
         if not 0.0 < float(self.validation_fraction) < 0.5:

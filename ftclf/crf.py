@@ -134,6 +134,13 @@ class CRF(nn.Module):
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """p(tag_t = k | emissions) by forward-backward -> (batch, seq_len, num_tags), 0 where masked."""
         mask = self._check(emissions, mask)
+        return self.log_marginals(emissions, mask).exp() * mask.unsqueeze(-1).to(emissions.dtype)
+
+    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(tag_t = k | emissions) by forward-backward, differentiable (distillation trains a CRF
+        student on a teacher's per-word distributions through it) -> (batch, seq_len, num_tags);
+        rows at masked positions are meaningless."""
+        mask = self._check(emissions, mask)
         trans = self._trans()
         alphas = self._alphas(emissions, mask)
         log_z = torch.logsumexp(alphas[-1] + self.end_transitions, dim=1)
@@ -146,5 +153,4 @@ class CRF(nn.Module):
             beta = torch.where(mask[:, t + 1 : t + 2], nxt, self.end_transitions.expand_as(nxt))
             betas.append(beta)
         betas = betas[::-1]
-        log_marg = torch.stack([a + b for a, b in zip(alphas, betas)], dim=1) - log_z[:, None, None]
-        return log_marg.exp() * mask.unsqueeze(-1).to(emissions.dtype)
+        return torch.stack([a + b for a, b in zip(alphas, betas)], dim=1) - log_z[:, None, None]

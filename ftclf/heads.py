@@ -64,6 +64,10 @@ class Head(nn.Module):
     def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
         return self.task.decode(logits, mask)
 
+    def log_probs(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(label) per row, differentiable (a distilled student's side of the KL): log-softmax."""
+        return logits.log_softmax(-1)
+
     @torch.no_grad()
     def trace(self, x: torch.Tensor) -> HeadTrace:
         raise NotImplementedError
@@ -116,6 +120,10 @@ class CRFHead(LinearHead):
 
     def loss(self, logits, labels, mask=None):
         return self.crf.neg_log_likelihood(logits, labels, mask)
+
+    def log_probs(self, logits, mask=None):
+        """log marginals p(tag_i = k) by forward-backward (what decode reports as confidences)."""
+        return self.crf.log_marginals(logits, mask)
 
     @torch.no_grad()
     def decode(self, logits, mask=None):

@@ -32,7 +32,7 @@ class Item:
 
     ``second`` holds a pair's second text when the two are encoded apart (concat mode); token
     items carry the positions (``word_index``) and shapes of the words ``word_offset ..
-    word_offset + len(word_index)`` of their sentence. ``label`` is a label id, or one per word.
+    word_offset + len(word_index)`` of their sentence. ``label`` is a label id, or one per word; ``soft`` a teacher's distribution.
     """
 
     input_ids: list[int]
@@ -44,6 +44,8 @@ class Item:
     word_shape: list[int] | None = None
     word_offset: int = 0
     label: int | list[int] | None = None
+    #: a teacher's probabilities for this item (distillation): (num_labels,) or (n_words, num_labels)
+    soft: object | None = None
 
     @property
     def length(self) -> int:

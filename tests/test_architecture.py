@@ -25,7 +25,7 @@ LAYERS = [
     ["ftclf.serving", "ftclf.serving.backends", "ftclf.serving.batcher", "ftclf.serving.export", "ftclf.serving.pool",
      "ftclf.serving.engine"],
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
-     "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.trainer",
+     "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
     ["ftclf.service", "ftclf.service.assets", "ftclf.service.samples", "ftclf.service.store", "ftclf.service.jobs"],
     ["ftclf.cli", "ftclf.__main__"],

@@ -28,13 +28,22 @@ from .recipes import resolve
 
 def train(
     clf, train_examples: Sequence, val_examples: Sequence, cfg: TrainingConfig,
-    on_event: EventHandler | None = None, cancel: threading.Event | None = None,
+    on_event: EventHandler | None = None, cancel: threading.Event | None = None, teacher=None,
+    unlabeled: Sequence = (),
 ) -> TrainResult:
-    """Train ``clf`` in ``cfg.mode``; returns history and the full validation metrics."""
+    """Train ``clf`` in ``cfg.mode``; returns history and the full validation metrics. With a
+    ``teacher`` classifier (or ``cfg.teacher``), its soft labels train it too, on the training
+    examples and on the ``unlabeled`` ones (``distill``)."""
     from transformers import set_seed
 
     emit = on_event or (lambda event: None)
     cfg = resolve(cfg, clf.task, len(train_examples), on_gpu=_on_gpu())
+    if unlabeled and not cfg.teacher and teacher is None:
+        raise ConfigError(f"expected a teacher to label the {len(unlabeled):,} unlabeled examples, got none; "
+                          "pass a teacher (--teacher) or drop the unlabeled data")
+    if teacher is not None and cfg.mode not in ("lora", "full"):
+        raise ConfigError(f"expected mode lora, full or auto with a teacher, got {cfg.mode!r}; the teacher's soft labels "
+                          "train through the encoder: pick lora (or full)")
     if cfg.mode == "contrastive" and not clf.task.supports_contrastive:
         raise ConfigError(f"expected a sequence or pair task for contrastive training, got task {clf.task.name!r}; "
                           "use frozen, lora or full for it")
@@ -54,8 +63,10 @@ def train(
     else:
         from .trainer import train_with_trainer
 
+        if cfg.teacher and teacher is None:
+            teacher = _teacher(cfg.teacher, clf)
         clf.set_mode(cfg.mode, cfg)
-        train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result)
+        train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result, teacher, unlabeled)
     if not where.is_main:  # its share is done; the main process scores, reports and saves
         result.seconds = time.perf_counter() - t0
         return result
@@ -76,6 +87,14 @@ def train(
     emit(TrainingEvent("done", metric=result.metrics.get(result.metric_name), metric_name=result.metric_name,
                        elapsed=result.seconds))
     return result
+
+
+def _teacher(ref: str, clf):
+    from .distill import check_teacher, load_teacher
+
+    teacher = load_teacher(ref)
+    check_teacher(teacher, clf.task, clf.labels)
+    return teacher
 
 
 def _on_gpu() -> bool:
@@ -129,12 +148,13 @@ def prepare_data(task: str | TaskSpec, train_examples: Sequence, val_examples: S
 def fit(
     model_config: ModelConfig, training: TrainingConfig, train_examples: Sequence, val_examples: Sequence | None = None,
     on_event: EventHandler | None = None, cancel: threading.Event | None = None, data_info: dict | None = None,
-    encoder=None,
+    encoder=None, unlabeled: Sequence | None = None,
 ):
     """Read-to-trained in one call: labels from the data, encoder loaded, head built, trained.
 
     Returns (classifier, TrainResult). ``model_config.labels`` may be empty (taken from data).
     ``encoder``: an already loaded ``Encoder`` to train on (default: load ``model_config.encoder``).
+    ``unlabeled``: examples without labels that ``training.teacher`` labels for the student.
     """
     from transformers import set_seed
 
@@ -151,9 +171,20 @@ def fit(
             f"expected validation labels among the training labels {labels}, found {missing}; "
             "make sure both splits use the same label names"
         )
+    teacher = None
+    if training.teacher:  # checked before the encoder loads and anything trains
+        from .distill import check_teacher, load_teacher
+
+        teacher = load_teacher(training.teacher)
+        check_teacher(teacher, spec, labels)
+    unlabeled = list(unlabeled or [])
+    if unlabeled:
+        spec.check_examples(unlabeled)
     encoder = encoder or load_encoder(config.encoder)
     set_seed(training.seed)  # the head's initial weights come from the seed, not from earlier runs
     clf = Classifier(config, encoder)
     clf.data_info = {**(data_info or {}), "train_examples": len(train_ex), "validation_examples": len(val_ex)}
-    result = train(clf, train_ex, val_ex, training, on_event, cancel)
+    if unlabeled:
+        clf.data_info["unlabeled_examples"] = len(unlabeled)
+    result = train(clf, train_ex, val_ex, training, on_event, cancel, teacher, unlabeled)
     return clf, result

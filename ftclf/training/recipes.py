@@ -68,6 +68,9 @@ def resolve(cfg: TrainingConfig, task, n_train: int, on_gpu: bool = False) -> Tr
     mode = cfg.mode
     if mode == "auto":
         mode, why = choose_mode(task, n_train, on_gpu)
+        if cfg.teacher and mode not in ("lora", "full"):
+            mode, why = "lora", (f"{why.split(':')[0]} with a teacher: its soft labels train LoRA adapters in the "
+                                 "encoder and the head together")
     changes: dict = {"mode": mode}
     if cfg.mode == "auto":  # auto's defaults are the chosen mode's
         changes["epochs"] = cfg.epochs or DEFAULT_EPOCHS[mode]
@@ -102,6 +105,9 @@ def describe(cfg: TrainingConfig, why: str = "") -> str:
         what = (f"{cfg.mode}: encoder {'adapters' if cfg.mode == 'lora' else 'weights'} and head trained together "
                 f"for up to {cfg.epochs} epochs (learning rate {cfg.learning_rate:g}, batch size {cfg.batch_size}), "
                 "best validation evaluation kept")
+        if cfg.teacher:
+            what += (f", distilled from teacher {cfg.teacher} (soft labels at temperature {cfg.distill_temperature:g}, "
+                     f"weight {cfg.distill_weight:g}; gold labels {1 - cfg.distill_weight:g})")
     if cfg.mode in ("frozen", "contrastive"):
         if cfg.head_fit == "lbfgs":
             what += " fitted full-batch with L-BFGS, weight decay chosen by cross-validation, no validation split"

@@ -129,13 +129,23 @@ def _events(emit: EventHandler, cancel, result: TrainResult, eval_every: int, t0
     return Events()
 
 
-def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult) -> None:
+def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHandler, cancel, result: TrainResult,
+                       teacher=None, unlabeled=()) -> None:
+    """Train ``clf`` with the Trainer; with a ``teacher``, on its soft labels too (``distill``), the
+    ``unlabeled`` examples included."""
     from transformers import Trainer, TrainingArguments
 
+    from . import distill
     from .frozen import MIN_SELECTION
 
     label2id = clf.model_config.label2id
-    train_items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, label2id)
+    if teacher is not None:
+        emit(TrainingEvent("teacher", detail=f"the teacher labels {len(train_ex) + len(unlabeled):,} examples"))
+        train_items = distill.training_items(clf, train_ex, unlabeled, teacher)
+        model = distill.Distilled(clf, cfg.distill_temperature, cfg.distill_weight)
+    else:
+        train_items = clf.task.encode(clf.tokenizer, train_ex, clf.model_config, clf.max_length, label2id)
+        model = clf
     val_items = clf.task.encode(clf.tokenizer, val_ex, clf.model_config, clf.max_length, label2id)
     steps_per_epoch = math.ceil(len(train_items) / cfg.batch_size)
     eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
@@ -143,7 +153,10 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
 
     def collator(rows: list[dict]) -> dict:
         items = [row["item"] for row in rows]
-        return {"batch": collate(items, pad), "labels": collate_labels(items)}
+        out = {"batch": collate(items, pad), "labels": collate_labels(items)}
+        if teacher is not None and (soft := distill.collate_soft(items)) is not None:
+            out["soft_labels"] = soft
+        return out
 
     # batch_size is the batch of one update: several processes (DDP) take a share of it each, so the
     # updates, the schedule and the result stay those of a one-process run
@@ -167,7 +180,7 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
         callbacks = [_events(emit, cancel, result, eval_every, time.perf_counter()),
                      _best_kept(clf, cfg, clf.task.metric, selecting, result)]
         trainer = Trainer(
-            model=clf, args=args, data_collator=collator, train_dataset=_Rows(train_items),
+            model=model, args=args, data_collator=collator, train_dataset=_Rows(train_items),
             eval_dataset=_Rows(val_items), compute_metrics=_compute_metrics(clf), callbacks=callbacks,
         )
         trainer.train()

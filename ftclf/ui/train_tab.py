@@ -28,11 +28,17 @@ from .context import jobs, md, redact, session_of, store, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
-TRAINING_FIELDS = ("mode", "contrastive_body", "epochs", "learning_rate", "batch_size")
+TRAINING_FIELDS = ("mode", "contrastive_body", "epochs", "learning_rate", "batch_size", "distill_weight")
+NO_TEACHER = "(none)"
 
 
 def sample_names(task: str) -> list[str]:
     return [s.name for s in samples(task)]
+
+
+def teacher_names(task: str) -> list[str]:
+    """Saved heads (shipped and the user's) that can teach a head of ``task``."""
+    return [NO_TEACHER] + [h.name for h in store().list() if h.task == task]
 
 
 def _given(values: dict, names: tuple[str, ...]) -> dict:
@@ -50,9 +56,14 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub")}.get(kind)
     columns = ColumnMap(*(values.get(k) or None for k in ("text_column", "text_pair_column", "label_column")))
     training = _given(values, TRAINING_FIELDS)
-    for name, kind_of in (("epochs", int), ("batch_size", int), ("learning_rate", float)):
+    for name, kind_of in (("epochs", int), ("batch_size", int), ("learning_rate", float), ("distill_weight", float)):
         if name in training:
             training[name] = kind_of(training[name])
+    teacher = values.get("teacher")
+    if teacher and teacher != NO_TEACHER:
+        training["teacher"] = str(store().info(teacher).path)
+    else:
+        training.pop("distill_weight", None)
     return TrainRequest(
         DataSource(task, kind, value or "", columns),
         ModelConfig(task=task, **_given(shown, MODEL_FIELDS)),
@@ -80,6 +91,7 @@ def on_task_change(task: str):
     spec, names = get_task(task), sample_names(task)
     defaults = ModelConfig(task=task)
     return (
+        gr.Dropdown(choices=teacher_names(task), value=NO_TEACHER),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
         gr.Radio(visible=spec.text_pairs),
@@ -233,6 +245,14 @@ def build_train_tab() -> dict:
                                                 info="lora: adapters, a small head; full: every weight, a little more "
                                                      "accurate on small data, a ~90 MB head")
         with gr.Row():
+            form["teacher"] = gr.Dropdown(teacher_names(start_task), value=NO_TEACHER, label="Teacher (distillation)",
+                                          elem_id="train-teacher",
+                                          info="a saved head of this task, typically on a larger encoder: its "
+                                               "probabilities train the new head beside the gold labels (lora/full)")
+            form["distill_weight"] = gr.Slider(0, 1, value=training_defaults.distill_weight, step=0.05,
+                                               label="Teacher weight", elem_id="train-teacher-weight",
+                                               info="share of the loss on the teacher's soft labels; the rest on the gold labels")
+        with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train-run")
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
         status = gr.Markdown(elem_id="train-status")
@@ -260,7 +280,7 @@ def build_train_tab() -> dict:
             yield from run_train(train_request, session_of(request), progress)
 
         form["task"].change(on_task_change, [form["task"]], [form[k] for k in (
-            "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape")])
+            "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape")])
         form["source"].change(lambda src: [gr.update(visible=src == v) for v in ("sample", "upload", "hub")],
                               [form["source"]], [form["sample"], form["upload"], form["hub"]])
         preview_button.click(preview, set(form.values()), [table, counts, form["text_column"], form["text_pair_column"],
@@ -268,4 +288,6 @@ def build_train_tab() -> dict:
         train_event = train_button.click(train, set(form.values()), [curves, status, metrics, matrix, confused],
                                          concurrency_limit=2)
         cancel_button.click(cancel_train, None, [status], queue=False)
+        form["teacher"].focus(lambda task, current: gr.Dropdown(choices=teacher_names(task), value=current),
+                              [form["task"], form["teacher"]], [form["teacher"]], queue=False)  # heads saved since
     return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event}

@@ -144,17 +144,20 @@ def test_a_registered_head_appears_in_the_dashboard(monkeypatch):
     from ftclf.heads import HEADS, HeadSpec, LinearHead
 
     monkeypatch.setitem(HEADS, "toy", HeadSpec("toy", lambda n, c, t: LinearHead(t, n, c.num_labels), "a toy head"))
-    _, head, *_ = train_tab.on_task_change("sequence")
+    _, _, head, *_ = train_tab.on_task_change("sequence")
     assert ("toy", "toy") in head.choices
     assert "`toy` — a toy head" in explain_tab._heads_md()
 
 
 def test_task_change_updates_choices():
-    sample, head, pair_mode, pair_features, pooling, word_shape = train_tab.on_task_change("token")
+    teacher, sample, head, pair_mode, pair_features, pooling, word_shape = train_tab.on_task_change("token")
+    assert teacher.value == train_tab.NO_TEACHER and ("ner-conll2003", "ner-conll2003") in teacher.choices
     assert ("crf", "crf") in head.choices and head.value == "crf"
     assert pair_mode.visible is False and pair_features.visible is False and pooling.visible is False
     assert word_shape.visible and word_shape.value is True
-    _, head, pair_mode, *_ = train_tab.on_task_change("pair")
+    teacher, _, head, pair_mode, *_ = train_tab.on_task_change("pair")
+    assert {c[0] for c in teacher.choices} >= {"paraphrase-mrpc", "nli-sick"}
+    assert ("sentiment-sst2", "sentiment-sst2") not in teacher.choices
     assert ("crf", "crf") not in head.choices and head.value == "linear" and pair_mode.visible
 
 
@@ -169,6 +172,15 @@ def test_read_form_builds_the_same_configs_as_the_api():
     assert train_tab.read_form(form("sequence", word_shape=True)).model.word_shape is False  # a hidden box says nothing
     full = train_tab.read_form(form("sequence", mode="contrastive", contrastive_body="full")).training
     assert full == TrainingConfig(mode="contrastive", contrastive_body="full") and full.learning_rate == 5e-5
+
+
+def test_read_form_takes_a_saved_head_as_teacher(ui_store):
+    from ftclf import TrainingConfig
+
+    taught = train_tab.read_form(form(mode="lora", teacher="sentiment-sst2", distill_weight=0.7)).training
+    assert taught == TrainingConfig(mode="lora", teacher=str(ui_store.info("sentiment-sst2").path), distill_weight=0.7)
+    plain = train_tab.read_form(form(mode="lora", teacher=train_tab.NO_TEACHER, distill_weight=0.7)).training
+    assert plain == TrainingConfig(mode="lora")  # no teacher: its weight says nothing
 
 
 def test_no_head_notice_points_to_train(tmp_path):
@@ -216,6 +228,13 @@ def test_train_tab_auto_on_the_sentiment_sample_tunes_contrastively(ui_store):
     curves, status, metrics, matrix, confused = train(form(sample="sentiment (120 reviews)", mode="auto"))[-1]
     assert "**Recipe:** linear head; auto chose contrastive" in status and "because 120 examples" in status
     assert "Training finished" in status and metrics.headers[0] == "class"
+
+
+@pytest.mark.slow
+def test_train_tab_distils_from_a_shipped_head(ui_store):
+    outs = train(form(sample="sentiment (120 reviews)", mode="lora", epochs=1, teacher="sentiment-sst2"), "teach-session")
+    curves, status, metrics, matrix, confused = outs[-1]
+    assert "Training finished" in status and "distilled from teacher" in status, status
 
 
 @pytest.mark.slow
