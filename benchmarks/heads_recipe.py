@@ -74,11 +74,30 @@ def sst2_sentences(data: Path):
     return as_examples(train), as_examples(val)
 
 
+def sst2_whole_sentences(data: Path):
+    """The sentence-level split's training sentences only (no fragments): a teacher's cheaper diet."""
+    import sst2_sentences
+
+    train, val = LOADERS["sst2+sentences"](data)
+    path = str(data / "sst2" / "train.tsv")
+    rows = sst2_sentences.phrases(path)
+    whole = {rows[i][0] for i in sst2_sentences.whole_sentences(path)}
+    return [e for e in train if e.text in whole], val
+
+
 def conll(data: Path):
     return read_examples(data / "conll2003" / "train.txt", "token"), read_examples(data / "conll2003" / "dev.txt", "token")
 
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+def snli_pairs(data: Path):
+    """SNLI dev's sentence pairs without their labels (text a distilling teacher labels)."""
+    return [Example(e.text, e.text_pair) for e in read_examples(data / "snli" / "dev.tsv", "pair")]
+
+
+#: unlabeled text for distillation recipes (``Recipe.unlabeled``)
+UNLABELED = {"snli": snli_pairs}
+
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
 
 @dataclass
@@ -89,21 +108,26 @@ class Recipe:
     training: TrainingConfig
     note: str = ""
     tags: dict = field(default_factory=dict)
+    #: key of UNLABELED: texts without labels that the recipe's teacher labels
+    unlabeled: str | None = None
 
     def load(self, data_dir: Path = DATA):
         """(train, validation) exactly as training sees them (validation carved when absent)."""
         train, val = LOADERS[self.data](data_dir)
         return prepare_data(self.model.task, train, val, self.training)[:2]
 
+    def load_unlabeled(self, data_dir: Path = DATA) -> list:
+        return UNLABELED[self.unlabeled](data_dir) if self.unlabeled else []
 
-def _r(name, data, task, mode, head="linear", note="", **kw):
+
+def _r(name, data, task, mode, head="linear", note="", unlabeled=None, **kw):
     model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels", "encoder")}
     if task == "token":
         model_kw.setdefault("word_shape", False)  # the recipes name word shapes where they use them
     labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data.split("+")[0])
     model = ModelConfig(task=task, head=head, labels=model_kw.pop("labels", labels or []), **model_kw)
     training = TrainingConfig(mode=mode, seed=42, **kw)
-    return Recipe(name, data, model, training, note)
+    return Recipe(name, data, model, training, note, unlabeled=unlabeled)
 
 
 _LORA = dict(learning_rate=1e-3, lora_r=16, lora_alpha=32, patience=3)
@@ -114,7 +138,7 @@ RECIPES = {r.name: r for r in [
     _r("sst2-frozen-mlp", "sst2", "sequence", "frozen", "mlp"),
     _r("sst2-lora", "sst2", "sequence", "lora", epochs=3, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
     # sentiment on the sentence-level split (validation: 1,000 whole held-out sentences)
-    _r("sst2s-lora", "sst2+sentences", "sequence", "lora", epochs=2, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
+    _r("sst2s-lora", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4, **{**_LORA, "learning_rate": 5e-4}),
     # paraphrase (MRPC): 10% carved (408 pairs, the size of GLUE's dev split)
     _r("mrpc-frozen-linear-concat", "mrpc", "pair", "frozen", pair_mode="concat", pair_features=True, validation_fraction=0.1),
     _r("mrpc-frozen-mlp-concat", "mrpc", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True, validation_fraction=0.1),
@@ -144,9 +168,16 @@ RECIPES = {r.name: r for r in [
     # teachers: all-mpnet-base-v2 (12 x 768, 110M parameters) with LoRA adapters
     _r("sick-teacher-mpnet", "sick", "pair", "lora", pair_mode="cross", encoder=TEACHER, epochs=3, batch_size=32,
        **{**_LORA, "learning_rate": 5e-4, "patience": 2}),
+    _r("sst2s-teacher-mpnet", "sst2+whole", "sequence", "lora", encoder=TEACHER, epochs=2, batch_size=32, evals_per_epoch=2,
+       **{**_LORA, "learning_rate": 5e-4, "patience": 2}),
     # students distilled from them (soft labels at T=2, weight 0.5): the shipped recipes plus a teacher
     _r("sick-lora32-cross-distill", "sick", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32,
        teacher=str(TEACHERS / "sick-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
+    _r("sst2s-lora-distill", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4,
+       teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
+    _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", pair_mode="cross", epochs=4, batch_size=32,
+       teacher=str(TEACHERS / "sick-teacher-mpnet"), unlabeled="snli",
+       **{**_LORA, "learning_rate": 5e-4, "patience": 2, "lora_r": 32, "lora_alpha": 64}),
     # NER (CoNLL-2003; dev is the validation split)
     _r("conll-frozen-linear", "conll", "token", "frozen"),
     _r("conll-frozen-crf", "conll", "token", "frozen", "crf"),
@@ -171,6 +202,12 @@ ALIASES = {"sst2": SST2_LABELS, "mrpc": MRPC_LABELS}
 
 
 def recipe(name: str) -> Recipe:
+    """A recipe by name; ``NAME@SEED`` is the same recipe with another seed (its validation carve, initial
+    weights and data order: repeated carves give a mean and a spread on small validation sets)."""
+    if "@" in name:
+        base, seed = name.rsplit("@", 1)
+        r = recipe(base)
+        return replace(r, name=name, training=replace(r.training, seed=int(seed)))
     if name in SHIPPED:
         return replace(RECIPES[SHIPPED[name]], name=name)
     return RECIPES[name]

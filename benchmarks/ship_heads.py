@@ -53,6 +53,11 @@ def ship(name: str, src: Path, dest: Path) -> dict:
         "trained_on_device_metric": trained["metrics"].get(metric),
     })
     clf.data_info = {**clf.data_info, "recipe": heads_recipe.SHIPPED[name], "validation_examples": len(val)}
+    cfg = clf.training_config
+    if cfg is not None and cfg.teacher:  # a path on the training machine: name the teacher's recipe instead
+        portable = f"{Path(cfg.teacher).name} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2 + LoRA)"
+        cfg.recipe = cfg.recipe.replace(cfg.teacher, portable)
+        cfg.teacher = portable
     clf.save_pretrained(dest / name)
     return {"name": name, "metric": metric, "value": metrics[metric], "slice": sliced[metric],
             "device_value": trained["metrics"].get(metric), "eval_seconds": round(seconds, 1)}

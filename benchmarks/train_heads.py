@@ -54,7 +54,13 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
     validation = ("1,000 held-out whole sentences (sentence-level split)" if r.data == "sst2+sentences" else
                   "carved split" if r.data.split("+")[0] in ("sst2", "mrpc") else f"{r.data} validation file")
     data_info = {"train": f"{r.data} train (recipe {heads_recipe.SHIPPED.get(name, name)})", "validation": validation}
-    clf, result = fit(r.model, r.training, train, val, on_event=log, data_info=data_info, encoder=encoder)
+    unlabeled = r.load_unlabeled()
+    if smoke:
+        unlabeled = unlabeled[:smoke]
+    if unlabeled:
+        data_info["unlabeled"] = f"{r.unlabeled} (labels dropped)"
+    clf, result = fit(r.model, r.training, train, val, on_event=log, data_info=data_info, encoder=encoder,
+                      unlabeled=unlabeled)
     wall = time.perf_counter() - t0
     clf.metrics["train_seconds"] = round(wall, 1)
     clf.save_pretrained(out / name)

@@ -123,8 +123,8 @@ def _columns(args) -> ColumnMap:
 
 
 def _progress(event) -> None:
-    if event.stage == "recipe":
-        print(f"[ftclf] recipe: {event.detail}", file=sys.stderr, flush=True)
+    if event.stage in ("recipe", "teacher"):
+        print(f"[ftclf] {event.stage}: {event.detail}", file=sys.stderr, flush=True)
     elif event.stage == "eval" and event.detail.startswith("weight decay"):
         print(f"[ftclf] {event.detail}: cross-validated {event.metric_name} {round(event.metric, 4)}",
               file=sys.stderr, flush=True)

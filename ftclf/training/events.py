@@ -9,7 +9,7 @@ from typing import Callable
 @dataclass
 class TrainingEvent:
     """One progress report. ``stage``: "features" (the frozen encoder's one pass over ``detail``,
-    "train" or "validation"), "train", "eval" or "done"."""
+    "train" or "validation"), "recipe", "teacher" (a distilling teacher labels the data), "train", "eval" or "done"."""
 
     stage: str
     step: int = 0

@@ -131,6 +131,8 @@ def _status(event, state: dict) -> str | None:
     if event.stage == "recipe":
         state["recipe"] = event.detail
         return f"Recipe: {event.detail}."
+    if event.stage == "teacher":
+        return f"Distillation: {event.detail} (soft labels) before training starts…"
     if event.stage not in ("train", "eval"):
         return None
     eta = f", about {event.eta_seconds:.0f} s left" if event.eta_seconds is not None else ""
