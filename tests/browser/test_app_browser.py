@@ -135,6 +135,9 @@ def test_train_save_and_use_new_head(page):
     page.locator("#train-name textarea, #train-name input").first.fill("browser-sentiment")
     page.locator("#train-save").click()
     page.locator("#train-saved").get_by_text("Saved").wait_for()
+    page.locator("#train-teacher input").click()  # the teacher picker offers the head just saved
+    page.get_by_role("option", name="browser-sentiment").wait_for()
+    page.keyboard.press("Escape")
     open_tab(page, "Sentiment")
     picker = page.locator("#sentiment-head input")
     picker.click()
