@@ -29,10 +29,11 @@ EPS = 1e-8
 
 
 def load_teacher(ref: str):
-    """The teacher classifier of ``ref``: a saved directory or a hub id (``Classifier.from_pretrained``)."""
+    """The teacher classifier of ``ref``: a saved directory or a hub id (``Classifier.from_pretrained``),
+    a LoRA adapter merged into its weights (it only predicts: no adapter arithmetic per layer)."""
     from ..model import Classifier
 
-    return Classifier.from_pretrained(ref)
+    return Classifier.from_pretrained(ref, merged=True)
 
 
 def check_teacher(teacher, task, labels: Sequence[str]) -> None:
