@@ -143,9 +143,8 @@ class Distilled(nn.Module):
         from ..model import ClassifierOutput
 
         clf = self.student
-        batch = batch.to(clf.device)
-        logits = clf.head(clf.head_input(clf.features(batch), batch.word_shape)).logits
-        mask = batch.word_mask
+        logits = clf(batch).logits
+        mask = None if batch.word_mask is None else batch.word_mask.to(logits.device)
         loss = None
         if labels is not None:
             labels = labels.to(logits.device)

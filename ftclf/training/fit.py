@@ -64,7 +64,7 @@ def train(
         from .trainer import train_with_trainer
 
         if cfg.teacher and teacher is None:
-            teacher = _teacher(cfg.teacher, clf)
+            teacher = _teacher(cfg.teacher, clf.task, clf.labels)
         clf.set_mode(cfg.mode, cfg)
         train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result, teacher, unlabeled)
     if not where.is_main:  # its share is done; the main process scores, reports and saves
@@ -89,11 +89,12 @@ def train(
     return result
 
 
-def _teacher(ref: str, clf):
+def _teacher(ref: str, task: TaskSpec, labels) -> object:
+    """The teacher classifier of ``ref``, checked against the student's task and labels."""
     from .distill import check_teacher, load_teacher
 
     teacher = load_teacher(ref)
-    check_teacher(teacher, clf.task, clf.labels)
+    check_teacher(teacher, task, labels)
     return teacher
 
 
@@ -171,12 +172,7 @@ def fit(
             f"expected validation labels among the training labels {labels}, found {missing}; "
             "make sure both splits use the same label names"
         )
-    teacher = None
-    if training.teacher:  # checked before the encoder loads and anything trains
-        from .distill import check_teacher, load_teacher
-
-        teacher = load_teacher(training.teacher)
-        check_teacher(teacher, spec, labels)
+    teacher = _teacher(training.teacher, spec, labels) if training.teacher else None  # before anything loads or trains
     unlabeled = list(unlabeled or [])
     if unlabeled:
         spec.check_examples(unlabeled)
