@@ -79,14 +79,13 @@ def training_items(clf, labelled: Sequence, unlabeled: Sequence, teacher, batch_
     """The student's training items: the labelled examples, then the unlabeled ones, each with the
     teacher's soft labels."""
     task, config = clf.task, clf.model_config
+    probs = teacher_probabilities(teacher, [*labelled, *unlabeled], clf.labels, batch_size)  # one teacher pass
     items = task.encode(clf.tokenizer, labelled, config, clf.max_length, config.label2id)
-    attach(items, teacher_probabilities(teacher, labelled, clf.labels, batch_size))
-    if unlabeled:
-        extra = unlabeled_items(task, clf.tokenizer, unlabeled, config, clf.max_length)
-        attach(extra, teacher_probabilities(teacher, unlabeled, clf.labels, batch_size))
-        for item in extra:
-            item.source += len(labelled)
-        items += extra
+    extra = unlabeled_items(task, clf.tokenizer, unlabeled, config, clf.max_length) if unlabeled else []
+    for item in extra:
+        item.source += len(labelled)
+    items += extra
+    attach(items, probs)
     return items
 
 
