@@ -182,6 +182,8 @@ RECIPES = {r.name: r for r in [
        teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
     _r("mrpc-lora32-cross-distill", "mrpc", "pair", "lora", pair_mode="cross", epochs=6, batch_size=32, validation_fraction=0.1,
        teacher=str(TEACHERS / "mrpc-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4, "patience": 3, "lora_r": 32, "lora_alpha": 64}),
+    _r("mrpc-lora32-cross-e6", "mrpc", "pair", "lora", pair_mode="cross", epochs=6, batch_size=32, validation_fraction=0.1,
+       note="the distilled recipe without its teacher", **{**_LORA, "learning_rate": 5e-4, "patience": 3, "lora_r": 32, "lora_alpha": 64}),
     _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", pair_mode="cross", epochs=4, batch_size=32,
        teacher=str(TEACHERS / "sick-teacher-mpnet"), unlabeled="snli",
        **{**_LORA, "learning_rate": 5e-4, "patience": 2, "lora_r": 32, "lora_alpha": 64}),
