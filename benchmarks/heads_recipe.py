@@ -218,6 +218,10 @@ def recipe(name: str) -> Recipe:
     if "@" in name:
         base, seed = name.rsplit("@", 1)
         r = recipe(base)
+        if r.training.teacher and r.data in ("sst2", "mrpc") and int(seed) != r.training.seed:
+            # the validation carve follows the seed: the teacher, trained beside the seed-42 carve, saw these pairs
+            raise ValueError(f"{name}: the teacher was trained on the seed-{r.training.seed} carve, so another seed's "
+                             f"validation pairs are in its training data; train a teacher per carve instead")
         return replace(r, name=name, training=replace(r.training, seed=int(seed)))
     if name in SHIPPED:
         return replace(RECIPES[SHIPPED[name]], name=name)
