@@ -193,7 +193,8 @@ class TrainingConfig(_DictIO):
                                          "few MB) or full (every weight, learning rate 5e-05: +1.8 points at 64 examples "
                                          "per class on SST-2, a head of about 90 MB)", choices=CONTRASTIVE_BODIES)
     teacher: str | None = _opt(None, "a trained ftclf classifier of the same task and labels (its directory or hub id; the "
-                                     "command line and the Train tab also take a saved head's name), typically on a larger encoder: its probabilities (soft labels) train this model "
+                                     "command line and the Train tab also take a saved head's name), typically on a larger "
+                                     "encoder: its probabilities (soft labels) train this model "
                                      "beside the gold labels, and it labels --unlabeled text (lora and full modes)")
     distill_temperature: float = _opt(2.0, "with a teacher: temperature T softening both models' distributions "
                                            "(p^(1/T), renormalised); the soft loss is scaled by T^2")
