@@ -94,8 +94,16 @@ def snli_pairs(data: Path):
     return [Example(e.text, e.text_pair) for e in read_examples(data / "snli" / "dev.tsv", "pair")]
 
 
+def sst2_augmented(data: Path, per_sentence: int = 3):
+    """Perturbed copies of the sentence-level split's training sentences (``augment.py``; never a held-out one)."""
+    import augment
+
+    train, _ = sst2_whole_sentences(data)
+    return [Example(text) for text in augment.variants([e.text for e in train], per_sentence)]
+
+
 #: unlabeled text for distillation recipes (``Recipe.unlabeled``)
-UNLABELED = {"snli": snli_pairs}
+UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented}
 
 LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
@@ -184,6 +192,10 @@ RECIPES = {r.name: r for r in [
        teacher=str(TEACHERS / "sick-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     _r("sst2s-lora-distill", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4,
        teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
+    # SST-2 on whole sentences only: without and with the teacher, which also labels 3 perturbed copies of each
+    _r("sst2w-lora", "sst2+whole", "sequence", "lora", epochs=3, batch_size=32, **{**_LORA, "learning_rate": 5e-4}),
+    _r("sst2w-lora-distill-aug", "sst2+whole", "sequence", "lora", epochs=2, batch_size=32, unlabeled="sst2-aug",
+       teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
     _r("mrpc-lora32-cross-distill", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"), **_MRPC6),
     _r("mrpc-lora32-cross-e6", "mrpc", "pair", "lora", note="the distilled recipe without its teacher", **_MRPC6),
     _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", pair_mode="cross", epochs=4, batch_size=32,
@@ -198,7 +210,7 @@ RECIPES = {r.name: r for r in [
     _r("conll-lora-crf-shape", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32, **_LORA),
     _r("conll-lora32-crf-shape", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
-    _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=3, batch_size=32,
+    _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        teacher=str(TEACHERS / "conll-teacher-mpnet"), **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
 ]}
 

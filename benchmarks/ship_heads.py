@@ -55,7 +55,9 @@ def ship(name: str, src: Path, dest: Path) -> dict:
     clf.data_info = {**clf.data_info, "recipe": heads_recipe.SHIPPED[name], "validation_examples": len(val)}
     cfg = clf.training_config
     if cfg is not None and cfg.teacher:  # a path on the training machine: name the teacher's recipe instead
-        portable = f"{Path(cfg.teacher).name} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2 + LoRA)"
+        teacher = heads_recipe.RECIPES.get(Path(cfg.teacher).name)
+        how = {"lora": "LoRA", "full": "every weight tuned"}.get(teacher.training.mode, teacher.training.mode) if teacher else "?"
+        portable = f"{Path(cfg.teacher).name} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2, {how})"
         cfg.recipe = cfg.recipe.replace(cfg.teacher, portable)
         cfg.teacher = portable
     clf.save_pretrained(dest / name)

@@ -48,6 +48,31 @@ def test_soft_loss_is_hinton_kl_at_temperature():
     assert distill.soft_loss(s.log_softmax(-1), p, 1.0, mask) == pytest.approx(float(rows.mean()), rel=1e-5)
 
 
+def test_labels_a_crf_student_cannot_give_leave_the_teacher_row():
+    """I-X on a first word is forbidden by the CRF (log-probability about -10,000): the teacher's mass
+    there is dropped and its row renormalised, so the loss is the KL over the possible labels only."""
+    from ftclf.iob import crf_constraints
+
+    labels = ["O", "B-PER", "I-PER"]
+    crf = CRF(3, *map(torch.tensor, crf_constraints(labels)))
+    emissions = torch.zeros(1, 2, 3, requires_grad=True)
+    student = crf.log_marginals(emissions)
+    assert student[0, 0, 2] < distill.IMPOSSIBLE  # I-PER cannot open a sentence
+    teacher = torch.tensor([[[0.6, 0.2, 0.2], [0.5, 0.25, 0.25]]])
+    projected = teacher.clone()
+    projected[0, 0] = torch.tensor([0.75, 0.25, 0.0])
+    for t in (1.0, 2.0):
+        s_t = (student / t).log_softmax(-1)
+        s_t = torch.where(student > distill.IMPOSSIBLE, s_t, torch.zeros(()))
+        p_t = projected ** (1 / t)
+        p_t = p_t / p_t.sum(-1, keepdim=True)
+        oracle = (p_t * (p_t.clamp_min(1e-30).log() - s_t)).sum(-1).mean() * t * t
+        got = float(distill.soft_loss(student, teacher, t))
+        assert got == pytest.approx(float(oracle), rel=1e-4) and got < 1.0
+    distill.soft_loss(student, teacher, 2.0).backward()
+    assert torch.isfinite(emissions.grad).all()
+
+
 def test_crf_log_marginals_are_the_marginals_and_carry_gradients():
     torch.manual_seed(0)
     crf = CRF(4)

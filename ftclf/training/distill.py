@@ -26,6 +26,8 @@ from ..tokenization import IGNORE_INDEX, Item
 
 #: probabilities are clamped here before their log (a teacher's hard zeros stay finite)
 EPS = 1e-8
+#: a student log-probability below this is structurally impossible (a CRF's forbidden tag: about -10,000)
+IMPOSSIBLE = -1000.0
 
 
 def load_teacher(ref: str):
@@ -110,10 +112,17 @@ def tempered(log_p: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def soft_loss(student_log_p: torch.Tensor, teacher_p: torch.Tensor, temperature: float,
               mask: torch.Tensor | None = None) -> torch.Tensor:
-    """T^2 * KL(teacher_T || student_T), averaged over the rows (the real words of per-word tasks)."""
-    t_log = tempered(teacher_p.clamp_min(EPS).log(), temperature)
-    s_log = tempered(student_log_p, temperature)
-    kl = (t_log.exp() * (t_log - s_log)).sum(-1)
+    """T^2 * KL(teacher_T || student_T), averaged over the rows (the real words of per-word tasks).
+
+    Labels the student cannot give at all there (a CRF's forbidden tags, such as ``I-X`` on a first
+    word: log-probability below ``IMPOSSIBLE``) are taken out of the teacher's row, which is
+    renormalised over the rest: no parameter can move them, so they would only add a constant of
+    thousands to the loss and push the emissions of tags the constraints remove anyway."""
+    possible = student_log_p > IMPOSSIBLE
+    teacher_p = teacher_p * possible
+    t_log = tempered(teacher_p.clamp_min(EPS).log().masked_fill(~possible, IMPOSSIBLE), temperature)
+    s_log = tempered(student_log_p.masked_fill(~possible, IMPOSSIBLE), temperature)
+    kl = (t_log.exp() * (t_log - s_log)).sum(-1)  # impossible labels weigh exp(IMPOSSIBLE / T): nothing
     known = teacher_p.sum(-1) > 0  # padding words and words the teacher did not read carry zeros
     kl = kl[known if mask is None else known & mask]
     return kl.mean() * temperature**2 if kl.numel() else student_log_p.sum() * 0.0

@@ -1,0 +1,85 @@
+"""Transfer text for distillation: perturbed copies of training sentences for a teacher to label.
+
+A teacher's soft labels carry most information where the gold labels have none: on text near the
+training sentences that no annotator saw. Following Tang et al. (2019, "Distilling task-specific
+knowledge from BERT into simple neural networks") and TinyBERT's augmentation, each variant of a
+sentence is made by one of
+
+* deletion: every word dropped with probability ``p``;
+* replacement: every word swapped with probability ``p`` for a random word of the corpus;
+* n-gram: a random run of 40-90 % of the words;
+* splice: the first part of the sentence joined to the last part of another one.
+
+Deterministic for a seed; variants equal to an input sentence are dropped.
+
+    python benchmarks/augment.py          # prints a few variants of SST-2 training sentences
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+
+def _delete(words, rng, p):
+    kept = [w for w in words if rng.random() >= p]
+    return kept if len(kept) >= 2 else words[: max(2, len(words) // 2)]
+
+
+def _replace(words, rng, p, vocabulary):
+    return [rng.choice(vocabulary) if rng.random() < p else w for w in words]
+
+
+def _ngram(words, rng):
+    n = max(2, round(len(words) * rng.uniform(0.4, 0.9)))
+    start = rng.randrange(0, max(1, len(words) - n + 1))
+    return words[start:start + n]
+
+
+def _splice(words, other, rng):
+    cut_a = rng.randint(1, max(1, len(words) - 1))
+    cut_b = rng.randint(0, max(0, len(other) - 1))
+    return words[:cut_a] + other[cut_b:]
+
+
+def variants(sentences: Sequence[str], per_sentence: int = 4, p: float = 0.15, seed: int = 0) -> list[str]:
+    """``per_sentence`` perturbed copies of every sentence (fewer where copies coincide), seeded."""
+    rng = random.Random(seed)
+    tokenized = [s.split() for s in sentences]
+    vocabulary = sorted({w for words in tokenized for w in words})
+    originals = set(sentences)
+    seen: set[str] = set()
+    out: list[str] = []
+    for words in tokenized:
+        if len(words) < 3:
+            continue
+        for _ in range(per_sentence):
+            kind = rng.randrange(4)
+            if kind == 0:
+                new = _delete(words, rng, p)
+            elif kind == 1:
+                new = _replace(words, rng, p, vocabulary)
+            elif kind == 2:
+                new = _ngram(words, rng)
+            else:
+                new = _splice(words, rng.choice(tokenized), rng)
+            text = " ".join(new)
+            if text not in originals and text not in seen:
+                seen.add(text)
+                out.append(text)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import heads_recipe
+
+    train, _ = heads_recipe.LOADERS["sst2+whole"](heads_recipe.DATA)
+    texts = [e.text for e in train]
+    out = variants(texts)
+    print(f"{len(texts):,} sentences -> {len(out):,} variants")
+    for t in out[:12]:
+        print(" ", t)
