@@ -56,7 +56,7 @@ def ship(name: str, src: Path, dest: Path) -> dict:
     cfg = clf.training_config
     if cfg is not None and cfg.teacher:  # a path on the training machine: name the teacher's recipe instead
         teacher = heads_recipe.RECIPES.get(Path(cfg.teacher).name)
-        how = {"lora": "LoRA", "full": "every weight tuned"}.get(teacher.training.mode, teacher.training.mode) if teacher else "?"
+        how = {"lora": "LoRA", "full": "every weight tuned"}.get(teacher.training.mode, teacher.training.mode) if teacher else "not a recipe"
         portable = f"{Path(cfg.teacher).name} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2, {how})"
         cfg.recipe = cfg.recipe.replace(cfg.teacher, portable)
         cfg.teacher = portable
