@@ -119,11 +119,11 @@ def soft_loss(student_log_p: torch.Tensor, teacher_p: torch.Tensor, temperature:
     renormalised over the rest: no parameter can move them, so they would only add a constant of
     thousands to the loss and push the emissions of tags the constraints remove anyway."""
     possible = student_log_p > IMPOSSIBLE
-    teacher_p = teacher_p * possible
     t_log = tempered(teacher_p.clamp_min(EPS).log().masked_fill(~possible, IMPOSSIBLE), temperature)
     s_log = tempered(student_log_p.masked_fill(~possible, IMPOSSIBLE), temperature)
     kl = (t_log.exp() * (t_log - s_log)).sum(-1)  # impossible labels weigh exp(IMPOSSIBLE / T): nothing
-    known = teacher_p.sum(-1) > 0  # padding words and words the teacher did not read carry zeros
+    # padding words and words the teacher did not read carry zeros (or mass only where the student has none)
+    known = (teacher_p * possible).sum(-1) > 0
     kl = kl[known if mask is None else known & mask]
     return kl.mean() * temperature**2 if kl.numel() else student_log_p.sum() * 0.0
 
