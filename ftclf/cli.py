@@ -256,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: expected {exc.filename or 'the file system'} to be usable, but {exc.strerror or exc}; "
               "check the path and the disk", file=sys.stderr)
         return 2
+    finally:
+        from .distributed import finish
+
+        finish()  # under a launcher: the process group goes down before the interpreter does
     if result is None:  # another process of a multi-process run: the main one reports
         return 0
     json.dump(result, out, indent=2, ensure_ascii=False)

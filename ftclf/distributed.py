@@ -72,6 +72,23 @@ def placement() -> Placement:
     return Placement(state.process_index, state.num_processes)
 
 
+def finish() -> None:
+    """Take this process's group down before the interpreter exits (a no-op unless one is up).
+
+    A gloo group left up at exit can abort the process ("terminate called without an active
+    exception") while its worker threads are torn down. Local: it waits for no other process, so a
+    process whose work failed still leaves at once.
+    """
+    import sys
+
+    if "torch.distributed" not in sys.modules:  # nothing was ever set up
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def share_cores(processes: int) -> None:
     """Processes sharing one machine's CPU cores take a share each (unless ``OMP_NUM_THREADS`` says)."""
     import torch

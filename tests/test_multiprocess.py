@@ -27,7 +27,7 @@ def _torchrun(*args: str, processes: int = 2, via: str = "torchrun") -> subproce
         "accelerate": ["accelerate.commands.launch", "--multi_gpu", f"--num_processes={processes}", "--main_process_port=0"],
     }[via]
     command = [sys.executable, "-m", *launcher, "-m", "ftclf", *args]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -81,3 +81,18 @@ def test_batch_prediction_shards_and_merges_in_input_order(data, tiny_encoder_di
     assert [json.loads(x)["index"] for x in merged] == list(range(240))
     assert [json.loads(x)["label"] for x in merged] == [json.loads(x)["label"] for x in one]
     assert not list(tmp_path.glob("two.jsonl.part-*"))  # parts merged and removed
+
+
+def test_a_command_takes_the_process_group_down_even_when_it_fails(tmp_path, capsys):
+    # a gloo group still up at interpreter exit can abort the process (SIGABRT in its worker threads)
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        code = main(["predict", "--model", str(tmp_path / "no-such-head"), "--text", "a film"])
+        still_up = dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert code == 2 and "error:" in capsys.readouterr().err
+    assert not still_up
