@@ -196,6 +196,9 @@ RECIPES = {r.name: r for r in [
     _r("sst2w-lora", "sst2+whole", "sequence", "lora", epochs=3, batch_size=32, **{**_LORA, "learning_rate": 5e-4}),
     _r("sst2w-lora-distill-aug", "sst2+whole", "sequence", "lora", epochs=2, batch_size=32, unlabeled="sst2-aug",
        teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
+    # the shipped recipe's phrases plus the teacher-labelled perturbed copies of their training sentences
+    _r("sst2s-lora-distill-aug", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4,
+       unlabeled="sst2-aug", teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
     _r("mrpc-lora32-cross-distill", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"), **_MRPC6),
     _r("mrpc-lora32-cross-e6", "mrpc", "pair", "lora", note="the distilled recipe without its teacher", **_MRPC6),
     _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", pair_mode="cross", epochs=4, batch_size=32,
