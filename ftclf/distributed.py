@@ -9,6 +9,7 @@ contrastive tuning, batch prediction — while only the main process writes file
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +80,6 @@ def finish() -> None:
     exception") while its worker threads are torn down. Local: it waits for no other process, so a
     process whose work failed still leaves at once.
     """
-    import sys
-
     if "torch.distributed" not in sys.modules:  # nothing was ever set up
         return
     import torch.distributed as dist
