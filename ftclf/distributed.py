@@ -8,6 +8,7 @@ contrastive tuning, batch prediction — while only the main process writes file
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ def placement() -> Placement:
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())
+    atexit.unregister(finish)  # once, however often this is asked: scripts calling fit() or predict_file()
+    atexit.register(finish)  # under a launcher take the group down too, not only the ftclf command
     share_cores(state.num_processes)
     return Placement(state.process_index, state.num_processes)
 
