@@ -151,6 +151,11 @@ RECIPES = {r.name: r for r in [
     _r("sst2-lora", "sst2", "sequence", "lora", epochs=3, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
     # sentiment on the sentence-level split (validation: 1,000 whole held-out sentences)
     _r("sst2s-lora", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4, **{**_LORA, "learning_rate": 5e-4}),
+    _r("sst2s-full", "sst2+sentences", "sequence", "full", epochs=1, batch_size=32, evals_per_epoch=4, learning_rate=5e-5,
+       note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
+    _r("sst2s-full-distill-aug", "sst2+sentences", "sequence", "full", epochs=1, batch_size=32, evals_per_epoch=4,
+       learning_rate=5e-5, unlabeled="sst2-aug", teacher=str(TEACHERS / "sst2s-teacher-mpnet"),
+       note="not shippable (a full encoder copy): the most the student's weights can take from the teacher"),
     # paraphrase (MRPC): 10% carved (408 pairs, the size of GLUE's dev split)
     _r("mrpc-frozen-linear-concat", "mrpc", "pair", "frozen", pair_mode="concat", pair_features=True, validation_fraction=0.1),
     _r("mrpc-frozen-mlp-concat", "mrpc", "pair", "frozen", "mlp", pair_mode="concat", pair_features=True, validation_fraction=0.1),
@@ -213,6 +218,8 @@ RECIPES = {r.name: r for r in [
     _r("conll-lora-crf-shape", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32, **_LORA),
     _r("conll-lora32-crf-shape", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
+    _r("conll-lora32-crf-shape-e10", "conll", "token", "lora", "crf", word_shape=True, epochs=10, batch_size=32,
+       note="the shipped recipe with 10 epochs instead of 6", **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
     _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        teacher=str(TEACHERS / "conll-teacher-mpnet"), **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
 ]}
