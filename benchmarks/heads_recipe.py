@@ -153,6 +153,8 @@ RECIPES = {r.name: r for r in [
     _r("sst2s-lora", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4, **{**_LORA, "learning_rate": 5e-4}),
     _r("sst2s-full", "sst2+sentences", "sequence", "full", epochs=1, batch_size=32, evals_per_epoch=4, learning_rate=5e-5,
        note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
+    _r("sst2s-full-e3", "sst2+sentences", "sequence", "full", epochs=3, batch_size=32, evals_per_epoch=2, learning_rate=5e-5,
+       note="not shippable (a full encoder copy); sst2s-full with 3 epochs"),
     _r("sst2s-full-distill-aug", "sst2+sentences", "sequence", "full", epochs=1, batch_size=32, evals_per_epoch=4,
        learning_rate=5e-5, unlabeled="sst2-aug", teacher=str(TEACHERS / "sst2s-teacher-mpnet"),
        note="not shippable (a full encoder copy): the most the student's weights can take from the teacher"),
