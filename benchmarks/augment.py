@@ -10,7 +10,9 @@ sentence is made by one of
 * n-gram: a random run of 40-90 % of the words;
 * splice: the first part of the sentence joined to the last part of another one.
 
-Deterministic for a seed; variants equal to an input sentence are dropped.
+For sentence pairs (``pair_variants``) one side, the other or both are perturbed, or the two are
+swapped, so the teacher labels pairs whose relation shifts by degrees. Deterministic for a seed;
+variants equal to an input are dropped.
 
     python benchmarks/augment.py          # prints a few variants of SST-2 training sentences
 """
@@ -42,6 +44,17 @@ def _splice(words, other, rng):
     return words[:cut_a] + other[cut_b:]
 
 
+def _perturb(words, rng, p, vocabulary, tokenized):
+    kind = rng.randrange(4)
+    if kind == 0:
+        return _delete(words, rng, p)
+    if kind == 1:
+        return _replace(words, rng, p, vocabulary)
+    if kind == 2:
+        return _ngram(words, rng)
+    return _splice(words, rng.choice(tokenized), rng)
+
+
 def variants(sentences: Sequence[str], per_sentence: int = 4, p: float = 0.15, seed: int = 0) -> list[str]:
     """``per_sentence`` perturbed copies of every sentence (fewer where copies coincide), seeded."""
     rng = random.Random(seed)
@@ -54,19 +67,34 @@ def variants(sentences: Sequence[str], per_sentence: int = 4, p: float = 0.15, s
         if len(words) < 3:
             continue
         for _ in range(per_sentence):
-            kind = rng.randrange(4)
-            if kind == 0:
-                new = _delete(words, rng, p)
-            elif kind == 1:
-                new = _replace(words, rng, p, vocabulary)
-            elif kind == 2:
-                new = _ngram(words, rng)
-            else:
-                new = _splice(words, rng.choice(tokenized), rng)
-            text = " ".join(new)
+            text = " ".join(_perturb(words, rng, p, vocabulary, tokenized))
             if text not in originals and text not in seen:
                 seen.add(text)
                 out.append(text)
+    return out
+
+
+def pair_variants(pairs: Sequence[tuple[str, str]], per_pair: int = 4, p: float = 0.15,
+                  seed: int = 0) -> list[tuple[str, str]]:
+    """``per_pair`` perturbed copies of every sentence pair, seeded: one side perturbed (the other kept,
+    so the relation between them shifts by degrees), both sides, or the two sides swapped."""
+    rng = random.Random(seed)
+    tokenized = [w for a, b in pairs for w in (a.split(), b.split())]
+    vocabulary = sorted({w for words in tokenized for w in words})
+    seen = set(pairs)
+    out: list[tuple[str, str]] = []
+    for a, b in pairs:
+        wa, wb = a.split(), b.split()
+        if len(wa) < 3 or len(wb) < 3:
+            continue
+        for _ in range(per_pair):
+            kind = rng.randrange(4)
+            new_a = " ".join(_perturb(wa, rng, p, vocabulary, tokenized)) if kind in (0, 2) else a
+            new_b = " ".join(_perturb(wb, rng, p, vocabulary, tokenized)) if kind in (1, 2) else b
+            pair = (new_b, new_a) if kind == 3 or (kind < 3 and rng.random() < 0.5) else (new_a, new_b)
+            if pair not in seen:
+                seen.add(pair)
+                out.append(pair)
     return out
 
 

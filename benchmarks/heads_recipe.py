@@ -42,16 +42,21 @@ def mrpc(data: Path):
     return _relabel(read_examples(data / "mrpc" / "train.tsv", "pair"), MRPC_LABELS), None
 
 
+def mrpc_carve(data: Path, seed: int = 42):
+    """MRPC's training pairs and the 408-pair validation carve of ``seed``, exactly as training carves them."""
+    from ftclf.splits import split_train_validation
+    from ftclf.tasks import get_task
+
+    train, _ = mrpc(data)
+    return split_train_validation(train, 0.1, seed, 5000, get_task("pair").stratum)
+
+
 def mrpc_swap(data: Path):
     """MRPC with each training pair also given in the other order (paraphrase is symmetric).
 
     The validation split is carved first, exactly as for plain MRPC, so no swapped twin of a
     validation pair reaches training."""
-    from ftclf.splits import split_train_validation
-    from ftclf.tasks import get_task
-
-    train, _ = mrpc(data)
-    train, val = split_train_validation(train, 0.1, 42, 5000, get_task("pair").stratum)
+    train, val = mrpc_carve(data)
     return train + [Example(e.text_pair, e.text, e.label) for e in train], val
 
 
@@ -102,8 +107,25 @@ def sst2_augmented(data: Path, per_sentence: int = 3):
     return [Example(text) for text in augment.variants([e.text for e in train], per_sentence)]
 
 
+def mrpc_augmented(data: Path, per_pair: int = 5):
+    """Perturbed copies of the training pairs of MRPC's seed-42 carve, the one every seed-42 MRPC recipe
+    validates on (``augment.py``): built from training pairs only, never from a validation pair."""
+    import augment
+
+    train, _ = mrpc_carve(data)
+    return [Example(a, b) for a, b in augment.pair_variants([(e.text, e.text_pair) for e in train], per_pair)]
+
+
+def sick_augmented(data: Path, per_pair: int = 4):
+    """Perturbed copies of SICK's training pairs (``augment.py``; the trial pairs are never touched)."""
+    import augment
+
+    train, _ = sick(data)
+    return [Example(a, b) for a, b in augment.pair_variants([(e.text, e.text_pair) for e in train], per_pair)]
+
+
 #: unlabeled text for distillation recipes (``Recipe.unlabeled``)
-UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented}
+UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_augmented, "sick-aug": sick_augmented}
 
 LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
@@ -143,6 +165,10 @@ _LORA = dict(learning_rate=1e-3, lora_r=16, lora_alpha=32, patience=3)
 #: the shipped MRPC recipe in 6 epochs (patience 3): the distilled student and its undistilled twin
 _MRPC6 = dict(pair_mode="cross", epochs=6, batch_size=32, validation_fraction=0.1,
               **{**_LORA, "learning_rate": 5e-4, "patience": 3, "lora_r": 32, "lora_alpha": 64})
+
+#: SICK distilled in 4 epochs with teacher-labelled unlabeled pairs (SNLI's, or perturbed copies of SICK's own)
+_SICK4_DISTILL = dict(pair_mode="cross", epochs=4, batch_size=32, teacher=str(TEACHERS / "sick-teacher-mpnet"),
+                      **{**_LORA, "learning_rate": 5e-4, "patience": 2, "lora_r": 32, "lora_alpha": 64})
 
 #: SST-2 on the sentence-level split with every weight tuned (1 epoch, BERT's rate)
 _SST2S_FULL = {"epochs": 1, "batch_size": 32, "evals_per_epoch": 4, "learning_rate": 5e-5,
@@ -210,9 +236,11 @@ RECIPES = {r.name: r for r in [
        unlabeled="sst2-aug", teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
     _r("mrpc-lora32-cross-distill", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"), **_MRPC6),
     _r("mrpc-lora32-cross-e6", "mrpc", "pair", "lora", note="the distilled recipe without its teacher", **_MRPC6),
-    _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", pair_mode="cross", epochs=4, batch_size=32,
-       teacher=str(TEACHERS / "sick-teacher-mpnet"), unlabeled="snli",
-       **{**_LORA, "learning_rate": 5e-4, "patience": 2, "lora_r": 32, "lora_alpha": 64}),
+    # the same with 5 teacher-labelled perturbed copies of every training pair, 3 epochs (each 6x as long)
+    _r("mrpc-lora32-cross-distill-aug", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"),
+       unlabeled="mrpc-aug", **{**_MRPC6, "epochs": 3, "evals_per_epoch": 2}),
+    _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", unlabeled="snli", **_SICK4_DISTILL),
+    _r("sick-lora32-cross-distill-aug", "sick", "pair", "lora", unlabeled="sick-aug", **_SICK4_DISTILL),
     # NER (CoNLL-2003; dev is the validation split)
     _r("conll-frozen-linear", "conll", "token", "frozen"),
     _r("conll-frozen-crf", "conll", "token", "frozen", "crf"),
