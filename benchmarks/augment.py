@@ -76,10 +76,11 @@ def variants(sentences: Sequence[str], per_sentence: int = 4, p: float = 0.15, s
 
 def pair_variants(pairs: Sequence[tuple[str, str]], per_pair: int = 4, p: float = 0.15,
                   seed: int = 0) -> list[tuple[str, str]]:
-    """``per_pair`` perturbed copies of every sentence pair, seeded: one side perturbed (the other kept,
-    so the relation between them shifts by degrees), both sides, or the two sides swapped."""
+    """``per_pair`` copies of every sentence pair (fewer where copies coincide), seeded: the first side
+    perturbed, the second (the other kept, so the relation between them shifts by degrees), both, or
+    neither; each copy in either order, a pair that is only swapped always in the other one."""
     rng = random.Random(seed)
-    tokenized = [w for a, b in pairs for w in (a.split(), b.split())]
+    tokenized = [side.split() for pair in pairs for side in pair]
     vocabulary = sorted({w for words in tokenized for w in words})
     seen = set(pairs)
     out: list[tuple[str, str]] = []
