@@ -51,6 +51,12 @@ def mrpc_carve(data: Path, seed: int = 42):
     return split_train_validation(train, 0.1, seed, 5000, get_task("pair").stratum)
 
 
+def mrpc_carve42(data: Path):
+    """MRPC's seed-42 carve whatever the recipe's seed: ``NAME@SEED`` then varies only the initial weights and
+    the data order (for distilled recipes, whose teacher was trained beside that carve and saw the others)."""
+    return mrpc_carve(data)
+
+
 def mrpc_swap(data: Path):
     """MRPC with each training pair also given in the other order (paraphrase is symmetric).
 
@@ -127,7 +133,7 @@ def sick_augmented(data: Path, per_pair: int = 4):
 #: unlabeled text for distillation recipes (``Recipe.unlabeled``)
 UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_augmented, "sick-aug": sick_augmented}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve42, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
 
 @dataclass
@@ -238,6 +244,9 @@ RECIPES = {r.name: r for r in [
     _r("mrpc-lora32-cross-e6", "mrpc", "pair", "lora", note="the distilled recipe without its teacher", **_MRPC6),
     # the same with 5 teacher-labelled perturbed copies of every training pair, 3 epochs (each 6x as long)
     _r("mrpc-lora32-cross-distill-aug", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"),
+       unlabeled="mrpc-aug", **{**_MRPC6, "epochs": 3, "evals_per_epoch": 2}),
+    # the same on the same carve whatever the seed (`@SEED` repeats vary only the student's start and data order)
+    _r("mrpc-lora32-cross-distill-aug-c42", "mrpc+carve42", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"),
        unlabeled="mrpc-aug", **{**_MRPC6, "epochs": 3, "evals_per_epoch": 2}),
     _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", unlabeled="snli", **_SICK4_DISTILL),
     _r("sick-lora32-cross-distill-aug", "sick", "pair", "lora", unlabeled="sick-aug", **_SICK4_DISTILL),
