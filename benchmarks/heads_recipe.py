@@ -51,12 +51,6 @@ def mrpc_carve(data: Path, seed: int = 42):
     return split_train_validation(train, 0.1, seed, 5000, get_task("pair").stratum)
 
 
-def mrpc_carve42(data: Path):
-    """MRPC's seed-42 carve whatever the recipe's seed: ``NAME@SEED`` then varies only the initial weights and
-    the data order (for distilled recipes, whose teacher was trained beside that carve and saw the others)."""
-    return mrpc_carve(data)
-
-
 def mrpc_swap(data: Path):
     """MRPC with each training pair also given in the other order (paraphrase is symmetric).
 
@@ -113,27 +107,30 @@ def sst2_augmented(data: Path, per_sentence: int = 3):
     return [Example(text) for text in augment.variants([e.text for e in train], per_sentence)]
 
 
-def mrpc_augmented(data: Path, per_pair: int = 5):
-    """Perturbed copies of the training pairs of MRPC's seed-42 carve, the one every seed-42 MRPC recipe
-    validates on (``augment.py``): built from training pairs only, never from a validation pair."""
+def _pair_copies(train, per_pair: int) -> list:
+    """Perturbed copies of training pairs (``augment.py``), without labels."""
     import augment
 
-    train, _ = mrpc_carve(data)
     return [Example(a, b) for a, b in augment.pair_variants([(e.text, e.text_pair) for e in train], per_pair)]
 
 
-def sick_augmented(data: Path, per_pair: int = 4):
-    """Perturbed copies of SICK's training pairs (``augment.py``; the trial pairs are never touched)."""
-    import augment
+def mrpc_augmented(data: Path):
+    """5 copies of each training pair of MRPC's seed-42 carve, the one every seed-42 MRPC recipe validates on:
+    built from training pairs only, never from a validation pair."""
+    return _pair_copies(mrpc_carve(data)[0], 5)
 
-    train, _ = sick(data)
-    return [Example(a, b) for a, b in augment.pair_variants([(e.text, e.text_pair) for e in train], per_pair)]
+
+def sick_augmented(data: Path):
+    """4 copies of each of SICK's training pairs (the trial pairs are never touched)."""
+    return _pair_copies(sick(data)[0], 4)
 
 
 #: unlabeled text for distillation recipes (``Recipe.unlabeled``)
 UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_augmented, "sick-aug": sick_augmented}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve42, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+#: "mrpc+carve42": MRPC's seed-42 carve whatever the recipe's seed, so ``NAME@SEED`` varies only the initial
+#: weights and the data order (for distilled recipes, whose teacher was trained beside that carve and saw the others)
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
 
 
 @dataclass
@@ -171,6 +168,9 @@ _LORA = dict(learning_rate=1e-3, lora_r=16, lora_alpha=32, patience=3)
 #: the shipped MRPC recipe in 6 epochs (patience 3): the distilled student and its undistilled twin
 _MRPC6 = dict(pair_mode="cross", epochs=6, batch_size=32, validation_fraction=0.1,
               **{**_LORA, "learning_rate": 5e-4, "patience": 3, "lora_r": 32, "lora_alpha": 64})
+
+#: MRPC distilled in 3 epochs with 5 teacher-labelled perturbed copies of every training pair (each epoch 6x as long)
+_MRPC3_DISTILL_AUG = {**_MRPC6, "epochs": 3, "evals_per_epoch": 2, "teacher": str(TEACHERS / "mrpc-teacher-mpnet")}
 
 #: SICK distilled in 4 epochs with teacher-labelled unlabeled pairs (SNLI's, or perturbed copies of SICK's own)
 _SICK4_DISTILL = dict(pair_mode="cross", epochs=4, batch_size=32, teacher=str(TEACHERS / "sick-teacher-mpnet"),
@@ -242,12 +242,9 @@ RECIPES = {r.name: r for r in [
        unlabeled="sst2-aug", teacher=str(TEACHERS / "sst2s-teacher-mpnet"), **{**_LORA, "learning_rate": 5e-4}),
     _r("mrpc-lora32-cross-distill", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"), **_MRPC6),
     _r("mrpc-lora32-cross-e6", "mrpc", "pair", "lora", note="the distilled recipe without its teacher", **_MRPC6),
-    # the same with 5 teacher-labelled perturbed copies of every training pair, 3 epochs (each 6x as long)
-    _r("mrpc-lora32-cross-distill-aug", "mrpc", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"),
-       unlabeled="mrpc-aug", **{**_MRPC6, "epochs": 3, "evals_per_epoch": 2}),
+    _r("mrpc-lora32-cross-distill-aug", "mrpc", "pair", "lora", unlabeled="mrpc-aug", **_MRPC3_DISTILL_AUG),
     # the same on the same carve whatever the seed (`@SEED` repeats vary only the student's start and data order)
-    _r("mrpc-lora32-cross-distill-aug-c42", "mrpc+carve42", "pair", "lora", teacher=str(TEACHERS / "mrpc-teacher-mpnet"),
-       unlabeled="mrpc-aug", **{**_MRPC6, "epochs": 3, "evals_per_epoch": 2}),
+    _r("mrpc-lora32-cross-distill-aug-c42", "mrpc+carve42", "pair", "lora", unlabeled="mrpc-aug", **_MRPC3_DISTILL_AUG),
     _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", unlabeled="snli", **_SICK4_DISTILL),
     _r("sick-lora32-cross-distill-aug", "sick", "pair", "lora", unlabeled="sick-aug", **_SICK4_DISTILL),
     # NER (CoNLL-2003; dev is the validation split)
