@@ -11,7 +11,9 @@ import torch
 from ftclf import Classifier, ModelConfig, TrainingConfig, fit, predict
 from ftclf.inference import predict_heads
 from ftclf.serving import EncoderPool, Engine
-from ftclf.serving.backends import SharedWeights, quantizable, share_parameters
+from ftclf.errors import ConfigError
+from ftclf.serving.backends import (ScaledInput, SharedWeights, export_onnx, quantizable, share_parameters,
+                                      smooth_for_int8)
 from ftclf.serving.batcher import MicroBatcher
 
 from .conftest import sentiment_examples
@@ -61,6 +63,64 @@ def test_quantization_keeps_down_projections_fp32():
     assert quantizable(384, 384) and quantizable(384, 1536) and not quantizable(1536, 384)
 
 
+def fake_int8(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """What ONNX Runtime's dynamic int8 MatMul computes, exactly: u8 activations per tensor, u8
+    weights per output channel (both asymmetric), products summed without rounding."""
+    def u8(t, dim=None):
+        lo = t.amin(dim, keepdim=True).clamp(max=0) if dim is not None else t.min().clamp(max=0)
+        hi = t.amax(dim, keepdim=True).clamp(min=0) if dim is not None else t.max().clamp(min=0)
+        scale = (hi - lo) / 255
+        zero = torch.round(-lo / scale)
+        return (torch.clamp(torch.round(t / scale) + zero, 0, 255) - zero) * scale
+    return u8(x) @ u8(weight, 1).T
+
+
+class _OneLinear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.Linear(64, 256, bias=False)
+
+    def forward(self, x):
+        return self.up(x)
+
+
+def test_smoothing_moves_activation_outliers_into_the_weights():
+    torch.manual_seed(0)
+    model = _OneLinear()
+    x = torch.randn(4, 16, 64)
+    x[..., 3] *= 60  # one outlier channel, like those after BERT's layer norms
+    smoothed = smooth_for_int8(model, [{"x": x}])
+    assert isinstance(smoothed.up, ScaledInput) and isinstance(model.up, torch.nn.Linear)  # a copy is smoothed
+    exact = model(x).reshape(-1, 256)
+    torch.testing.assert_close(smoothed(x).reshape(-1, 256), exact, atol=1e-4, rtol=1e-4)  # the same map in fp32
+    flat = x.reshape(-1, 64)
+    plain = (fake_int8(flat, model.up.weight) - exact).norm() / exact.norm()
+    after = (fake_int8(flat * smoothed.up.inverse, smoothed.up.linear.weight) - exact).norm() / exact.norm()
+    assert after < plain / 3, (plain, after)
+
+
+def test_smoothing_wraps_every_int8_linear_of_an_encoder_and_keeps_it_exact(tiny_encoder):
+    from ftclf.serving.calibration import calibration_batches, calibration_texts
+
+    texts = calibration_texts()
+    assert len(texts) > 300 and any(isinstance(t, tuple) for t in texts)  # sentences and pairs from every sample
+    batches = calibration_batches(tiny_encoder.tokenizer, ["input_ids", "attention_mask", "token_type_ids"])
+    smoothed = smooth_for_int8(tiny_encoder.model, batches)
+    wrapped = {n for n, m in smoothed.named_modules() if isinstance(m, ScaledInput)}
+    assert {n for n, m in tiny_encoder.model.named_modules() if isinstance(m, torch.nn.Linear)
+            and quantizable(m.in_features, m.out_features)} == wrapped
+    with torch.no_grad():
+        for batch in batches[:2] + batches[-1:]:
+            torch.testing.assert_close(smoothed(**batch).last_hidden_state, tiny_encoder.model(**batch).last_hidden_state,
+                                       atol=1e-4, rtol=1e-4)
+
+
+def test_an_int8_export_needs_the_tokenizer_that_calibrates_it(tiny_encoder, tmp_path):
+    with pytest.raises(ConfigError, match="tokenizer"):
+        export_onnx(tiny_encoder.model, tmp_path / "x", quantize=True)
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("backend,tolerance", [
     ("int8", 0.05),
     pytest.param("onnx", 1e-4, marks=pytest.mark.slow),  # exports run in child processes: seconds each
@@ -76,6 +136,16 @@ def test_every_backend_answers_like_fp32(saved_heads, backend, tolerance, tmp_pa
     if backend.startswith("onnx"):
         assert len(list((tmp_path / "onnx").iterdir())) == 2  # base (frozen head) and the merged LoRA head, cached
         assert len(pool._shared._values) == 1  # the word embeddings, held once for both sessions
+    if backend == "onnx-int8":  # u8 weights (no u8 x s8 products, which saturate on CPUs without VNNI), smoothed inputs
+        import onnx
+
+        for folder in (tmp_path / "onnx").iterdir():
+            graph = onnx.load(str(folder / "encoder" / "model.onnx"), load_external_data=False).graph
+            integer = [n for n in graph.node if n.op_type == "MatMulInteger"]
+            assert len(integer) == 2 * 5, [n.op_type for n in graph.node]  # q, k, v, attention output, up; per layer
+            kinds = {i.name: i.data_type for i in graph.initializer}
+            assert {kinds[n.input[1]] for n in integer} == {onnx.TensorProto.UINT8}
+            assert sum(n.op_type == "Mul" for n in graph.node) >= 2 * 5
 
 
 def test_frozen_heads_on_one_base_share_one_encoder_pass(saved_heads, tiny_encoder_dir, tmp_path):

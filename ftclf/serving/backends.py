@@ -69,6 +69,64 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     return torch.ao.quantization.quantize_dynamic(model, qconfig, inplace=True)
 
 
+#: SmoothQuant's migration strength (Xiao et al., 2023): 0.8 gave the least int8 reconstruction error on the
+#: calibration text for every shipped head's up-projections (1.0-1.1% of the output's norm, against 4.1-4.4%
+#: unsmoothed and 1.6-1.7% at 0.5; 0.9 equal to 0.8).
+SMOOTH_ALPHA = 0.8
+
+
+class ScaledInput(nn.Module):
+    """``linear(x / s)`` with ``linear``'s weight columns multiplied by ``s``: the same map in fp32, but
+    the input's outlier channels are shrunk (and the weights, quantized per output channel, absorb them)."""
+
+    def __init__(self, linear: nn.Linear, scale: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("inverse", (1 / scale).to(linear.weight.dtype))
+        self.linear = nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        with torch.no_grad():
+            self.linear.weight.copy_(linear.weight * scale)
+            if linear.bias is not None:
+                self.linear.bias.copy_(linear.bias)
+
+    def forward(self, x):
+        return self.linear(x * self.inverse)
+
+
+def smooth_for_int8(model: nn.Module, batches: list[dict], alpha: float = SMOOTH_ALPHA) -> nn.Module:
+    """A copy of ``model`` whose :func:`quantizable` linear maps read smoothed inputs (SmoothQuant):
+    per input channel j, ``s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)`` from the calibration
+    ``batches``. The function is unchanged in fp32; per-tensor int8 activations lose far less."""
+    import copy
+
+    model = copy.deepcopy(model).eval()
+    targets = {name: m for name, m in model.named_modules()
+               if isinstance(m, nn.Linear) and quantizable(m.in_features, m.out_features)}
+    peaks: dict[str, torch.Tensor] = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            x = inputs[0].detach().abs().reshape(-1, inputs[0].shape[-1]).amax(0)
+            peaks[name] = torch.maximum(peaks[name], x) if name in peaks else x
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in targets.items()]
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                model(**batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, linear in targets.items():
+        if name not in peaks:
+            continue  # not on the path to the output (e.g. a pooler the export drops)
+        weight_peak = linear.weight.detach().abs().amax(0).clamp(min=1e-5)
+        scale = (peaks[name].clamp(min=1e-5) ** alpha / weight_peak ** (1 - alpha)).clamp(1e-5, 1e5)
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, ScaledInput(linear, scale))
+    return model
+
+
 # ------------------------------------------------------------------------------ ONNX
 class SharedWeights:
     """Embedding tables by content, handed to every ONNX session that looks up the same table (a
@@ -128,11 +186,20 @@ class OnnxEncoder(nn.Module):
         return SimpleNamespace(last_hidden_state=torch.from_numpy(self.session.run(None, feed)[0]))
 
 
-def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False) -> Path:
+def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, tokenizer=None) -> Path:
     """Export an encoder's forward (ids, mask, token types -> last hidden state; batch and length
     dynamic) to ONNX at ``path`` (``model.onnx`` + external weights), optionally int8-quantized
-    with ONNX Runtime's dynamic quantizer. Written to a temporary sibling and renamed into place."""
+    with ONNX Runtime's dynamic quantizer after smoothing (:func:`smooth_for_int8`, calibrated on
+    the built-in samples, which ``tokenizer`` encodes). Written to a temporary sibling and renamed
+    into place.
+
+    The int8 weights are unsigned (u8 x u8 products): CPUs without VNNI (AVX2 only, e.g. AMD Zen 3)
+    add pairs of the u8 x s8 products ONNX Runtime uses by default in 16-bit registers that saturate:
+    the shipped MRPC head's u8 x s8 export scored 84.8 F1 on such a CPU, against 86.2 on a VNNI CPU
+    and in an exact simulation (86.6 in fp32). u8 x u8 products are summed exactly on every x86 CPU."""
     path = Path(path)
+    if quantize and tokenizer is None:
+        raise ConfigError("expected the encoder's tokenizer to calibrate the int8 export, got none; pass tokenizer=")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -141,6 +208,10 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False) -> P
         names = ["input_ids", "attention_mask", "token_type_ids"]
         if "token_type_ids" not in inspect.signature(model.forward).parameters:
             names = names[:2]  # e.g. MPNet, RoBERTa-style encoders without segment ids
+        if quantize:
+            from .calibration import calibration_batches
+
+            model = smooth_for_int8(model, calibration_batches(tokenizer, names))
         example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
         batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=4096)
         torch.onnx.export(
@@ -150,7 +221,7 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False) -> P
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(tmp / "model.int8.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+            quantize_dynamic(str(fp32), str(tmp / "model.int8.onnx"), weight_type=QuantType.QUInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"], nodes_to_quantize=_quantizable_matmuls(fp32))
             for leftover in tmp.iterdir():
                 if not leftover.name.startswith("model.int8"):

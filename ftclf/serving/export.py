@@ -38,7 +38,7 @@ def export_head(directory: str | Path, output: str | Path, quantize: bool = Fals
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        export_onnx(clf.encoder, tmp / format.ENCODER_DIR, quantize)
+        export_onnx(clf.encoder, tmp / format.ENCODER_DIR, quantize, clf.tokenizer)
         clf.encoder.config.save_pretrained(str(tmp / format.ENCODER_DIR))
         clf.tokenizer.save_pretrained(str(tmp / format.ENCODER_DIR))
         shutil.copy2(source / format.HEAD_NAME, tmp / format.HEAD_NAME)

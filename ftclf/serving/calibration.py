@@ -1,0 +1,41 @@
+"""Text that calibrates int8 serving: the built-in samples' sentences (offline, shipped with ftclf),
+one at a time and as the pairs they are written in, so both input shapes a head sees are covered."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import read_conll, read_rows
+
+
+def calibration_texts() -> list[str | tuple[str, str]]:
+    """Every sample sentence alone, and every sample pair as a pair."""
+    from ..service.samples import samples  # the service package also loads the trainer: imported on use
+
+    texts: list[str | tuple[str, str]] = []
+    for sample in samples():
+        if sample.task == "token":
+            texts += [" ".join(e.words) for e in read_conll(sample.path)]
+            continue
+        for _, row in read_rows(sample.path):
+            columns = [str(v) for k, v in row.items() if k != "label"]
+            texts += columns
+            if sample.task == "pair":
+                texts.append((columns[0], columns[1]))
+    return texts
+
+
+def calibration_batches(tokenizer, input_names: list[str], batch_size: int = 32,
+                        max_length: int = 128) -> list[dict[str, torch.Tensor]]:
+    """The calibration text, tokenized into padded batches of the encoder's ``input_names``."""
+    texts = calibration_texts()
+    singles = [t for t in texts if isinstance(t, str)]
+    pairs = [t for t in texts if not isinstance(t, str)]
+    batches = []
+    for group, as_pairs in ((singles, False), (pairs, True)):
+        for start in range(0, len(group), batch_size):
+            chunk = group[start:start + batch_size]
+            args = ([a for a, _ in chunk], [b for _, b in chunk]) if as_pairs else (chunk,)
+            encoded = tokenizer(*args, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            batches.append({k: v for k, v in encoded.items() if k in input_names})
+    return batches
