@@ -9,11 +9,17 @@ import pytest
 import torch
 
 from ftclf import Classifier, ModelConfig, TrainingConfig, fit, predict
+from ftclf.errors import ConfigError
 from ftclf.inference import predict_heads
 from ftclf.serving import EncoderPool, Engine
-from ftclf.errors import ConfigError
-from ftclf.serving.backends import (ScaledInput, SharedWeights, export_onnx, quantizable, share_parameters,
-                                      smooth_for_int8)
+from ftclf.serving.backends import (
+    ScaledInput,
+    SharedWeights,
+    export_onnx,
+    quantizable,
+    share_parameters,
+    smooth_for_int8,
+)
 from ftclf.serving.batcher import MicroBatcher
 
 from .conftest import sentiment_examples
