@@ -69,9 +69,9 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     return torch.ao.quantization.quantize_dynamic(model, qconfig, inplace=True)
 
 
-#: SmoothQuant's migration strength (Xiao et al., 2023): 0.8 gave the least int8 reconstruction error on the
-#: calibration text for every shipped head's up-projections (1.0-1.1% of the output's norm, against 4.1-4.4%
-#: unsmoothed and 1.6-1.7% at 0.5; 0.9 equal to 0.8).
+#: SmoothQuant's migration strength (Xiao et al., 2023): with 0.8 every shipped head's up-projections lose
+#: 1.0-1.1% of their output's norm to int8 on the calibration text, against 4.1-4.4% unsmoothed, 1.6-1.8% at 0.5
+#: and the same at 0.9 (benchmarks/int8_fidelity.py).
 SMOOTH_ALPHA = 0.8
 
 
@@ -186,7 +186,8 @@ class OnnxEncoder(nn.Module):
         return SimpleNamespace(last_hidden_state=torch.from_numpy(self.session.run(None, feed)[0]))
 
 
-def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, tokenizer=None) -> Path:
+def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, tokenizer=None, *,
+                weights: str = "u8", smooth_alpha: float | None = SMOOTH_ALPHA) -> Path:
     """Export an encoder's forward (ids, mask, token types -> last hidden state; batch and length
     dynamic) to ONNX at ``path`` (``model.onnx`` + external weights), optionally int8-quantized
     with ONNX Runtime's dynamic quantizer after smoothing (:func:`smooth_for_int8`, calibrated on
@@ -196,9 +197,10 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
     The int8 weights are unsigned (u8 x u8 products): CPUs without VNNI (AVX2 only, e.g. AMD Zen 3)
     add pairs of the u8 x s8 products ONNX Runtime uses by default in 16-bit registers that saturate:
     the shipped MRPC head's u8 x s8 export scored 84.8 F1 on such a CPU, against 86.2 on a VNNI CPU
-    and in an exact simulation (86.6 in fp32). u8 x u8 products are summed exactly on every x86 CPU."""
+    and in an exact simulation (86.6 in fp32). u8 x u8 products are summed exactly on every x86 CPU.
+    ``weights="s8"`` and ``smooth_alpha=None`` give the s8-weight, unsmoothed export (for comparison)."""
     path = Path(path)
-    if quantize and tokenizer is None:
+    if quantize and smooth_alpha is not None and tokenizer is None:
         raise ConfigError("expected the encoder's tokenizer to calibrate the int8 export, got none; pass tokenizer=")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -208,10 +210,10 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
         names = ["input_ids", "attention_mask", "token_type_ids"]
         if "token_type_ids" not in inspect.signature(model.forward).parameters:
             names = names[:2]  # e.g. MPNet, RoBERTa-style encoders without segment ids
-        if quantize:
+        if quantize and smooth_alpha is not None:
             from .calibration import calibration_batches
 
-            model = smooth_for_int8(model, calibration_batches(tokenizer, names))
+            model = smooth_for_int8(model, calibration_batches(tokenizer, names), smooth_alpha)
         example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
         batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=4096)
         torch.onnx.export(
@@ -221,7 +223,8 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(tmp / "model.int8.onnx"), weight_type=QuantType.QUInt8, per_channel=True,
+            weight_type = QuantType.QUInt8 if weights == "u8" else QuantType.QInt8
+            quantize_dynamic(str(fp32), str(tmp / "model.int8.onnx"), weight_type=weight_type, per_channel=True,
                              op_types_to_quantize=["MatMul"], nodes_to_quantize=_quantizable_matmuls(fp32))
             for leftover in tmp.iterdir():
                 if not leftover.name.startswith("model.int8"):

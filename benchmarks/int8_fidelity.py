@@ -1,0 +1,146 @@
+"""How faithful the app's int8 encoder is to fp32, and what makes it so.
+
+    python benchmarks/int8_fidelity.py [HEAD ...]      # default: the four shipped heads
+
+For each shipped head, on its whole validation split (../shared/data or $FTCLF_DATA): the fp32 figure,
+then three ONNX int8 exports of its encoder — s8 weights unsmoothed (ONNX Runtime's default weight
+type), u8 weights unsmoothed, and ftclf's export (u8 weights, inputs smoothed with SMOOTH_ALPHA) —
+each with its figure, its shift from fp32 and how many examples it decodes differently from fp32.
+Then the int8 reconstruction error of the up-projections on the calibration text (the built-in
+samples) per smoothing strength, the criterion SMOOTH_ALPHA was chosen by. The s8 export's figures
+depend on the CPU (16-bit saturation without VNNI); the other two do not. Prints tables and one
+JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import heads_recipe
+
+HEADS = ["paraphrase-mrpc", "nli-sick", "ner-conll2003", "sentiment-sst2"]
+EXPORTS = {"s8, unsmoothed": {"weights": "s8", "smooth_alpha": None},
+           "u8, unsmoothed": {"weights": "u8", "smooth_alpha": None},
+           "u8, smoothed (ftclf)": {}}
+ALPHAS = (None, 0.5, 0.65, 0.8, 0.9)
+
+
+def onnx_classifier(directory: Path, folder: Path, **recipe):
+    """The head at ``directory`` on an int8 ONNX export of its encoder made with ``recipe``."""
+    from ftclf import format
+    from ftclf.encoders import Encoder
+    from ftclf.model import Classifier
+    from ftclf.serving.backends import OnnxEncoder, export_onnx
+
+    meta = format.read_metadata(directory)
+    clf = Classifier.from_pretrained(directory, merged=True)
+    path = export_onnx(clf.encoder, folder, quantize=True, tokenizer=clf.tokenizer, **recipe)
+    encoder = Encoder(meta.encoder.name, OnnxEncoder(path, clf.encoder.config), clf.tokenizer, meta.encoder.fingerprint)
+    return Classifier.assemble(meta, encoder, format.read_head_state(directory, meta))
+
+
+def fidelity(name: str, tmp: Path) -> dict:
+    from ftclf import Classifier
+    from ftclf.evaluation import decode_examples, score
+    from ftclf.service import shipped_heads_dir
+
+    directory = shipped_heads_dir() / name
+    reference = Classifier.from_pretrained(directory)
+    key = reference.metrics["main_metric"]
+    _, val = heads_recipe.recipe(name).load(heads_recipe.DATA)
+    examples, decoded = decode_examples(reference, val)
+    fp32 = score(reference, examples, decoded)[key]
+    row = {"metric": key, "examples": len(examples), "fp32": fp32}
+    for label, recipe in EXPORTS.items():
+        clf = onnx_classifier(directory, tmp / f"{name}-{len(row)}", **recipe)
+        _, got = decode_examples(clf, val)
+        value = score(clf, examples, got)[key]
+        row[label] = {"value": value, "shift": value - fp32,
+                      "differ": sum(a.ids != b.ids for a, b in zip(decoded, got))}
+    return row
+
+
+def reconstruction(name: str) -> dict:
+    """Relative int8 error (||int8 - fp32|| / ||fp32||) of the up-projections on the calibration
+    text, mean over layers, per smoothing strength (None: unsmoothed)."""
+    import torch
+
+    from ftclf import Classifier
+    from ftclf.service import shipped_heads_dir
+    from ftclf.serving.calibration import calibration_batches
+
+    clf = Classifier.from_pretrained(shipped_heads_dir() / name, merged=True)
+    encoder = clf.encoder
+    ups = {n: m for n, m in encoder.named_modules() if isinstance(m, torch.nn.Linear) and m.out_features > m.in_features}
+    seen: dict[str, list] = {n: [] for n in ups}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: seen[n].append(i[0].detach().reshape(-1, i[0].shape[-1])))
+             for n, m in ups.items()]
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad():
+        for batch in calibration_batches(clf.tokenizer, names):
+            encoder(**batch)
+    for hook in hooks:
+        hook.remove()
+    out = {}
+    for alpha in ALPHAS:
+        errors = []
+        for n, linear in ups.items():
+            weight = linear.weight.detach().double()
+            xs = [x.double() for x in seen[n]]
+            peak = torch.stack([x.abs().amax(0) for x in xs]).amax(0).clamp(min=1e-5)
+            scale = (torch.ones_like(peak) if alpha is None
+                     else (peak ** alpha / weight.abs().amax(0).clamp(min=1e-5) ** (1 - alpha)).clamp(1e-5, 1e5))
+            wq = _u8(weight * scale, 1)
+            err = ref = 0.0
+            for x in xs:  # activations quantized per batch, as at serving time
+                exact = x @ weight.T
+                err += ((_u8(x / scale) @ wq.T - exact).norm() ** 2).item()
+                ref += (exact.norm() ** 2).item()
+            errors.append((err / ref) ** 0.5)
+        out["none" if alpha is None else str(alpha)] = sum(errors) / len(errors)
+    return out
+
+
+def _u8(t, dim=None):
+    """Asymmetric u8 fake quantization, per tensor or per slice along ``dim``."""
+    import torch
+
+    lo = (t.amin(dim, keepdim=True) if dim is not None else t.min()).clamp(max=0)
+    hi = (t.amax(dim, keepdim=True) if dim is not None else t.max()).clamp(min=0)
+    scale = (hi - lo) / 255
+    zero = torch.round(-lo / scale)
+    return (torch.clamp(torch.round(t / scale) + zero, 0, 255) - zero) * scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("heads", nargs="*", default=HEADS, help="shipped head names")
+    args = parser.parse_args()
+    rows, errors = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.heads:
+            rows[name] = fidelity(name, Path(tmp))
+            errors[name] = reconstruction(name)
+    print("\n| head | metric | fp32 | " + " | ".join(EXPORTS) + " |")
+    print("|---|---|---|" + "---|" * len(EXPORTS))
+    for name, row in rows.items():
+        cells = [f"{100 * row[k]['value']:.2f} ({100 * row[k]['shift']:+.2f}; {row[k]['differ']} of {row['examples']} differ)"
+                 for k in EXPORTS]
+        print(f"| {name} | {row['metric']} | {100 * row['fp32']:.2f} | " + " | ".join(cells) + " |")
+    print("\nInt8 error of the up-projections on the calibration text, by smoothing strength (mean over layers):\n")
+    print("| head | " + " | ".join(f"alpha={a}" if a is not None else "unsmoothed" for a in ALPHAS) + " |")
+    print("|---|" + "---|" * len(ALPHAS))
+    for name, row in errors.items():
+        print(f"| {name} | " + " | ".join(f"{100 * v:.2f}%" for v in row.values()) + " |")
+    print(json.dumps({"fidelity": rows, "reconstruction": errors}))
+
+
+if __name__ == "__main__":
+    main()
