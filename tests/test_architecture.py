@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ftclf"
 #: Lower layers never import higher ones. Same-layer imports are allowed within one package only.
 LAYERS = [
     ["ftclf", "ftclf.errors", "ftclf.iob", "ftclf.hub", "ftclf.predictions", "ftclf.distributed"],
-    ["ftclf.data", "ftclf.splits", "ftclf.metrics", "ftclf.encoders", "ftclf.tokenization", "ftclf.crf"],
+    ["ftclf.data", "ftclf.samples", "ftclf.splits", "ftclf.metrics", "ftclf.encoders", "ftclf.tokenization", "ftclf.crf"],
     ["ftclf.stream"],
     ["ftclf.tasks", "ftclf.tasks.base", "ftclf.tasks.text", "ftclf.tasks.tagging"],
     ["ftclf.heads"],
@@ -23,11 +23,11 @@ LAYERS = [
     ["ftclf.inference"],
     ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics", "ftclf.batch"],
     ["ftclf.serving", "ftclf.serving.backends", "ftclf.serving.batcher", "ftclf.serving.export", "ftclf.serving.pool",
-     "ftclf.serving.engine"],
+     "ftclf.serving.engine", "ftclf.serving.calibration"],
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
      "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
-    ["ftclf.service", "ftclf.service.assets", "ftclf.service.samples", "ftclf.service.store", "ftclf.service.jobs"],
+    ["ftclf.service", "ftclf.service.assets", "ftclf.service.store", "ftclf.service.jobs"],
     ["ftclf.cli", "ftclf.__main__"],
     ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
      "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],

@@ -1,12 +1,12 @@
 """The gradio-free service the dashboard calls: the head store, samples, training jobs.
 
-``assets.py`` (where shipped heads and samples are), ``store.py`` (heads by name), ``samples.py``
-(built-in data), ``jobs.py`` (data sources, preview, training runs in worker threads).
+``assets.py`` (where shipped and user heads are), ``store.py`` (heads by name), ``jobs.py`` (data
+sources, preview, training runs in worker threads); the samples (built-in data) are ``ftclf.samples``.
 """
 
+from ..samples import Sample, sample, samples
 from .assets import shipped_heads_dir, user_heads_dir
 from .jobs import MAX_UPLOAD_BYTES, DataSource, Job, TrainingJobs, TrainOutcome, TrainRequest, run_training
-from .samples import Sample, sample, samples
 from .store import NAME_RE, HeadInfo, HeadStore
 
 __all__ = [

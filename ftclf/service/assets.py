@@ -1,12 +1,11 @@
-"""Where the shipped heads and samples are: package data of ``ftclf`` (``ftclf/assets``, the
-repository's ``assets/`` directory, installed with the package)."""
+"""Where the shipped heads are (package data of ``ftclf``: ``ftclf/assets``, the repository's
+``assets/`` directory, installed with the package) and where user heads go."""
 
 from __future__ import annotations
 
 import os
 from importlib import resources
 from pathlib import Path
-
 
 #: A Space's persistent storage is mounted here (when the Space has some).
 PERSISTENT_STORAGE = "/data"
@@ -19,10 +18,6 @@ def assets_dir() -> Path:
 def shipped_heads_dir() -> Path:
     """The heads shipped with ftclf (``$FTCLF_SHIPPED_HEADS`` points elsewhere)."""
     return Path(os.environ.get("FTCLF_SHIPPED_HEADS") or assets_dir() / "heads")
-
-
-def samples_dir() -> Path:
-    return assets_dir() / "samples"
 
 
 def user_heads_dir() -> Path:

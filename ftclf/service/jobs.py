@@ -16,9 +16,9 @@ from typing import Iterator
 from ..config import ModelConfig, TrainingConfig
 from ..data import ColumnMap, check_hub_spec, peek_columns
 from ..errors import DataError, InputError, TrainingCancelled
+from ..samples import sample
 from ..tasks import get_task
 from ..training import TrainingEvent, TrainResult, fit, prepare_data
-from .samples import sample
 
 MAX_UPLOAD_BYTES = 20 * 2**20  # documented in the README and shown in the Train tab
 SOURCES = ("sample", "upload", "hub")

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import torch
 
-from ..data import read_conll, read_rows
+from ..data import TokenExample
+from ..samples import samples
+from ..tasks import read_examples
 
 
 def calibration_texts() -> list[str | tuple[str, str]]:
     """Every sample sentence alone, and every sample pair as a pair."""
-    from ..service.samples import samples  # the service package also loads the trainer: imported on use
-
     texts: list[str | tuple[str, str]] = []
     for sample in samples():
-        if sample.task == "token":
-            texts += [" ".join(e.words) for e in read_conll(sample.path)]
-            continue
-        for _, row in read_rows(sample.path):
-            columns = [str(v) for k, v in row.items() if k != "label"]
-            texts += columns
-            if sample.task == "pair":
-                texts.append((columns[0], columns[1]))
+        for example in read_examples(sample.path, sample.task):
+            if isinstance(example, TokenExample):
+                texts.append(" ".join(example.words))
+                continue
+            texts.append(example.text)
+            if example.text_pair:
+                texts += [example.text_pair, (example.text, example.text_pair)]
     return texts
 
 

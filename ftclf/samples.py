@@ -1,13 +1,19 @@
-"""The built-in sample data sets (hand-written, offline) listed in ``assets/samples/index.json``."""
+"""The built-in sample data sets (hand-written, offline) listed in ``assets/samples/index.json``:
+the dashboard's demo data, and the text that calibrates int8 exports."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from ..errors import InputError
-from .assets import samples_dir
+from .errors import InputError
+
+
+def samples_dir() -> Path:
+    """Package data of ``ftclf`` (``ftclf/assets``, the repository's ``assets/`` directory)."""
+    return Path(str(resources.files("ftclf") / "assets" / "samples"))
 
 
 @dataclass(frozen=True)
