@@ -12,7 +12,7 @@ from .errors import InputError
 
 
 def samples_dir() -> Path:
-    """Package data of ``ftclf`` (``ftclf/assets``, the repository's ``assets/`` directory)."""
+    """Where the sample files are: package data (``ftclf/assets/samples``, the repository's ``assets/samples``)."""
     return Path(str(resources.files("ftclf") / "assets" / "samples"))
 
 

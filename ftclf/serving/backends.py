@@ -119,7 +119,7 @@ def smooth_for_int8(model: nn.Module, batches: list[dict], alpha: float = SMOOTH
             hook.remove()
     for name, linear in targets.items():
         if name not in peaks:
-            continue  # not on the path to the output (e.g. a pooler the export drops)
+            continue  # never run on these inputs: left as it is
         weight_peak = linear.weight.detach().abs().amax(0).clamp(min=1e-5)
         scale = (peaks[name].clamp(min=1e-5) ** alpha / weight_peak ** (1 - alpha)).clamp(1e-5, 1e5)
         parent, _, attr = name.rpartition(".")
@@ -200,6 +200,8 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
     and in an exact simulation (86.6 in fp32). u8 x u8 products are summed exactly on every x86 CPU.
     ``weights="s8"`` and ``smooth_alpha=None`` give the s8-weight, unsmoothed export (for comparison)."""
     path = Path(path)
+    if weights not in ("u8", "s8"):
+        raise ConfigError(f"expected int8 weights 'u8' or 's8', got {weights!r}")
     if quantize and smooth_alpha is not None and tokenizer is None:
         raise ConfigError("expected the encoder's tokenizer to calibrate the int8 export, got none; pass tokenizer=")
     path.parent.mkdir(parents=True, exist_ok=True)
