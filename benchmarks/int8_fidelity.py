@@ -70,42 +70,44 @@ def fidelity(name: str, tmp: Path) -> dict:
 def reconstruction(name: str) -> dict:
     """Relative int8 error (||int8 - fp32|| / ||fp32||) of the up-projections on the calibration
     text, mean over layers, per smoothing strength (None: unsmoothed)."""
-    import torch
-
     from ftclf import Classifier
     from ftclf.service import shipped_heads_dir
+    from ftclf.serving.backends import smooth_for_int8
     from ftclf.serving.calibration import calibration_batches
 
     clf = Classifier.from_pretrained(shipped_heads_dir() / name, merged=True)
-    encoder = clf.encoder
-    ups = {n: m for n, m in encoder.named_modules() if isinstance(m, torch.nn.Linear) and m.out_features > m.in_features}
-    seen: dict[str, list] = {n: [] for n in ups}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: seen[n].append(i[0].detach().reshape(-1, i[0].shape[-1])))
-             for n, m in ups.items()]
-    names = ["input_ids", "attention_mask", "token_type_ids"]
+    batches = calibration_batches(clf.tokenizer, ["input_ids", "attention_mask", "token_type_ids"])
+    return {"none" if alpha is None else str(alpha):
+            up_projection_error(clf.encoder if alpha is None else smooth_for_int8(clf.encoder, batches, alpha), batches)
+            for alpha in ALPHAS}
+
+
+def up_projection_error(encoder, batches) -> float:
+    """Mean over the up-projections (smoothed or not) of their relative int8 error on ``batches``."""
+    import torch
+
+    from ftclf.serving.backends import ScaledInput
+
+    linears = {n: (m.linear if isinstance(m, ScaledInput) else m) for n, m in encoder.named_modules()
+               if isinstance(m, (ScaledInput, torch.nn.Linear)) and not n.endswith(".linear")}  # not a wrapped one again
+    ups = {n: m for n, m in encoder.named_modules() if n in linears and linears[n].out_features > linears[n].in_features}
+    sums = {n: [0.0, 0.0] for n in ups}
+
+    def record(module, inputs, output, name):
+        x = inputs[0] * module.inverse if isinstance(module, ScaledInput) else inputs[0]
+        x, weight = x.reshape(-1, x.shape[-1]).double(), linears[name].weight.double()
+        exact = x @ weight.T  # activations quantized per batch, as at serving time
+        sums[name][0] += ((_u8(x) @ _u8(weight, 1).T - exact).norm() ** 2).item()
+        sums[name][1] += (exact.norm() ** 2).item()
+
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(mod, i, o, n)) for n, m in ups.items()]
     with torch.no_grad():
-        for batch in calibration_batches(clf.tokenizer, names):
+        for batch in batches:
             encoder(**batch)
     for hook in hooks:
         hook.remove()
-    out = {}
-    for alpha in ALPHAS:
-        errors = []
-        for n, linear in ups.items():
-            weight = linear.weight.detach().double()
-            xs = [x.double() for x in seen[n]]
-            peak = torch.stack([x.abs().amax(0) for x in xs]).amax(0).clamp(min=1e-5)
-            scale = (torch.ones_like(peak) if alpha is None
-                     else (peak ** alpha / weight.abs().amax(0).clamp(min=1e-5) ** (1 - alpha)).clamp(1e-5, 1e5))
-            wq = _u8(weight * scale, 1)
-            err = ref = 0.0
-            for x in xs:  # activations quantized per batch, as at serving time
-                exact = x @ weight.T
-                err += ((_u8(x / scale) @ wq.T - exact).norm() ** 2).item()
-                ref += (exact.norm() ** 2).item()
-            errors.append((err / ref) ** 0.5)
-        out["none" if alpha is None else str(alpha)] = sum(errors) / len(errors)
-    return out
+    ratios = [(err / ref) ** 0.5 for err, ref in sums.values()]
+    return sum(ratios) / len(ratios)
 
 
 def _u8(t, dim=None):
