@@ -247,6 +247,9 @@ RECIPES = {r.name: r for r in [
     _r("mrpc-lora32-cross-distill-aug-c42", "mrpc+carve42", "pair", "lora", unlabeled="mrpc-aug", **_MRPC3_DISTILL_AUG),
     _r("sick-lora32-cross-distill-snli", "sick", "pair", "lora", unlabeled="snli", **_SICK4_DISTILL),
     _r("sick-lora32-cross-distill-aug", "sick", "pair", "lora", unlabeled="sick-aug", **_SICK4_DISTILL),
+    # the same SNLI-distilled student taught by a seed ensemble: the mean of two teachers' probabilities
+    _r("sick-lora32-cross-distill-snli-ens", "sick", "pair", "lora", unlabeled="snli", **{**_SICK4_DISTILL, "teacher": [
+        str(TEACHERS / "sick-teacher-mpnet"), str(TEACHERS / "sick-teacher-mpnet@1")]}),
     # NER (CoNLL-2003; dev is the validation split)
     _r("conll-frozen-linear", "conll", "token", "frozen"),
     _r("conll-frozen-crf", "conll", "token", "frozen", "crf"),

@@ -54,12 +54,15 @@ def ship(name: str, src: Path, dest: Path) -> dict:
     })
     clf.data_info = {**clf.data_info, "recipe": heads_recipe.SHIPPED[name], "validation_examples": len(val)}
     cfg = clf.training_config
-    if cfg is not None and cfg.teacher:  # a path on the training machine: name the teacher's recipe instead
-        teacher = heads_recipe.RECIPES.get(Path(cfg.teacher).name)
-        how = {"lora": "LoRA", "full": "every weight tuned"}.get(teacher.training.mode, teacher.training.mode) if teacher else "not a recipe"
-        portable = f"{Path(cfg.teacher).name} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2, {how})"
-        cfg.recipe = cfg.recipe.replace(cfg.teacher, portable)
-        cfg.teacher = portable
+    if cfg is not None and cfg.teacher:  # paths on the training machine: name the teachers' recipes instead
+        portable = []
+        for path in cfg.teachers:
+            name_seed = Path(path).name
+            teacher = heads_recipe.recipe(name_seed) if name_seed.split("@")[0] in heads_recipe.RECIPES else None
+            how = {"lora": "LoRA", "full": "every weight tuned"}.get(teacher.training.mode, teacher.training.mode) if teacher else "not a recipe"
+            portable.append(f"{name_seed} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2, {how})")
+            cfg.recipe = cfg.recipe.replace(path, portable[-1])
+        cfg.teacher = portable if len(portable) > 1 else portable[0]
     clf.save_pretrained(dest / name)
     return {"name": name, "metric": metric, "value": metrics[metric], "slice": sliced[metric],
             "device_value": trained["metrics"].get(metric), "eval_seconds": round(seconds, 1)}

@@ -51,6 +51,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs.update(type=kind, choices=choices, metavar=None if choices else f.name.upper())
+            if f.metadata.get("many"):
+                kwargs["nargs"] = "+"
         group.add_argument(_flag(f.name), **kwargs)
 
 
@@ -150,10 +152,10 @@ def cmd_train(args) -> dict | None:
 
     check_target(args.output)  # before any work: a run is not lost to a bad --output
     model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
-    if training.teacher:  # a saved head's name, a directory or a hub id
+    if training.teacher:  # a saved head's name, a directory or a hub id (several: an ensemble)
         from .service import HeadStore
 
-        training.teacher = str(HeadStore().resolve(training.teacher))
+        training = dataclasses.replace(training, teacher=[str(HeadStore().resolve(t)) for t in training.teachers])
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
     unlabeled = None

@@ -46,7 +46,7 @@ def default_learning_rate(mode: str, contrastive_body: str = "lora") -> float:
 
 def _opt(default: Any = dataclasses.MISSING, help: str = "", choices=None, cli: bool = True, **kw):
     """A dataclass field whose metadata carries its command-line help (and choices)."""
-    metadata = {"help": help, "choices": choices, "cli": cli}
+    metadata = {"help": help, "choices": choices, "cli": cli, "many": kw.pop("many", False)}
     if "default_factory" in kw:
         return field(default_factory=kw["default_factory"], metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -192,10 +192,12 @@ class TrainingConfig(_DictIO):
     contrastive_body: str = _opt("lora", "contrastive: the encoder weights the pairs tune: lora (adapters, a head of a "
                                          "few MB) or full (every weight, learning rate 5e-05: +1.8 points at 64 examples "
                                          "per class on SST-2, a head of about 90 MB)", choices=CONTRASTIVE_BODIES)
-    teacher: str | None = _opt(None, "a trained ftclf classifier of the same task and labels (its directory or hub id; the "
-                                     "command line and the Train tab also take a saved head's name), typically on a larger "
-                                     "encoder: its probabilities (soft labels) train this model "
-                                     "beside the gold labels, and it labels --unlabeled text (lora and full modes)")
+    teacher: str | list[str] | None = _opt(
+        None, "a trained ftclf classifier of the same task and labels (its directory or hub id; the command line and the "
+              "Train tab also take a saved head's name), typically on a larger encoder: its probabilities (soft labels) "
+              "train this model beside the gold labels, and it labels --unlabeled text (lora and full modes); several "
+              "teachers (an ensemble, e.g. one recipe trained with different seeds) teach their mean probabilities",
+        many=True)
     distill_temperature: float = _opt(2.0, "with a teacher: temperature T softening both models' distributions "
                                            "(p^(1/T), renormalised); the soft loss is scaled by T^2")
     distill_weight: float = _opt(0.5, "with a teacher: weight of the soft-label loss (KL to the teacher); the gold "
@@ -225,8 +227,11 @@ class TrainingConfig(_DictIO):
                 or not 0.0 <= self.distill_weight <= 1.0:
             raise ConfigError(f"expected distill_weight in [0, 1], got {self.distill_weight!r}; 0 ignores the teacher, "
                               "1 ignores the gold labels")
-        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher.strip()):
-            raise ConfigError(f"expected teacher to be a directory, saved head name or hub id, got {self.teacher!r}")
+        if isinstance(self.teacher, (list, tuple)):  # one teacher is stored as itself, an ensemble as a list
+            self.teacher = self.teacher[0] if len(self.teacher) == 1 else list(self.teacher)
+        if self.teacher == [] or not all(isinstance(t, str) and t.strip() for t in self.teachers):
+            raise ConfigError(f"expected teacher to be a directory, saved head name or hub id (or a list of them), "
+                              f"got {self.teacher!r}")
         if self.teacher and self.mode in ("frozen", "contrastive"):
             raise ConfigError(f"expected mode lora, full or auto with a teacher, got {self.mode!r}; the teacher's soft "
                               "labels train through the encoder: pick lora (or full), or drop the teacher")
@@ -236,3 +241,10 @@ class TrainingConfig(_DictIO):
             raise ConfigError(
                 f"expected validation_fraction in (0, 0.5), got {self.validation_fraction!r}"
             )
+
+    @property
+    def teachers(self) -> list:
+        """The teacher references as a list: none, one, or an ensemble's members."""
+        if self.teacher is None:
+            return []
+        return list(self.teacher) if isinstance(self.teacher, list) else [self.teacher]

@@ -163,3 +163,37 @@ def test_cli_train_with_teacher_and_unlabeled_file(tiny_encoder_dir, teacher_dir
     code = main(["train", "--data", str(data), "--task", "sequence", "--encoder", tiny_encoder_dir, "--mode", "lora",
                  "--teacher", str(tmp_path / "nowhere"), "--output", str(tmp_path / "other")])
     assert code == 2 and "nowhere" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
+def test_an_ensemble_teaches_its_members_mean_probabilities(tiny_encoder_dir, teacher_dir, tmp_path, capsys):
+    other, _ = _fit(tiny_encoder_dir, "sequence", sentiment_examples(80, seed=9), seed=11)
+    other_dir = str(other.save_pretrained(tmp_path / "other"))
+    members = [distill.load_teacher(teacher_dir), distill.load_teacher(other_dir)]
+    examples, labels = sentiment_examples(12, seed=10), ["pos", "neg"]  # the student's order, not the teachers'
+    each = [distill.teacher_probabilities(m, examples, labels) for m in members]
+    assert not torch.allclose(torch.stack(each[0]), torch.stack(each[1]))  # two different teachers
+    mean = distill.teacher_probabilities(members, examples, labels)
+    assert torch.allclose(torch.stack(mean), (torch.stack(each[0]) + torch.stack(each[1])) / 2)
+    # rows of a token sentence one member did not read count for the others alone (each row is renormalised)
+    assert torch.equal(distill._padded_sum(torch.ones(3, 2), torch.ones(2, 2)), torch.tensor([[2.0, 2], [2, 2], [1, 1]]))
+
+    data = tmp_path / "train.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"{e.text}\t{e.label}\n" for e in sentiment_examples(16, seed=7)))
+    capsys.readouterr()  # the teachers' training logs
+    code = main(["train", "--data", str(data), "--task", "sequence", "--encoder", tiny_encoder_dir, "--mode", "lora",
+                 "--epochs", "1", "--max-length", "32", "--teacher", teacher_dir, other_dir,
+                 "--output", str(tmp_path / "student")])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and f"the mean of 2 teachers ({teacher_dir}, {other_dir})" in report["recipe"]
+    saved = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert saved["training"]["teacher"] == [teacher_dir, other_dir]
+
+
+def test_teacher_is_one_reference_or_a_list_of_them():
+    assert TrainingConfig(mode="lora", teacher=["a"]).teacher == "a"  # one teacher is stored as itself
+    ensemble = TrainingConfig(mode="lora", teacher=("a", "b"))
+    assert ensemble.teacher == ["a", "b"] and ensemble.teachers == ["a", "b"] and TrainingConfig().teachers == []
+    assert TrainingConfig.from_dict(ensemble.to_dict()) == ensemble
+    for bad in ([], ["a", " "], 3, ["a", None]):
+        with pytest.raises(ConfigError, match="expected teacher to be a directory, saved head name or hub id"):
+            TrainingConfig(mode="lora", teacher=bad)

@@ -48,13 +48,32 @@ def check_teacher(teacher, task, labels: Sequence[str]) -> None:
                           "the teacher on data with the same label names (or map them with label aliases)")
 
 
+def members(teacher) -> list:
+    """A teacher, or an ensemble given as a list of teachers, as the list of its members."""
+    return list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+
+
 def teacher_probabilities(teacher, examples: Sequence, labels: Sequence[str], batch_size: int = 64) -> list[torch.Tensor]:
     """The teacher's distribution over ``labels`` (in that order) for every example: (num_labels,) per
-    text or pair, (n_words, num_labels) per sentence of a token task."""
+    text or pair, (n_words, num_labels) per sentence of a token task. An ensemble (a list of teachers)
+    gives its members' mean distribution."""
     from ..inference import Predictor
 
-    order = [teacher.labels.index(label) for label in labels]
-    return [d.probs[..., order].float() for d, _ in Predictor(teacher, batch_size).decode(list(examples))]
+    total: list[torch.Tensor] = []
+    for member in members(teacher):
+        order = [member.labels.index(label) for label in labels]
+        probs = [d.probs[..., order].float() for d, _ in Predictor(member, batch_size).decode(list(examples))]
+        total = probs if not total else [_padded_sum(a, b) for a, b in zip(total, probs)]
+    return [p / len(members(teacher)) for p in total]
+
+
+def _padded_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a + b, the shorter zero-padded (a word one member did not read counts for the others alone:
+    the soft loss renormalises each row)."""
+    if a.shape == b.shape:
+        return a + b
+    longer, shorter = (a, b) if a.size(0) >= b.size(0) else (b, a)
+    return longer + torch.cat([shorter, shorter.new_zeros(longer.size(0) - shorter.size(0), *shorter.shape[1:])])
 
 
 def attach(items: Sequence[Item], probs: Sequence[torch.Tensor]) -> None:

@@ -32,8 +32,8 @@ def train(
     unlabeled: Sequence = (),
 ) -> TrainResult:
     """Train ``clf`` in ``cfg.mode``; returns history and the full validation metrics. With a
-    ``teacher`` classifier (or ``cfg.teacher``), its soft labels train it too, on the training
-    examples and on the ``unlabeled`` ones (``distill``)."""
+    ``teacher`` classifier, or a list of them (or ``cfg.teacher``), its soft labels (an ensemble's
+    mean) train it too, on the training examples and on the ``unlabeled`` ones (``distill``)."""
     from transformers import set_seed
 
     emit = on_event or (lambda event: None)
@@ -64,7 +64,7 @@ def train(
         from .trainer import train_with_trainer
 
         if cfg.teacher and teacher is None:
-            teacher = _teacher(cfg.teacher, clf.task, clf.labels)
+            teacher = _teacher(cfg.teachers, clf.task, clf.labels)
         clf.set_mode(cfg.mode, cfg)
         train_with_trainer(clf, train_examples, val_examples, cfg, emit, cancel, result, teacher, unlabeled)
     if not where.is_main:  # its share is done; the main process scores, reports and saves
@@ -89,13 +89,15 @@ def train(
     return result
 
 
-def _teacher(ref: str, task: TaskSpec, labels) -> object:
-    """The teacher classifier of ``ref``, checked against the student's task and labels."""
+def _teacher(refs: Sequence[str], task: TaskSpec, labels) -> object:
+    """The teacher classifier of each of ``refs``, checked against the student's task and labels: one
+    teacher, or a list of them (an ensemble)."""
     from .distill import check_teacher, load_teacher
 
-    teacher = load_teacher(ref)
-    check_teacher(teacher, task, labels)
-    return teacher
+    teachers = [load_teacher(ref) for ref in refs]
+    for teacher in teachers:
+        check_teacher(teacher, task, labels)
+    return teachers[0] if len(teachers) == 1 else teachers
 
 
 def _on_gpu() -> bool:
@@ -172,7 +174,7 @@ def fit(
             f"expected validation labels among the training labels {labels}, found {missing}; "
             "make sure both splits use the same label names"
         )
-    teacher = _teacher(training.teacher, spec, labels) if training.teacher else None  # before anything loads or trains
+    teacher = _teacher(training.teachers, spec, labels) if training.teacher else None  # before anything loads or trains
     unlabeled = list(unlabeled or [])
     if unlabeled:
         spec.check_examples(unlabeled)

@@ -106,7 +106,9 @@ def describe(cfg: TrainingConfig, why: str = "") -> str:
                 f"for up to {cfg.epochs} epochs (learning rate {cfg.learning_rate:g}, batch size {cfg.batch_size}), "
                 "best validation evaluation kept")
         if cfg.teacher:
-            what += (f", distilled from teacher {cfg.teacher} (soft labels at temperature {cfg.distill_temperature:g}, "
+            by = (f"teacher {cfg.teacher}" if len(cfg.teachers) == 1
+                  else f"the mean of {len(cfg.teachers)} teachers ({', '.join(cfg.teachers)})")
+            what += (f", distilled from {by} (soft labels at temperature {cfg.distill_temperature:g}, "
                      f"weight {cfg.distill_weight:g}; gold labels {1 - cfg.distill_weight:g})")
     if cfg.mode in ("frozen", "contrastive"):
         if cfg.head_fit == "lbfgs":

@@ -140,7 +140,9 @@ def train_with_trainer(clf, train_ex, val_ex, cfg: TrainingConfig, emit: EventHa
 
     label2id = clf.model_config.label2id
     if teacher is not None:
-        emit(TrainingEvent("teacher", detail=f"the teacher labels {len(train_ex) + len(unlabeled):,} examples"))
+        n = len(distill.members(teacher))
+        who = "the teacher labels" if n == 1 else f"the {n} teachers (an ensemble) label"
+        emit(TrainingEvent("teacher", detail=f"{who} {len(train_ex) + len(unlabeled):,} examples"))
         train_items = distill.training_items(clf, train_ex, unlabeled, teacher)
         model = distill.Distilled(clf, cfg.distill_temperature, cfg.distill_weight)
     else:

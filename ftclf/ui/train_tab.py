@@ -29,7 +29,6 @@ from .context import jobs, md, redact, session_of, store, ui_errors
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
 TRAINING_FIELDS = ("mode", "contrastive_body", "epochs", "learning_rate", "batch_size", "distill_weight")
-NO_TEACHER = "(none)"
 
 
 def sample_names(task: str) -> list[str]:
@@ -38,7 +37,13 @@ def sample_names(task: str) -> list[str]:
 
 def teacher_names(task: str) -> list[str]:
     """Saved heads (shipped and the user's) that can teach a head of ``task``."""
-    return [NO_TEACHER] + [h.name for h in store().list() if h.task == task]
+    return [h.name for h in store().list() if h.task == task]
+
+
+def _refresh_teachers(task: str, current: list[str] | None):
+    """The teacher picker with the heads saved since; picks of heads deleted since are dropped."""
+    names = teacher_names(task)
+    return gr.Dropdown(choices=names, value=[c for c in current or [] if c in names])
 
 
 def _given(values: dict, names: tuple[str, ...]) -> dict:
@@ -59,9 +64,10 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     for name, kind_of in (("epochs", int), ("batch_size", int), ("learning_rate", float), ("distill_weight", float)):
         if name in training:
             training[name] = kind_of(training[name])
-    teacher = values.get("teacher")
-    if teacher and teacher != NO_TEACHER:
-        training["teacher"] = str(store().info(teacher).path)
+    picked = values.get("teacher") or []  # the picker's names: none, one, or an ensemble
+    teachers = [t for t in ([picked] if isinstance(picked, str) else picked) if t]
+    if teachers:
+        training["teacher"] = [str(store().info(t).path) for t in teachers]
     else:
         training.pop("distill_weight", None)
     return TrainRequest(
@@ -91,7 +97,7 @@ def on_task_change(task: str):
     spec, names = get_task(task), sample_names(task)
     defaults = ModelConfig(task=task)
     return (
-        gr.Dropdown(choices=teacher_names(task), value=NO_TEACHER),
+        gr.Dropdown(choices=teacher_names(task), value=[]),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
         gr.Radio(visible=spec.text_pairs),
@@ -247,10 +253,11 @@ def build_train_tab() -> dict:
                                                 info="lora: adapters, a small head; full: every weight, a little more "
                                                      "accurate on small data, a ~90 MB head")
         with gr.Row():
-            form["teacher"] = gr.Dropdown(teacher_names(start_task), value=NO_TEACHER, label="Teacher (distillation)",
-                                          elem_id="train-teacher",
+            form["teacher"] = gr.Dropdown(teacher_names(start_task), value=[], multiselect=True,
+                                          label="Teacher (distillation)", elem_id="train-teacher",
                                           info="a saved head of this task, typically on a larger encoder: its "
-                                               "probabilities train the new head beside the gold labels (lora/full)")
+                                               "probabilities train the new head beside the gold labels (lora/full); "
+                                               "pick several for an ensemble (their mean probabilities)")
             form["distill_weight"] = gr.Slider(0, 1, value=training_defaults.distill_weight, step=0.05,
                                                label="Teacher weight", elem_id="train-teacher-weight",
                                                info="share of the loss on the teacher's soft labels; the rest on the gold labels")
@@ -290,6 +297,6 @@ def build_train_tab() -> dict:
         train_event = train_button.click(train, set(form.values()), [curves, status, metrics, matrix, confused],
                                          concurrency_limit=2)
         cancel_button.click(cancel_train, None, [status], queue=False)
-        form["teacher"].focus(lambda task, current: gr.Dropdown(choices=teacher_names(task), value=current),
+        form["teacher"].focus(_refresh_teachers,
                               [form["task"], form["teacher"]], [form["teacher"]], queue=False)  # heads saved since
     return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event}

@@ -151,7 +151,7 @@ def test_a_registered_head_appears_in_the_dashboard(monkeypatch):
 
 def test_task_change_updates_choices():
     teacher, sample, head, pair_mode, pair_features, pooling, word_shape = train_tab.on_task_change("token")
-    assert teacher.value == train_tab.NO_TEACHER and ("ner-conll2003", "ner-conll2003") in teacher.choices
+    assert teacher.value == [] and ("ner-conll2003", "ner-conll2003") in teacher.choices
     assert ("crf", "crf") in head.choices and head.value == "crf"
     assert pair_mode.visible is False and pair_features.visible is False and pooling.visible is False
     assert word_shape.visible and word_shape.value is True
@@ -179,8 +179,10 @@ def test_read_form_takes_a_saved_head_as_teacher(ui_store):
 
     taught = train_tab.read_form(form(mode="lora", teacher="sentiment-sst2", distill_weight=0.7)).training
     assert taught == TrainingConfig(mode="lora", teacher=str(ui_store.info("sentiment-sst2").path), distill_weight=0.7)
-    plain = train_tab.read_form(form(mode="lora", teacher=train_tab.NO_TEACHER, distill_weight=0.7)).training
+    plain = train_tab.read_form(form(mode="lora", teacher=[], distill_weight=0.7)).training
     assert plain == TrainingConfig(mode="lora")  # no teacher: its weight says nothing
+    ensemble = train_tab.read_form(form("pair", mode="lora", teacher=["paraphrase-mrpc", "nli-sick"])).training
+    assert ensemble.teacher == [str(ui_store.info(n).path) for n in ("paraphrase-mrpc", "nli-sick")]
 
 
 def test_no_head_notice_points_to_train(tmp_path):
