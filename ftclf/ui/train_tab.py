@@ -43,7 +43,7 @@ def teacher_names(task: str) -> list[str]:
 def _refresh_teachers(task: str, current: list[str] | None):
     """The teacher picker with the heads saved since; picks of heads deleted since are dropped."""
     names = teacher_names(task)
-    return gr.Dropdown(choices=names, value=[c for c in current or [] if c in names])
+    return gr.Dropdown(choices=names, value=[c for c in current or [] if c in names], multiselect=True)
 
 
 def _given(values: dict, names: tuple[str, ...]) -> dict:
@@ -97,7 +97,7 @@ def on_task_change(task: str):
     spec, names = get_task(task), sample_names(task)
     defaults = ModelConfig(task=task)
     return (
-        gr.Dropdown(choices=teacher_names(task), value=[]),
+        gr.Dropdown(choices=teacher_names(task), value=[], multiselect=True),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
         gr.Radio(visible=spec.text_pairs),
