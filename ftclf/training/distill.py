@@ -60,11 +60,12 @@ def teacher_probabilities(teacher, examples: Sequence, labels: Sequence[str], ba
     from ..inference import Predictor
 
     total: list[torch.Tensor] = []
-    for member in members(teacher):
+    ensemble = members(teacher)
+    for member in ensemble:
         order = [member.labels.index(label) for label in labels]
         probs = [d.probs[..., order].float() for d, _ in Predictor(member, batch_size).decode(list(examples))]
         total = probs if not total else [_padded_sum(a, b) for a, b in zip(total, probs)]
-    return [p / len(members(teacher)) for p in total]
+    return [p / len(ensemble) for p in total]
 
 
 def _padded_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

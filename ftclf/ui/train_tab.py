@@ -97,7 +97,7 @@ def on_task_change(task: str):
     spec, names = get_task(task), sample_names(task)
     defaults = ModelConfig(task=task)
     return (
-        gr.Dropdown(choices=teacher_names(task), value=[], multiselect=True),
+        _refresh_teachers(task, None),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
         gr.Radio(visible=spec.text_pairs),
