@@ -176,6 +176,47 @@ def _section(raw: dict, key: str, kind: type, where: Path, default: Any = None):
     return value
 
 
+#: A safetensors header larger than this is not one ftclf wrote (real ones are a few KB).
+MAX_HEADER_BYTES = 16 * 2**20
+
+
+def check_safetensors(path: Path) -> None:
+    """Check a safetensors file's header against its size without loading it: a damaged, truncated or
+    padded file (a 2 GB file of zeros, say) is refused when a head is listed, not when it is loaded."""
+    def damaged(what: str) -> ModelFormatError:
+        return ModelFormatError(f"expected readable safetensors in {path.name}, found {what}; re-save the model")
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            n = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            if n < 2 or n > min(MAX_HEADER_BYTES, size - 8):
+                raise damaged(f"no valid header ({size:,} bytes, header length {n:,})")
+            header = json.loads(handle.read(n))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise damaged("a header that is not JSON") from None
+    if not isinstance(header, dict):
+        raise damaged("a header that is not a JSON object")
+    try:
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise damaged("a header without tensor offsets") from None
+    if max(ends, default=0) != size - 8 - n:
+        raise damaged(f"{size - 8 - n:,} bytes of tensor data where its header lists {max(ends, default=0):,}")
+
+
+def check_weights(directory: str | Path) -> None:
+    """The head's weights file and every other safetensors file of a saved classifier pass
+    :func:`check_safetensors` (OSError where the disk fails)."""
+    path = Path(directory)
+    head = path / HEAD_NAME
+    if not head.is_file():
+        raise ModelFormatError(f"expected {HEAD_NAME} in {path.name!r}, found none; re-save the model")
+    for file in [head, *sorted(p for p in path.rglob("*.safetensors") if p != head)]:
+        check_safetensors(file)
+
+
 def read_head_state(directory: str | Path, meta: Metadata) -> dict:
     """The head's tensors, keyed as in the current format (older versions are renamed)."""
     path = Path(directory) / HEAD_NAME

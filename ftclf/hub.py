@@ -32,9 +32,10 @@ def reachable(timeout: float = 3.0) -> bool:
 
 
 def require(what: str) -> None:
-    """Raise ``ConnectionError`` at once when ``what`` would need the hub and cannot get it."""
+    """Raise ``ConnectionError`` at once when ``what`` (e.g. "download the head owner/name") needs the hub
+    and cannot get it; the message completes "expected to <what>, but …"."""
     if offline():
-        raise ConnectionError(f"{what} is not in the cache and the hub is switched off (HF_HUB_OFFLINE)")
+        raise ConnectionError("the Hugging Face Hub is switched off on this machine (HF_HUB_OFFLINE=1)")
     if not reachable():
         raise ConnectionError("the Hugging Face Hub cannot be reached from this machine")
 

@@ -59,11 +59,13 @@ def _hub_failure(what: str, exc: Exception, token: str | None) -> FtclfError:
     return FtclfError(f"expected to {what}, but the hub said: {type(exc).__name__}: {detail}; {hint}")
 
 
-def _reachable(what: str) -> None:
+def _reachable(what: str, cached: bool = False) -> None:
+    """``cached``: whether what is asked for could have come from the local cache (it did not)."""
     try:
         hub.require(what)
     except ConnectionError as exc:
-        raise FtclfError(f"expected to {what}, but {exc}; try again when online") from None
+        where = " and it is not in the local cache" if cached else ""
+        raise FtclfError(f"expected to {what}, but {exc}{where}; try again when online") from None
 
 
 def push(directory: str | Path, repo_id: str, token: str | None = None, private: bool = False,
@@ -92,17 +94,26 @@ def push(directory: str | Path, repo_id: str, token: str | None = None, private:
     return str(getattr(url, "url", None) or f"https://huggingface.co/{repo_id}")
 
 
-def pull(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
+def _repo_files(repo_id: str, revision: str | None, token: str | bool | None) -> dict[str, int]:
+    """{path: bytes} of every file of a model repository (one API call, before anything is downloaded)."""
+    info = HfApi(token=token).model_info(repo_id, revision=revision, files_metadata=True)
+    return {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+
+
+def pull(repo_id: str, revision: str | None = None, token: str | bool | None = None,
+         max_bytes: int | None = None) -> Path:
     """The local directory of the head at ``repo_id`` (downloaded into the hub cache, or found there
-    when offline): safetensors and JSON only; a repository that is no ftclf head is refused."""
+    when offline): safetensors and JSON only; a repository that is no ftclf head, or (with
+    ``max_bytes``) a larger one, is refused before anything is downloaded. ``token``: a string, None
+    (the machine's own login) or False (none: a stranger's pull never uses the server's token)."""
     repo_id = check_repo_id(repo_id)
-    token = token or None
+    token = token if token is False else (token or None)
     cached = hub.cached_snapshot(repo_id) if revision is None else None
     if cached is not None and (hub.offline() or not hub.reachable()):
         return _checked(Path(cached), repo_id)
-    _reachable(f"download the head {repo_id}")
+    _reachable(f"download the head {repo_id}", cached=True)
     try:
-        files = HfApi(token=token).list_repo_files(repo_id, revision=revision)
+        files = _repo_files(repo_id, revision, token)
         if format.CONFIG_NAME not in files:
             raise ModelFormatError(f"expected an ftclf head at {repo_id} (a {format.CONFIG_NAME} and {format.HEAD_NAME}), "
                                    f"found {len(files)} files without {format.CONFIG_NAME}; pick a repository pushed by ftclf")
@@ -111,6 +122,11 @@ def pull(repo_id: str, revision: str | None = None, token: str | None = None) ->
             found = f"pickle-based weights ({', '.join(pickled[:3])})" if pickled else f"no {format.HEAD_NAME}"
             raise ModelFormatError(f"expected head weights as {format.HEAD_NAME} at {repo_id}, found {found}; ftclf loads "
                                    "safetensors only (pickle can run code when loaded)")
+        size = sum(n for f, n in files.items() if allowed(f))
+        if max_bytes is not None and size > max_bytes:
+            raise FtclfError(f"expected a head of at most {max_bytes / 2**20:.0f} MB to download, found {size / 2**20:.0f} "
+                             f"MB at {repo_id}; load it with your own copy of ftclf, or ask the operator to raise "
+                             "FTCLF_MAX_PULL_MB")
         path = snapshot_download(repo_id, revision=revision, token=token, allow_patterns=list(ALLOWED))
     except FtclfError:
         raise

@@ -32,7 +32,7 @@ class FakeHub:
     def api(self, token=None):
         self.tokens.append(token)
         return SimpleNamespace(create_repo=self.create_repo, upload_folder=self.upload_folder,
-                               list_repo_files=self.list_repo_files)
+                               model_info=self.model_info)
 
     def create_repo(self, repo_id, private=None, exist_ok=False, repo_type=None):
         if self.fail_with:
@@ -52,10 +52,12 @@ class FakeHub:
         base = self.root / repo_id
         return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
 
-    def list_repo_files(self, repo_id, revision=None):
+    def model_info(self, repo_id, revision=None, files_metadata=False):
         if not (self.root / repo_id).is_dir():
             raise FileNotFoundError(f"404 Repository Not Found for url https://huggingface.co/api/models/{repo_id}")
-        return self.files(repo_id)
+        siblings = [SimpleNamespace(rfilename=name, size=(self.root / repo_id / name).stat().st_size if files_metadata
+                                    else None) for name in self.files(repo_id)]
+        return SimpleNamespace(siblings=siblings)
 
     def snapshot_download(self, repo_id, revision=None, token=None, allow_patterns=None):
         out = self.cache / repo_id

@@ -25,9 +25,12 @@ def test_shipped_heads_are_package_data_and_listed_by_task(store):
     assert {s.task for s in samples()} == {"sequence", "pair", "token"} and sample("nli (90 pairs)").path.is_file()
 
 
+VISITOR = "0123456789abcdef" * 2
+
+
 def test_add_delete_and_a_damaged_user_head_is_skipped(store, tiny_encoder, caplog):
     clf = Classifier(ModelConfig(task="sequence", labels=["neg", "pos"], encoder="tiny"), tiny_encoder)
-    info = store.add(clf, "mine")
+    info = store.add(clf, "mine", owner=VISITOR)
     assert info.row()["source"] == "user" and "mine" in store.names("sequence")
     with pytest.raises(InputError, match="already exists"):
         store.add(clf, "mine")
@@ -38,10 +41,10 @@ def test_add_delete_and_a_damaged_user_head_is_skipped(store, tiny_encoder, capl
     with caplog.at_level(logging.WARNING):
         assert "broken" not in store.names()
     assert "skipping the damaged head" in caplog.text
-    store.delete("mine")
+    store.delete("mine", visitor=VISITOR)
     assert "mine" not in store.names()
     with pytest.raises(InputError, match="shipped heads cannot be deleted"):
-        store.delete("nli-sick")
+        store.delete("nli-sick", visitor=VISITOR)
 
 
 def test_data_sources_are_checked_before_reading(tmp_path, monkeypatch):

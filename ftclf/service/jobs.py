@@ -19,6 +19,7 @@ from ..errors import DataError, InputError, TrainingCancelled
 from ..samples import sample
 from ..tasks import get_task
 from ..training import TrainingEvent, TrainResult, fit, prepare_data
+from .access import policy
 
 MAX_UPLOAD_BYTES = 20 * 2**20  # documented in the README and shown in the Train tab
 SOURCES = ("sample", "upload", "hub")
@@ -229,6 +230,7 @@ class TrainingJobs:
         self._lock = threading.Lock()
 
     def start(self, session: str, request: TrainRequest) -> Job:
+        policy().check_writable("training")
         request.data.path()  # upload size, sample/task match: fail before starting a thread
         with self._lock:
             current = self._jobs.get(session)

@@ -19,13 +19,18 @@ from pathlib import Path
 
 from .. import format, hub_heads
 from ..errors import FtclfError, InputError, ModelFormatError
-from ..format import CONFIG_NAME, Metadata, read_metadata
+from ..format import CONFIG_NAME, Metadata, check_weights, read_metadata
 from ..tasks import TASKS
+from .access import AccessDenied, owner_key, policy
 from .assets import shipped_heads_dir, user_heads_dir
 
 logger = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+#: Damaged heads logged one by one at most (then one line says there are more).
+MAX_WARNINGS = 20
+#: Who saved each user head (the hash of the saving browser's visitor id): ``<user dir>/.owners/<name>``.
+OWNERS_DIR = ".owners"
 
 
 @dataclass
@@ -70,7 +75,10 @@ def _dir_size(path: Path) -> int:
 
 
 def head_info(path: Path, shipped: bool) -> HeadInfo:
-    return HeadInfo(path.name, path, shipped, read_metadata(path), _dir_size(path))
+    """A head's info; its metadata and the headers of its weight files are checked (not the weights)."""
+    meta = read_metadata(path)
+    check_weights(path)
+    return HeadInfo(path.name, path, shipped, meta, _dir_size(path))
 
 
 class HeadStore:
@@ -83,6 +91,7 @@ class HeadStore:
         self._engine = engine
         self._infos: dict[Path, tuple[float, HeadInfo]] = {}
         self._warned: set[Path] = set()
+        self._broken: dict[str, tuple[int, tuple | None, Damaged]] = {}
         self._lock = threading.RLock()
         self.clean_debris()
 
@@ -95,13 +104,20 @@ class HeadStore:
                 self._engine = Engine()
             return self._engine
 
-    def _dirs(self) -> list[tuple[Path, bool]]:
-        """Head directories: only names a head can have (no hidden, temporary or uppercase ones)."""
+    def _entries(self) -> list[tuple[os.DirEntry, bool]]:
+        """Head folders, sorted by name: only names a head can have (no hidden, temporary or uppercase ones)."""
         found = []
         for base, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
-            if base.is_dir():
-                found += [(p, shipped) for p in sorted(base.iterdir()) if p.is_dir() and NAME_RE.match(p.name)]
+            try:
+                with os.scandir(base) as entries:
+                    found += sorted(((e, shipped) for e in entries if NAME_RE.match(e.name) and e.is_dir()),
+                                    key=lambda item: item[0].name)
+            except OSError:  # no such directory (yet)
+                continue
         return found
+
+    def _dirs(self) -> list[tuple[Path, bool]]:
+        return [(Path(entry.path), shipped) for entry, shipped in self._entries()]
 
     def clean_debris(self, older_than: float = 600.0) -> list[str]:
         """Remove what interrupted saves and deletes left in the user directory (``.NAME.tmp-*``,
@@ -115,9 +131,24 @@ class HeadStore:
                     removed.append(path.name)
         return removed
 
+    @staticmethod
+    def _stamp(path: Path | str) -> tuple:
+        """What changes when a head is re-saved or damaged: its config's and weights' times and sizes."""
+        out = []
+        for file in (CONFIG_NAME, format.HEAD_NAME):
+            try:
+                st = os.stat(os.path.join(path, file))
+                out += [st.st_mtime_ns, st.st_size]
+            except OSError:
+                out += [None, None]
+        return tuple(out)
+
     def _info(self, path: Path, shipped: bool) -> HeadInfo:
-        """A head's info, read again only when its config.json changed."""
-        stamp = (path / CONFIG_NAME).stat().st_mtime
+        """A head's info, read again only when its config.json or weights changed; a folder that is no
+        saved head raises ModelFormatError (naming the missing file), a vanished one OSError."""
+        if not path.is_dir():
+            raise FileNotFoundError(path)
+        stamp = self._stamp(path)
         with self._lock:
             cached = self._infos.get(path)
             if cached is None or cached[0] != stamp:
@@ -125,18 +156,42 @@ class HeadStore:
                 self._infos[path] = cached
             return cached[1]
 
+    def _damage(self, path: Path, shipped: bool, exc: Exception) -> Damaged:
+        """Why a head folder is unusable (remembered until the folder changes; logged once)."""
+        reason = str(exc) if isinstance(exc, FtclfError) else f"{type(exc).__name__}: {exc.strerror or exc}"
+        with self._lock:
+            if path not in self._warned:
+                self._warned.add(path)
+                if len(self._warned) <= MAX_WARNINGS:
+                    logger.warning("skipping the damaged head %s: %s", path, reason)
+                elif len(self._warned) == MAX_WARNINGS + 1:
+                    logger.warning("more damaged heads in %s: only the first %d are logged; the Models tab counts "
+                                   "them", path.parent, MAX_WARNINGS)
+        return Damaged(path.name, path, shipped, reason)
+
     def scan(self) -> tuple[list[HeadInfo], list[Damaged]]:
-        """(usable heads, damaged ones with the reason): a damaged head is never fatal, never usable."""
+        """(usable heads, damaged ones with the reason): a damaged head is never fatal, never usable.
+        A damaged folder is read again only when it changes: 10,000 empty folders cost a stat each."""
         infos, damaged = [], []
-        for path, shipped in self._dirs():
+        for entry, shipped in self._entries():
+            try:
+                folder = entry.stat().st_mtime_ns  # changes when a file inside is added or removed
+            except OSError:
+                continue  # removed meanwhile
+            known = self._broken.get(entry.path)
+            if known is not None and known[0] == folder and (known[1] is None or known[1] == self._stamp(entry.path)):
+                damaged.append(known[2])
+                continue
+            path = Path(entry.path)
             try:
                 infos.append(self._info(path, shipped))
+                self._broken.pop(entry.path, None)
             except (FtclfError, OSError) as exc:
-                reason = str(exc) if isinstance(exc, FtclfError) else f"{type(exc).__name__}: {exc.strerror}"
-                if path not in self._warned:
-                    logger.warning("skipping the damaged head %s: %s", path, reason)
-                    self._warned.add(path)
-                damaged.append(Damaged(path.name, path, shipped, reason))
+                found = self._damage(path, shipped, exc)
+                stamp = self._stamp(path)
+                with self._lock:  # files that are there may change in place: their stamp is checked too
+                    self._broken[entry.path] = (folder, None if stamp[0] is None and stamp[2] is None else stamp, found)
+                damaged.append(found)
         return infos, damaged
 
     def list(self, task: str | None = None) -> list[HeadInfo]:
@@ -205,25 +260,80 @@ class HeadStore:
             raise InputError(f"expected a name that is not a shipped head, got {name!r}; shipped heads cannot be overwritten")
         return name
 
-    def add(self, source, name: str, overwrite: bool = False) -> HeadInfo:
-        """Save a classifier, or copy a saved classifier's directory, as the user head ``name``."""
+    def user_usage(self) -> tuple[int, int]:
+        """(user heads, their bytes): what the quotas count (damaged folders included: they take room too)."""
+        dirs = [p for p, shipped in self._dirs() if not shipped]
+        return len(dirs), sum(_dir_size(p) for p in dirs)
+
+    def check_quota(self, adding_bytes: int = 0) -> None:
+        """Refuse one more user head of ``adding_bytes`` when it would pass this server's quotas."""
+        rules = policy()
+        count, used = self.user_usage()
+        if count >= rules.max_user_heads:
+            raise AccessDenied(f"expected room for another user head, but this server keeps at most "
+                               f"{rules.max_user_heads} and has {count}; delete one you saved (Models tab) or ask the "
+                               "operator to raise FTCLF_MAX_USER_HEADS")
+        if used + adding_bytes > rules.max_user_bytes:
+            raise AccessDenied(f"expected room for a head of {adding_bytes / 2**20:.1f} MB, but the user heads take "
+                               f"{used / 2**20:.0f} of this server's {rules.max_user_bytes / 2**20:.0f} MB; delete a "
+                               "head you saved (Models tab) or ask the operator to raise FTCLF_MAX_USER_HEADS_MB")
+
+    def add(self, source, name: str, overwrite: bool = False, owner: str | None = None) -> HeadInfo:
+        """Save a classifier, or copy a saved classifier's directory, as the user head ``name``. ``owner``:
+        the visitor id of the browser saving it (only that browser may delete it). Checked first: the
+        server is not read-only, the name, the quotas."""
+        policy().check_writable("saving heads")
         name = self.check_new_name(name)
         target = self.user_dir / name
         if target.exists() and not overwrite:
             raise InputError(f"expected a new head name, but {name!r} already exists; pick another name or delete it first")
+        self.check_quota(_dir_size(Path(source)) if isinstance(source, (str, Path)) else 0)
         exclusive = not overwrite  # two saves under one new name: the second is refused, nothing is lost
         if isinstance(source, (str, Path)):
             format.copy(source, target, exclusive)
         else:
             source.save_pretrained(target, exclusive)
+        self._set_owner(name, owner_key(owner))
         if self._engine is not None:
             self._engine.forget(target)
         return self._info(target, shipped=False)
 
-    def delete(self, name: str) -> None:
+    def _owner_file(self, name: str) -> Path:
+        return self.user_dir / OWNERS_DIR / name
+
+    def _set_owner(self, name: str, key: str | None) -> None:
+        path = self._owner_file(name)
+        if key is None:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(key, "utf-8")
+        os.replace(tmp, path)
+
+    def owned_by(self, name: str, visitor: str | None) -> bool:
+        """Whether the user head ``name`` was saved from the browser whose visitor id is ``visitor``."""
+        key = owner_key(visitor)
+        try:
+            return key is not None and self._owner_file(name).read_text("utf-8").strip() == key
+        except OSError:
+            return False
+
+    def owned_names(self, visitor: str | None) -> list[str]:
+        """The user heads saved from this visitor's browser."""
+        return [h.name for h in self.list() if not h.shipped and self.owned_by(h.name, visitor)]
+
+    def delete(self, name: str, visitor: str | None = None, admin_token: str | None = None) -> None:
+        """Delete a user head: only from the browser that saved it (``visitor``), or with the operator
+        token; never on a read-only server, never a shipped head."""
+        rules = policy()
+        rules.check_writable("deleting heads")
         info = self.info(name)
         if info.shipped:
             raise InputError(f"expected a user head, got the shipped head {name!r}; shipped heads cannot be deleted")
+        if not (self.owned_by(name, visitor) or rules.is_admin(admin_token)):
+            raise AccessDenied(f"expected a head saved from this browser, but {name!r} was saved elsewhere; only the "
+                               "browser that saved it, or the server's operator (with FTCLF_ADMIN_TOKEN), may delete it")
         with self._lock:
             if self._engine is not None:
                 self._engine.forget(info.path)
@@ -234,6 +344,7 @@ class HeadStore:
             except OSError as exc:
                 raise FtclfError(f"expected to delete {name!r}, but the disk said: {(exc.strerror or str(exc)).lower()}; "
                                  "the head is unchanged") from None
+            self._owner_file(name).unlink(missing_ok=True)
             shutil.rmtree(trash, ignore_errors=True)
 
     def export_zip(self, name: str, keep_seconds: float = 600.0) -> Path:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
+from ..service import new_visitor_id, policy, visitor_secret
 from .context import store
 from .explain_tab import build_explain_tab
 from .models_tab import build_models_tab, heads_table, user_head_names
@@ -15,33 +18,49 @@ Task heads on a pretrained encoder (default: the embedded **all-MiniLM-L6-v2**, 
 the task tabs, train your own in **Train**, manage them in **Models**, and see the numbers in **How it works**."""
 
 
+READONLY_NOTICE = ("\n\n🔒 **Read-only demo**: predictions and *How it works* are open to everyone; training, saving, "
+                   "deleting and the Hub are turned off on this server.")
+_VISITOR = re.compile(r"^[0-9a-f]{32}$")
+
+
+def visitor_or_new(value) -> str:
+    """The browser's visitor id, or a fresh one for a browser that has none yet (kept in its storage)."""
+    return value if isinstance(value, str) and _VISITOR.match(value) else new_visitor_id()
+
+
 def build_demo() -> gr.Blocks:
+    readonly = policy().readonly
     # Uploaded and downloaded files in gradio's cache are removed after an hour (checked hourly).
     with gr.Blocks(title="ftclf — fine-tuning dashboard", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO + (READONLY_NOTICE if readonly else ""))
+        # who this browser is (a random id in its local storage, encrypted): it owns the heads it saves
+        visitor = gr.BrowserState(None, storage_key="ftclf-visitor", secret=visitor_secret(store().user_dir))
         with gr.Tabs():
             task_tabs = [build_sequence_tab(), build_pair_tab(), build_ner_tab()]
-            train = build_train_tab()
-            models = build_models_tab()
+            train = None if readonly else build_train_tab()
+            models = build_models_tab(visitor)
             explain = build_explain_tab()
 
         task_outputs = [c for tab in task_tabs for c in (tab["picker"], tab["notice"])]
-        outputs = task_outputs + [models["table"], *models["pickers"], models["user_picker"], explain["picker"]]
-        current = [tab["picker"] for tab in task_tabs]
+        outputs = [visitor, *task_outputs, models["table"], *models["pickers"], models["user_picker"], explain["picker"]]
+        current = [visitor, *(tab["picker"] for tab in task_tabs)]
 
-        def refresh_all(*selected):
-            updates = []
+        def refresh_all(visitor_id, *selected):
+            visitor_id = visitor_or_new(visitor_id)
+            updates = [visitor_id]
             for tab, value in zip(task_tabs, selected):
                 updates += list(refresh_picker(tab["task"], value))
             names = store().names()
             updates.append(heads_table())
             updates += [gr.Dropdown(choices=names) for _ in models["pickers"]]
-            updates.append(gr.Dropdown(choices=user_head_names(), value=None))
+            updates.append(gr.Dropdown(choices=user_head_names(visitor_id), value=None))
             updates.append(gr.Dropdown(choices=names))
             return updates
 
         demo.load(refresh_all, current, outputs)
-        train["save_button"].click(save_trained, [train["name"]], [train["saved"]]).then(refresh_all, current, outputs)
+        if train is not None:
+            train["save_button"].click(save_trained, [train["name"], visitor], [train["saved"]]).then(
+                refresh_all, current, outputs)
         models["refresh"].click(refresh_all, current, outputs)
         models["delete_event"].then(refresh_all, current, outputs)
         models["load_event"].then(refresh_all, current, outputs)

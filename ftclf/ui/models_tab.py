@@ -1,5 +1,6 @@
-"""Models tab: every head in a table; compare two heads on one input; delete; download as zip; push
-to and load from the Hugging Face Hub."""
+"""Models tab: every head in a table; compare two heads on one input; delete (the heads this browser
+saved); download as zip; push to and load from the Hugging Face Hub. Who may change what is the
+service's policy (``ftclf.service.access``): this tab only passes the visitor and the tokens on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import gradio as gr
 
 from .. import hub_heads
 from ..errors import InputError
+from ..service import AccessDenied, policy
 from ..tasks import get_task
 from . import charts
 from .context import md, redact, store, ui_errors
@@ -17,13 +19,23 @@ from .predict_tabs import highlight
 COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "size (MB)", "created", "source"]
 
 
+#: Damaged heads listed one per row at most; the rest are counted in one row.
+MAX_DAMAGED_ROWS = 20
+
+
 def heads_table() -> list[list]:
-    """Every head, usable ones first; a damaged one is listed with the reason (it is in no picker)."""
+    """Every head, usable ones first; a damaged one is listed with the reason (it is in no picker).
+    Past ``MAX_DAMAGED_ROWS`` damaged folders, one row counts the rest (the page stays small)."""
     infos, damaged = store().scan()
     rows = [[h.row()[c] for c in COLUMNS] for h in infos]
-    for d in damaged:
+    for d in damaged[:MAX_DAMAGED_ROWS]:
         row = {c: "" for c in COLUMNS} | {"name": d.name, "validation": f"damaged: {redact(d.reason)}",
                                             "source": "shipped" if d.shipped else "user"}
+        rows.append([row[c] for c in COLUMNS])
+    if len(damaged) > MAX_DAMAGED_ROWS:
+        more = len(damaged) - MAX_DAMAGED_ROWS
+        row = {c: "" for c in COLUMNS} | {"name": f"… {more:,} more", "validation": f"damaged: {more:,} more folders "
+                                            "that hold no usable head (the server log names the first ones)"}
         rows.append([row[c] for c in COLUMNS])
     return rows
 
@@ -54,11 +66,12 @@ def compare(left: str, right: str, text: str, text_pair: str):
 
 
 @ui_errors
-def delete_head(name: str) -> str:
+def delete_head(name: str, visitor: str | None = None, admin_token: str = "") -> str:
+    """Delete a user head saved from this browser (``visitor``), or any user head with the operator token."""
     if not name:
-        raise InputError("expected a user head to delete, got none; pick one")
-    store().delete(name)
-    return f"Deleted **{name}**."
+        raise InputError("expected a user head to delete, got none; pick one you saved")
+    store().delete(name, visitor=visitor, admin_token=admin_token or None)
+    return f"Deleted **{md(name)}**."
 
 
 @ui_errors
@@ -68,42 +81,63 @@ def download_head(name: str):
     return str(store().export_zip(name))
 
 
+def server_token_pushes() -> bool:
+    """Whether an empty token box pushes with the server's own token (an operator's opt-in)."""
+    return policy().push_with_server_token and bool(os.environ.get("HF_TOKEN"))
+
+
 @ui_errors
 def push_head(name: str, repo_id: str, private: bool, token: str) -> str:
-    """Upload a head; the token comes from the password box or ``HF_TOKEN`` and is never shown or logged."""
+    """Upload a head with the visitor's token (never shown or logged); the server's ``HF_TOKEN`` only where
+    the operator opted in (``FTCLF_HUB_PUSH_WITH_SERVER_TOKEN=1``)."""
+    policy().check_writable("pushing to the Hub")
     if not name:
         raise InputError("expected a head to push, got none; pick one")
-    if not (token or os.environ.get("HF_TOKEN")):
-        raise InputError("expected a Hugging Face token with write access, got none; paste one in the token box "
-                         "(or start the app with HF_TOKEN set)")
+    token = (token or "").strip()
+    if not token and not server_token_pushes():
+        raise AccessDenied("expected your own Hugging Face token with write access, got an empty box; paste one in "
+                           "the token box (this server does not push with its own token)")
     url = hub_heads.push(store().info(name).path, repo_id, token=token or None, private=private)
     return f"Pushed **{md(name)}** to [{md(hub_heads.check_repo_id(repo_id))}]({url})."
 
 
 @ui_errors
-def load_from_hub(repo_id: str, name: str, token: str) -> str:
+def load_from_hub(repo_id: str, name: str, token: str, visitor: str | None = None) -> str:
     """Download a pushed head and add it to the user heads (under ``name``, default the repository's name)."""
+    rules = policy()
+    rules.check_writable("loading heads from the Hub")
     repo_id = hub_heads.check_repo_id(repo_id)
     name = (name or "").strip() or repo_id.split("/")[1].lower()
-    store().check_new_name(name)  # before the download: a bad name costs nothing
-    path = hub_heads.pull(repo_id, token=token or None)
-    info = store().add(path, name)
+    store().check_new_name(name)  # before the download: a bad name or a full store costs nothing
+    store().check_quota()
+    # a visitor's pull sends the visitor's token or none: never the server's (its private repositories)
+    path = hub_heads.pull(repo_id, token=(token or "").strip() or False, max_bytes=rules.max_pull_bytes)
+    info = store().add(path, name, owner=visitor)
     return f"Loaded **{md(repo_id)}** as the user head **{md(info.name)}** ({info.task}); it is in every picker now."
 
 
-def user_head_names() -> list[str]:
-    return [h.name for h in store().list() if not h.shipped]
+def user_head_names(visitor: str | None = None) -> list[str]:
+    """The user heads this browser saved (the ones it may delete)."""
+    return store().owned_names(visitor)
 
 
-def build_models_tab() -> dict:
+def _picker(label: str, choices=None, **kw) -> gr.Dropdown:
+    """A head picker that accepts any head that exists when the event runs (heads saved after the page
+    loaded included): the handler checks the name, not gradio's choice list."""
+    return gr.Dropdown(store().names() if choices is None else choices, label=label, allow_custom_value=True, **kw)
+
+
+def build_models_tab(visitor: gr.BrowserState) -> dict:
+    """``visitor``: the browser's visitor id (who saved which head)."""
+    rules = policy()
     with gr.Tab("Models", id="models"):
         table = gr.Dataframe(value=heads_table, headers=COLUMNS, label="Available heads", interactive=False, wrap=True,
                              elem_id="models-table")
         refresh = gr.Button("Refresh")
         gr.Markdown("### Compare two heads of the same task")
         with gr.Row():
-            left = gr.Dropdown(store().names(), label="Head A")
-            right = gr.Dropdown(store().names(), label="Head B")
+            left = _picker("Head A")
+            right = _picker("Head B")
         with gr.Row():
             text = gr.Textbox(label="Text", lines=2)
             text_pair = gr.Textbox(label="Second text (pair heads)", lines=2)
@@ -115,32 +149,40 @@ def build_models_tab() -> dict:
             with gr.Column():
                 right_spans = gr.HighlightedText(label="Head B", visible=False)
                 right_plot = gr.Plot(label="Head B")
-        gr.Markdown("### Manage")
+        gr.Markdown("### Manage" + ("" if not rules.readonly else
+                                    "\nThis dashboard is **read-only**: deleting and the Hub are turned off."))
         with gr.Row():
-            to_delete = gr.Dropdown(user_head_names(), label="User head to delete")
-            delete_button = gr.Button("Delete", variant="stop")
-            to_download = gr.Dropdown(store().names(), label="Head to download")
+            to_delete = _picker("User head to delete (saved from this browser)", [], elem_id="models-delete-head",
+                                visible=not rules.readonly)
+            delete_button = gr.Button("Delete", variant="stop", elem_id="models-delete", visible=not rules.readonly)
+            to_download = _picker("Head to download")
             download_button = gr.Button("Download as zip")
         file = gr.File(label="Zip", interactive=False)
-        gr.Markdown("### Share on the Hugging Face Hub\n"
-                    "A head is pushed as its saved directory (JSON and safetensors, with a model card); anyone loads "
-                    "it with `Classifier.from_pretrained(\"owner/name\")` or here. Needs the network.")
-        with gr.Row():
-            to_push = gr.Dropdown(store().names(), label="Head to push")
-            push_repo = gr.Textbox(label="Repository (owner/name)", placeholder="my-user/my-sentiment-head")
-            push_private = gr.Checkbox(label="Private", value=True)
-            token = gr.Textbox(label="Hugging Face token (write access)", type="password",
-                               placeholder="empty: the server's HF_TOKEN", elem_id="hub-token")
-            push_button = gr.Button("Push to the Hub")
-        with gr.Row():
-            pull_repo = gr.Textbox(label="Repository to load (owner/name)", placeholder="some-user/some-ftclf-head")
-            pull_name = gr.Textbox(label="Save as (head name)", placeholder="default: the repository's name")
-            pull_button = gr.Button("Load from the Hub")
-        message = gr.Markdown()
+        with gr.Accordion("Operator", open=False, visible=not rules.readonly):
+            admin_token = gr.Textbox(label="Operator token (FTCLF_ADMIN_TOKEN): delete any user head", type="password",
+                                     elem_id="models-admin-token")
+        with gr.Group(visible=not rules.readonly):
+            gr.Markdown("### Share on the Hugging Face Hub\n"
+                        "A head is pushed as its saved directory (JSON and safetensors, with a model card); anyone "
+                        "loads it with `Classifier.from_pretrained(\"owner/name\")` or here. Needs the network. "
+                        "Your token is used for this request only, never stored or logged.")
+            with gr.Row():
+                to_push = _picker("Head to push")
+                push_repo = gr.Textbox(label="Repository (owner/name)", placeholder="my-user/my-sentiment-head")
+                push_private = gr.Checkbox(label="Private", value=True)
+                token = gr.Textbox(label="Your Hugging Face token (write access to push; private repositories to load)",
+                                   type="password", elem_id="hub-token",
+                                   placeholder="empty: the server's HF_TOKEN" if server_token_pushes() else "hf_…")
+                push_button = gr.Button("Push to the Hub")
+            with gr.Row():
+                pull_repo = gr.Textbox(label="Repository to load (owner/name)", placeholder="some-user/some-ftclf-head")
+                pull_name = gr.Textbox(label="Save as (head name)", placeholder="default: the repository's name")
+                pull_button = gr.Button("Load from the Hub")
+        message = gr.Markdown(elem_id="models-message")
         compare_button.click(compare, [left, right, text, text_pair], [left_spans, left_plot, right_spans, right_plot])
         download_button.click(download_head, [to_download], [file])
-        delete_event = delete_button.click(delete_head, [to_delete], [message])
+        delete_event = delete_button.click(delete_head, [to_delete, visitor, admin_token], [message])
         push_button.click(push_head, [to_push, push_repo, push_private, token], [message])
-        load_event = pull_button.click(load_from_hub, [pull_repo, pull_name, token], [message])
+        load_event = pull_button.click(load_from_hub, [pull_repo, pull_name, token, visitor], [message])
     return {"table": table, "refresh": refresh, "pickers": [left, right, to_download, to_push], "user_picker": to_delete,
             "delete_event": delete_event, "load_event": load_event}

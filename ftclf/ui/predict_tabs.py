@@ -132,7 +132,10 @@ def tag_entities(head: str, text: str, threshold: float = 0.5):
 
 def head_picker(task: str, elem_id: str) -> gr.Dropdown:
     names = store().names(task)
-    return gr.Dropdown(choices=names, value=names[0] if names else None, label="Head", interactive=True, elem_id=elem_id)
+    # any head that exists when the event runs is accepted (one saved after the page loaded, too): the
+    # handler checks the name against the store, not against this page's choice list
+    return gr.Dropdown(choices=names, value=names[0] if names else None, label="Head", interactive=True, elem_id=elem_id,
+                       allow_custom_value=True)
 
 
 def refresh_picker(task: str, current: str | None = None):
