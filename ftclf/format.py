@@ -15,10 +15,12 @@ Every problem found on read is a :class:`ModelFormatError` that names the file a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -250,33 +252,43 @@ def check_target(directory: str | Path) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, exclusive: bool = False) -> Iterator[Path]:
+    """The one way ftclf writes a directory: fill the yielded temporary sibling (``.NAME.tmp-XXXXXXXX``);
+    when the block ends, it is renamed to ``target`` in one step (an earlier ``target`` is swapped out,
+    then removed; with ``exclusive``, the rename fails when anything got there first: of two racers, one
+    wins and the other hears so). On any error the temporary is removed and ``target`` is unchanged."""
+    target = Path(target)
+    tmp = _temporary(target)
+    try:
+        yield tmp
+        _claim(tmp, target) if exclusive else _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write(
     directory: str | Path, meta: Metadata, head_state: dict, card: str,
     write_extra: Callable[[Path], None] | None = None, exclusive: bool = False,
 ) -> Path:
-    """Write a classifier to a temporary sibling directory, then rename it into place (nothing
-    half-saved). An earlier saved classifier at ``directory`` is replaced, unless ``exclusive``:
-    then the rename fails when anything got there first (two saves under one name: one wins, the
-    other hears so). Any other non-empty directory is refused. ``write_extra(tmp)`` adds the
+    """Write a classifier atomically (:func:`atomic_dir`: nothing half-saved). An earlier saved
+    classifier at ``directory`` is replaced, unless ``exclusive`` (two saves under one name: one wins,
+    the other hears so). Any other non-empty directory is refused. ``write_extra(tmp)`` adds the
     adapter or encoder files."""
     target = check_target(directory)
-    tmp = _temporary(target)
     try:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in head_state.items()}, str(tmp / HEAD_NAME),
-                  metadata={"format": FORMAT})
-        os.chmod(tmp / HEAD_NAME, 0o644)
-        if write_extra is not None:
-            write_extra(tmp)
-        (tmp / CONFIG_NAME).write_text(json.dumps(meta.to_json(), indent=2) + "\n", "utf-8")
-        (tmp / CARD_NAME).write_text(card, "utf-8")
-        _claim(tmp, target) if exclusive else _replace_dir(tmp, target)
+        with atomic_dir(target, exclusive) as tmp:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in head_state.items()}, str(tmp / HEAD_NAME),
+                      metadata={"format": FORMAT})
+            os.chmod(tmp / HEAD_NAME, 0o644)
+            if write_extra is not None:
+                write_extra(tmp)
+            (tmp / CONFIG_NAME).write_text(json.dumps(meta.to_json(), indent=2) + "\n", "utf-8")
+            (tmp / CARD_NAME).write_text(card, "utf-8")
     except OSError as exc:  # a full or read-only disk: nothing half-saved, and a message that says so
-        shutil.rmtree(tmp, ignore_errors=True)
         raise FtclfError(f"expected to save {target.name!r}, but the disk said: {(exc.strerror or str(exc)).lower()}; "
                          "free some space or choose another directory (nothing was saved)") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -304,18 +316,11 @@ def _claim(new: Path, target: Path) -> None:
 
 
 def copy(source: str | Path, directory: str | Path, exclusive: bool = False) -> Path:
-    """Copy a saved classifier to ``directory``, atomically (a temporary sibling renamed into place;
-    with ``exclusive``, only if nothing is there)."""
+    """Copy a saved classifier to ``directory``, atomically (with ``exclusive``, only if nothing is there)."""
     read_metadata(source)  # only a valid saved classifier is copied
     target = check_target(directory)
-    tmp = _temporary(target)
-    tmp.rmdir()
-    try:
-        shutil.copytree(source, tmp)
-        _claim(tmp, target) if exclusive else _replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(target, exclusive) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
     return target
 
 

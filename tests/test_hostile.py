@@ -275,7 +275,7 @@ def test_labels_from_a_file_are_inert_in_the_page(tmp_path):
                                               for i in range(20)))
     values = {"task": "sequence", "source": "upload", "upload": str(data)}
     _, counts, *_ = train_tab.on_preview(values)
-    assert "<img" not in counts and "&lt;img src=http://host/pixel&gt;" in counts and "\\[x\\]" in counts
+    assert "<img" not in counts and "&lt;img src=http\\://host/pixel&gt;" in counts and "\\[x\\]" in counts
 
 
 def test_the_sentiment_summary_escapes_labels():
@@ -359,14 +359,15 @@ def test_a_failing_delete_is_an_explained_error(tiny_encoder, tmp_path, monkeypa
     from ftclf.errors import FtclfError
 
     store = HeadStore(tmp_path / "shipped", tmp_path / "user")
-    store.add(Classifier(ModelConfig(task="sequence", labels=["neg", "pos"], encoder="tiny"), tiny_encoder), "mine")
+    store.add(Classifier(ModelConfig(task="sequence", labels=["neg", "pos"], encoder="tiny"), tiny_encoder), "mine",
+              owner="0123456789abcdef" * 2)
 
     def read_only(*args):
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(os, "replace", read_only)
     with pytest.raises(FtclfError, match="read-only file system; the head is unchanged"):
-        store.delete("mine")
+        store.delete("mine", visitor="0123456789abcdef" * 2)
 
 
 def test_error_toasts_are_escaped_and_name_no_server_paths():

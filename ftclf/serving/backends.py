@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..format import atomic_dir
 
 BACKENDS = ("torch", "int8", "onnx", "onnx-int8")
 
@@ -192,7 +192,7 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
     dynamic) to ONNX at ``path`` (``model.onnx`` + external weights), optionally int8-quantized
     with ONNX Runtime's dynamic quantizer after smoothing (:func:`smooth_for_int8`, calibrated on
     the built-in samples, which ``tokenizer`` encodes). Written to a temporary sibling and renamed
-    into place.
+    into place (:func:`ftclf.format.atomic_dir`).
 
     The int8 weights are unsigned (u8 x u8 products): CPUs without VNNI (AVX2 only, e.g. AMD Zen 3)
     add pairs of the u8 x s8 products ONNX Runtime uses by default in 16-bit registers that saturate:
@@ -204,10 +204,7 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
         raise ConfigError(f"expected int8 weights 'u8' or 's8', got {weights!r}")
     if quantize and smooth_alpha is not None and tokenizer is None:
         raise ConfigError("expected the encoder's tokenizer to calibrate the int8 export, got none; pass tokenizer=")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(path) as tmp:
         fp32 = tmp / "model.onnx"
         names = ["input_ids", "attention_mask", "token_type_ids"]
         if "token_type_ids" not in inspect.signature(model.forward).parameters:
@@ -232,12 +229,6 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
                 if not leftover.name.startswith("model.int8"):
                     leftover.unlink()
             os.replace(tmp / "model.int8.onnx", fp32)
-        os.replace(tmp, path)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path / "model.onnx"
 
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 from .. import format
@@ -35,9 +34,7 @@ def export_head(directory: str | Path, output: str | Path, quantize: bool = Fals
     if meta.runtime is not None:
         raise FtclfError(f"expected a head with torch weights to export, got an {meta.runtime} export at {str(source)!r}")
     clf = Classifier.from_pretrained(source, merged=True)  # fp32, any adapter merged
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with format.atomic_dir(target) as tmp:
         export_onnx(clf.encoder, tmp / format.ENCODER_DIR, quantize, clf.tokenizer)
         clf.encoder.config.save_pretrained(str(tmp / format.ENCODER_DIR))
         clf.tokenizer.save_pretrained(str(tmp / format.ENCODER_DIR))
@@ -45,10 +42,6 @@ def export_head(directory: str | Path, output: str | Path, quantize: bool = Fals
         shutil.copy2(source / format.CARD_NAME, tmp / format.CARD_NAME) if (source / format.CARD_NAME).is_file() else None
         exported = dataclasses.replace(meta, runtime="onnx-int8" if quantize else "onnx")
         (tmp / format.CONFIG_NAME).write_text(json.dumps(exported.to_json(), indent=2) + "\n", "utf-8")
-        format._replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -3,9 +3,15 @@
 Figures are written as plotly.js JSON and built without plotly's per-property validation
 (``_validate=False``): validation cost about 11 ms per bar chart, more than the model's own
 prediction, on every request. The theme is plotly_white, expanded once and cut to what these charts use.
+
+plotly.js renders a subset of HTML in every string it draws (``<a href>``, ``<b>``, ``<br>``, ``<span style>``
+…) and decodes entities, so every string a figure shows passes through :func:`text` once: a label
+``<a href="…">click</a>`` is drawn as those characters, never as a link.
 """
 
 from __future__ import annotations
+
+import html
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -24,9 +30,20 @@ _TEMPLATE = _theme()
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
+def text(value) -> str:
+    """A string (a label, a word, a head name) as plotly.js draws it literally: ``&``, ``<`` and ``>``
+    written as entities, which plotly decodes back to those characters when it draws (tags are
+    only read from a raw ``<``). Injective, so category axes keep distinct labels distinct."""
+    return html.escape(str(value), quote=False)  # plotly decodes &amp; &lt; &gt; but not &quot;
+
+
+def _texts(values) -> list[str]:
+    return [text(v) for v in values]
+
+
 def _figure(data: list[dict], **layout) -> go.Figure:
     title = layout.pop("title", None)
-    layout = {"template": _TEMPLATE, "margin": _MARGIN, **({"title": {"text": title}} if title else {}), **layout}
+    layout = {"template": _TEMPLATE, "margin": _MARGIN, **({"title": {"text": text(title)}} if title else {}), **layout}
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
@@ -35,7 +52,7 @@ def probability_bars(probabilities: dict[str, float], title: str = "Class probab
     items = sorted(probabilities.items(), key=lambda kv: kv[1])
     labels, values = [k for k, _ in items], [v for _, v in items]
     top = max(values)
-    bars = {"type": "bar", "x": values, "y": labels, "orientation": "h", "textposition": "auto",
+    bars = {"type": "bar", "x": values, "y": _texts(labels), "orientation": "h", "textposition": "auto",
             "text": [f"{100 * v:.1f}%" for v in values], "hovertemplate": "%{y}: %{x:.2%}<extra></extra>",
             "marker": {"color": ["#4f46e5" if v == top else "#a5b4fc" for v in values]}}
     return _figure([bars], title=title, xaxis={"range": [0, 1], "tickformat": ".0%"}, height=120 + 40 * len(labels))
@@ -44,13 +61,13 @@ def probability_bars(probabilities: dict[str, float], title: str = "Class probab
 def token_heatmap(words: list[str], labels: list[str], probs: list[list[float]],
                   title: str = "Per-token label probabilities") -> go.Figure:
     """Words down, labels across, probability as colour (rows are the per-word distributions)."""
-    heat = {"type": "heatmap", "z": probs, "x": labels, "y": [f"{i}: {w}" for i, w in enumerate(words)],
+    heat = {"type": "heatmap", "z": probs, "x": _texts(labels), "y": [text(f"{i}: {w}") for i, w in enumerate(words)],
             "colorscale": "Blues", "zmin": 0, "zmax": 1, "hovertemplate": "%{y} → %{x}: %{z:.2%}<extra></extra>"}
     return _figure([heat], title=title, yaxis={"autorange": "reversed"}, height=160 + 22 * len(words))
 
 
 def confusion_heatmap(matrix: list[list[int]], labels: list[str]) -> go.Figure:
-    heat = {"type": "heatmap", "z": matrix, "x": labels, "y": labels, "colorscale": "Blues", "text": matrix,
+    heat = {"type": "heatmap", "z": matrix, "x": _texts(labels), "y": _texts(labels), "colorscale": "Blues", "text": matrix,
             "texttemplate": "%{text}", "hovertemplate": "gold %{y} → predicted %{x}: %{z}<extra></extra>"}
     return _figure([heat], title="Confusion matrix (validation)", xaxis={"title": {"text": "predicted"}},
                    yaxis={"title": {"text": "gold"}, "autorange": "reversed"}, height=200 + 40 * len(labels))
@@ -64,14 +81,15 @@ def training_curves(losses: list[tuple[int, float]], metrics: list[tuple[int, fl
                      "name": "training loss", "mode": "lines"})
     if metrics:
         data.append({"type": "scatter", "x": [s for s, _ in metrics], "y": [v for _, v in metrics],
-                     "name": f"validation {metric_name}", "mode": "lines+markers", "yaxis": "y2"})
+                     "name": text(f"validation {metric_name}"), "mode": "lines+markers", "yaxis": "y2"})
     return _figure(data, title="Training curves", xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": "loss"}},
-                   yaxis2={"title": {"text": metric_name}, "overlaying": "y", "side": "right", "range": [0, 1]},
+                   yaxis2={"title": {"text": text(metric_name)}, "overlaying": "y", "side": "right", "range": [0, 1]},
                    height=320, legend={"orientation": "h", "y": -0.25})
 
 
 def score_bars(labels: list[str], scores: list[float], probs: list[float]) -> go.Figure:
     """The scores h·W + b next to their softmax (How it works)."""
+    labels = _texts(labels)
     return _figure([
         {"type": "bar", "x": labels, "y": scores, "name": "score h·W + b", "marker": {"color": "#f59e0b"}},
         {"type": "bar", "x": labels, "y": probs, "name": "softmax probability", "marker": {"color": "#4f46e5"}},
@@ -80,7 +98,7 @@ def score_bars(labels: list[str], scores: list[float], probs: list[float]) -> go
 
 def per_type_bars(per_type: dict[str, dict]) -> go.Figure:
     types = sorted(per_type)
-    return _figure([{"type": "bar", "x": types, "y": [per_type[t][k] for t in types], "name": k}
+    return _figure([{"type": "bar", "x": _texts(types), "y": [per_type[t][k] for t in types], "name": k}
                     for k in ("precision", "recall", "f1")],
                    title="Per-entity-type precision / recall / F1 (validation)", barmode="group",
                    yaxis={"range": [0, 1]}, height=320)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
+import logging
 import re
 import threading
 
@@ -17,6 +19,7 @@ from ..tasks import get_task
 _store: HeadStore | None = None
 _jobs: TrainingJobs | None = None
 _lock = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 def store() -> HeadStore:
@@ -46,12 +49,15 @@ def set_store(new: HeadStore | None) -> None:
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^/\s'\"`,;:()<>]+){2,}/?")
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+#: Markdown syntax, and the ``:`` / ``.`` / ``@`` without which GFM's autolinks (``https://…``, ``www.…``,
+#: ``a@b.c``) do not match: marked (gradio's renderer) reads ``https\://`` and ``www\.`` as text
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>:.@-])")
 
 
 def md(text) -> str:
     """A user-supplied string (a label, a column, a word) made inert inside Markdown: HTML escaped
-    (no ``<img src=…>`` fetched by every viewer) and Markdown syntax backslashed (no links)."""
+    (no ``<img src=…>`` fetched by every viewer), Markdown syntax backslashed (no links) and bare
+    URLs broken for the autolinker (``https://evil.example`` stays text); it reads the same."""
     return _MARKDOWN.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
@@ -60,19 +66,68 @@ def redact(message: str) -> str:
     return _PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], message)
 
 
+#: the Train tab's box for each column role the data readers name (roles without a box: the file's own names)
+COLUMN_BOXES = {"text": "Text column", "text pair": "Second text column", "label": "Label column"}
+#: the readers' column hints, written for the command line (data.pick_column)
+_NAME_COLUMN = re.compile(r"name the ([\w ]+?) column explicitly \(--[\w-]+\)")
+_PASS_COLUMN = re.compile(r"pass one of those as the ([\w ]+?) column\b")
+
+
+def _column_hint(role: str, how: str) -> str:
+    box = COLUMN_BOXES.get(role)
+    if box is None:
+        return f"rename the file's {role} column to one of the names expected and upload it again"
+    return f"{how} in the {box} box below (Preview shows the columns)"
+
+
+def is_column_problem(message: str) -> bool:
+    """Whether a data error says only that a column was not found (picking one in the form fixes it)."""
+    return bool(_NAME_COLUMN.search(message) or _PASS_COLUMN.search(message))
+
+
+def for_browser(message: str) -> str:
+    """An error message in the browser's language: server paths redacted, command-line hints
+    (``--text-column``) replaced by the form's boxes."""
+    message = _NAME_COLUMN.sub(lambda m: _column_hint(m.group(1), f"pick the {m.group(1)} column"), redact(message))
+    return _PASS_COLUMN.sub(lambda m: _column_hint(m.group(1), "pick one of those"), message)
+
+
+def ui_error(exc: Exception) -> gr.Error:
+    """The gr.Error a browser sees for ``exc``: the project's errors by their message, a disk's refusal by
+    its reason, anything else (a bug) logged here with its traceback and named only by its kind."""
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, FtclfError):
+        return gr.Error(html.escape(for_browser(str(exc))))
+    if isinstance(exc, OSError):
+        return gr.Error(f"expected the server's disk to accept this, but it said: {exc.strerror or type(exc).__name__}; "
+                        "try again later or report it")
+    logger.exception("unexpected failure in a dashboard handler", exc_info=exc)
+    return gr.Error(f"expected this to work, but the server failed unexpectedly ({type(exc).__name__}); "
+                    "the details are in the server log — try other input or report it")
+
+
 def ui_errors(fn):
-    """Turn the project's errors into gr.Error at the UI edge (the message is shown, server paths
-    redacted); an unexpected failure is logged and reported without its internals."""
+    """Turn errors into gr.Error at the UI edge (:func:`ui_error`): the project's errors show their
+    message, server paths redacted; an unexpected failure is logged and reported without its internals.
+    Generator handlers (streaming) are wrapped as generators, so gradio still streams them."""
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise ui_error(exc) from exc
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except FtclfError as exc:
-            raise gr.Error(html.escape(redact(str(exc)))) from exc
-        except OSError as exc:
-            raise gr.Error(f"expected the server's disk to accept this, but it said: {exc.strerror or type(exc).__name__}; "
-                           "try again later or report it") from exc
+        except Exception as exc:
+            raise ui_error(exc) from exc
 
     return wrapper
 

@@ -36,7 +36,8 @@ def _per_word(out: dict, vector: str):
             row += [decoded[i], "≠" if decoded[i] != out["argmax"][i] else ""]
         rows.append(row)
     headers = ["word", "argmax tag (11.13)", "max softmax prob"] + (["decoded tag (Viterbi)", "differs"] if decoded else [])
-    md = (f"{vector} (first word)\n\n**2. Scores** h_i·W + b for every word over {len(out['labels'])} tags "
+    scores = "h_i·W + b" if out["weight_shape"] else "score(h_i)"
+    md = (f"{vector} (first word)\n\n**2. Scores** {scores} for every word over {len(out['labels'])} tags "
           f"(head `{out['head']}`); **3. softmax** per word; **4. argmax** per word")
     if decoded is not None:
         changed = sum(r[-1] == "≠" for r in rows)
@@ -63,7 +64,8 @@ def run_explain(head: str, text: str, text_pair: str):
     labels = out["labels"]
     shown = (f"{vector} ({out['pooling']} pooling"
           + (f", {out['pair_mode']} pair mode" if out["text_pairs"] else "") + ")" + hidden
-          + f"\n\n**2. Scores** h·W + b with W of shape {out['weight_shape'][0]}×{out['weight_shape'][1]}: "
+          + (f"\n\n**2. Scores** h·W + b with W of shape {out['weight_shape'][0]}×{out['weight_shape'][1]}: "
+             if out["weight_shape"] else f"\n\n**2. Scores** of head `{md(out['head'])}` (its `score(h)`): ")
           + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out["scores"]))
           + "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out["probs"]))
           + f"\n\n**4. argmax** → **{md(out['argmax'])}**\n" + EQUATIONS)

@@ -16,15 +16,15 @@ from typing import Any
 import gradio as gr
 
 from ..config import CONTRASTIVE_BODIES, MODES, PAIR_MODES, ModelConfig, TrainingConfig
-from ..data import ColumnMap
+from ..data import ColumnMap, peek_columns
 from ..encoders import POOLINGS
-from ..errors import FtclfError, InputError
+from ..errors import DataError, FtclfError, InputError
 from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
 from ..tasks import TASKS, get_task
 from ..training.recipes import SMALL_DATA
 from . import charts
-from .context import jobs, md, redact, session_of, store, ui_errors
+from .context import for_browser, is_column_problem, jobs, md, redact, session_of, store, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
@@ -77,18 +77,33 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     )
 
 
+def _column_dropdowns(columns: list[str], chosen) -> list:
+    """The text / pair / label column pickers over the file's columns (hidden where it has none: CoNLL, hub);
+    a name the file lacks is cleared (the message names it)."""
+    return [gr.Dropdown(choices=[""] + columns, value=(v or "") if v in columns or not columns else "", visible=bool(columns))
+            for v in chosen]
+
+
 @ui_errors
 def on_preview(values: dict[str, Any]):
     """-> (preview rows, counts markdown, text / pair / label column dropdowns)"""
     data = read_form(values).data
-    info = data.preview()
+    chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
+    try:
+        info = data.preview()
+    except DataError as exc:
+        path = data.path()
+        columns = [] if path.startswith("hf:") else peek_columns(path)
+        if not (columns and is_column_problem(str(exc))):
+            raise
+        # only a column was not found: the pickers, filled with the file's columns, let the user name it
+        notice = f"**Preview failed:** {md(for_browser(str(exc)))}"
+        return (gr.Dataframe(value=[], headers=["(no rows parsed)"]), notice, *_column_dropdowns(columns, chosen))
     rows = info["rows"]
     counts = ", ".join(f"{md(k)}: {v}" for k, v in sorted(info["counts"].items()))
     summary = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
-    cols = [""] + info["columns"]
-    chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
-    dropdowns = [gr.Dropdown(choices=cols, value=v or "", visible=bool(info["columns"])) for v in chosen]
-    return (gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else []), summary, *dropdowns)
+    table = gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else [])
+    return (table, summary, *_column_dropdowns(info["columns"], chosen))
 
 
 def on_task_change(task: str):
@@ -162,13 +177,11 @@ def _status(event, state: dict) -> str | None:
     return status
 
 
+@ui_errors
 def run_train(request: TrainRequest, session: str, progress=None):
     """Generator: starts the run in the service's job table and streams curves; the final yield
     has the metrics. ``progress``: gr.Progress (or any callable(fraction, desc=...))."""
-    try:
-        job = jobs().start(session, request)
-    except FtclfError as exc:
-        raise gr.Error(html.escape(redact(str(exc)))) from exc
+    job = jobs().start(session, request)
     state = {"losses": [], "evals": [], "name": "metric", "offset": 0, "progress": progress or (lambda *a, **k: None)}
     status, last = "Reading data and loading the encoder…", 0.0
     try:
@@ -181,10 +194,10 @@ def run_train(request: TrainRequest, session: str, progress=None):
     finally:  # the browser went away (gradio closes the generator): the run stops too
         if job.running:
             jobs().cancel(session)
-    if job.error is not None:
-        error = job.error
-        raise gr.Error(html.escape(redact(str(error) if isinstance(error, FtclfError)
-                                          else f"Training failed: {type(error).__name__}: {error}")))
+    if isinstance(job.error, FtclfError):
+        raise job.error  # shown by its message (ui_errors)
+    if job.error is not None:  # the worker's own failure: its kind and message are all this process has
+        raise gr.Error(html.escape(redact(f"Training failed: {type(job.error).__name__}: {job.error}")))
     yield _final_outputs(job.outcome, state["losses"], state["evals"], state["name"])
 
 
@@ -195,11 +208,12 @@ def cancel_train(request: gr.Request = None) -> str:
 
 
 @ui_errors
-def save_trained(name: str, request: gr.Request = None) -> str:
+def save_trained(name: str, visitor: str | None = None, request: gr.Request = None) -> str:
+    """Save this session's finished run as a user head owned by this browser (``visitor``)."""
     job = jobs().get(session_of(request))
     if job is None or job.outcome is None:
         raise InputError("expected a finished training run to save, found none; train a head first")
-    info = store().add(job.outcome.draft, name)
+    info = store().add(job.outcome.draft, name, owner=visitor)
     key, value = info.meta.main_metric
     return f"Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
 
@@ -229,11 +243,12 @@ def build_train_tab() -> dict:
             form["hub"] = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="nyu-mll/glue:sst2:train",
                                      elem_id="train-hub", visible=False)
         preview_button = gr.Button("Preview data", elem_id="train-preview")
-        counts = gr.Markdown()
+        counts = gr.Markdown(elem_id="train-counts")
         with gr.Row():
             for key, label in (("text_column", "Text column"), ("text_pair_column", "Second text column"),
                                ("label_column", "Label column")):
-                form[key] = gr.Dropdown([""], value="", label=label, visible=False, allow_custom_value=True)
+                form[key] = gr.Dropdown([""], value="", label=label, visible=False, allow_custom_value=True,
+                                        elem_id="train-" + key.replace("_", "-"))
         table = gr.Dataframe(label="Parsed rows (first 20)", interactive=False, elem_id="train-preview-table")
         with gr.Row():
             form["head"] = gr.Radio(heads_for(get_task(start_task)), value=model_defaults.head, label="Head", elem_id="train-head")
@@ -281,12 +296,9 @@ def build_train_tab() -> dict:
         def preview(values):
             return on_preview(by_name(values))
 
-        def train(values, request: gr.Request = None, progress=gr.Progress()):
-            try:
-                train_request = read_form(by_name(values))
-            except FtclfError as exc:
-                raise gr.Error(str(exc)) from exc
-            yield from run_train(train_request, session_of(request), progress)
+        @ui_errors
+        def train(values, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
+            yield from run_train(read_form(by_name(values)), session_of(request), progress)
 
         form["task"].change(on_task_change, [form["task"]], [form[k] for k in (
             "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape")])

@@ -6,6 +6,7 @@ FTCLF_REQUIRE_BROWSER=1 (set by CI), where a missing browser fails the run.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -166,3 +167,63 @@ def test_empty_input_shows_error_and_server_keeps_serving(page):
     page.locator("#sentiment-text textarea").fill("a dull , boring mess")
     page.locator("#sentiment-run").click()
     page.locator("#sentiment-label").get_by_text("negative").first.wait_for()
+
+
+EVIL_LINK = '<a href="https://evil.example/">click</a>'
+EVIL_URL = "www.evil.example"
+
+
+def pick(page, dropdown: str, option: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.locator(dropdown).get_by_role("option", name=option, exact=True).click()
+
+
+def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
+    """Labels that are HTML or URLs: no link in the preview line, the confusion matrix or the
+    Sentiment tab's chart; an undetected column is picked in the form after a readable message."""
+    data = tmp_path / "hostile.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["comment", "verdict"])  # neither name is detected: the user picks them
+        for i in range(16):
+            writer.writerow([f"a wonderful, moving film number {i}", EVIL_LINK])
+            writer.writerow([f"a dull, boring mess number {i}", EVIL_URL])
+    open_tab(page, "Train")
+    page.locator("#train-task").get_by_text("(sequence)").click()
+    page.locator("#train-source").get_by_text("Upload a file").click()
+    page.locator("#train-upload").wait_for(state="visible")
+    page.locator("#train-upload input[type=file]").set_input_files(str(data))
+    page.locator("#train-upload").get_by_text("hostile.csv").first.wait_for()
+    page.locator("#train-preview").click()
+    page.locator("#train-counts").get_by_text("pick the text column in the Text column box").wait_for()
+    assert "--text-column" not in page.locator("#train-counts").inner_text()
+    pick(page, "#train-text-column", "comment")
+    pick(page, "#train-label-column", "verdict")
+    page.locator("#train-preview").click()
+    page.locator("#train-counts").get_by_text("32 examples").wait_for()
+    counts = page.locator("#train-counts").inner_text()
+    assert EVIL_LINK in counts and EVIL_URL in counts, counts
+    assert page.locator("#train-counts a").count() == 0  # neither the tag nor the bare URL became a link
+    page.locator("#train-mode").get_by_text("frozen", exact=True).click()
+    page.locator("#train-run").click()
+    page.locator("#train-status").get_by_text("Training finished", exact=False).wait_for(timeout=240_000)
+    assert page.locator("#train-status a").count() == 0
+    page.locator("#train-matrix .js-plotly-plot").wait_for()
+    ticks = page.locator("#train-matrix .xtick text").all_text_contents()
+    assert EVIL_LINK in ticks and EVIL_URL in ticks, ticks  # drawn as the characters themselves
+    assert page.locator("#train-matrix svg a").count() == 0
+    shot(page, "hostile-train")
+    page.locator("#train-name textarea, #train-name input").first.fill("hostile-labels")
+    page.locator("#train-save").click()
+    page.locator("#train-saved").get_by_text("Saved").wait_for()
+    open_tab(page, "Sentiment")
+    pick(page, "#sentiment-head", "hostile-labels")
+    page.locator("#sentiment-text textarea").fill("a wonderful and moving film")
+    page.locator("#sentiment-run").click()
+    page.locator("#sentiment-summary").get_by_text("hostile-labels").wait_for()
+    page.locator("#sentiment-plot .js-plotly-plot").wait_for()
+    ticks = page.locator("#sentiment-plot .ytick text").all_text_contents()
+    assert EVIL_LINK in ticks and EVIL_URL in ticks, ticks
+    assert page.locator("#sentiment-plot svg a").count() == 0
+    assert page.locator("#sentiment-summary a").count() == 0
+    shot(page, "hostile-sentiment")

@@ -1,11 +1,13 @@
 """Every tab's handlers as plain functions (no browser): real shipped heads, a temporary user dir."""
 
+import zipfile
 from types import SimpleNamespace
 
 import gradio as gr
 import plotly.graph_objects as go
 import pytest
 
+from ftclf import Classifier, predict
 from ftclf.service import HeadStore, shipped_heads_dir
 from ftclf.training import TrainingEvent
 from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
@@ -20,6 +22,7 @@ def ui_store(tmp_path_factory):
 
 
 REQ = SimpleNamespace(session_hash="test-session")
+VISITOR, STRANGER = "0123456789abcdef" * 2, "fedcba9876543210" * 2  # two browsers' visitor ids
 
 
 def form(task="sequence", source="sample", **values):
@@ -102,7 +105,7 @@ def test_malformed_and_oversized_uploads(ui_store, tmp_path, monkeypatch):
         train(form(source="upload", upload=str(one_class)))
 
 
-def test_train_save_compare_download_delete(ui_store):
+def test_train_save_compare_download_delete(ui_store, tmp_path):
     outs = train(form(sample="sentiment (120 reviews)", head="linear"))
     curves, status, metrics, matrix, confused = outs[-1]
     assert "Training finished" in status and isinstance(matrix, go.Figure)
@@ -111,10 +114,11 @@ def test_train_save_compare_download_delete(ui_store):
     assert any("Choosing the head's weight decay by cross-validation" in str(o[1]) for o in outs[:-1])
     assert metrics.headers[0] == "class"
     with pytest.raises(gr.Error, match="shipped heads cannot be overwritten"):
-        train_tab.save_trained("sentiment-sst2", REQ)
+        train_tab.save_trained("sentiment-sst2", VISITOR, REQ)
     with pytest.raises(gr.Error, match="expected a head name"):
-        train_tab.save_trained("../escape", REQ)
-    assert "Saved" in train_tab.save_trained("my-head", REQ)
+        train_tab.save_trained("../escape", VISITOR, REQ)
+    assert "Saved" in train_tab.save_trained("my-head", VISITOR, REQ)
+    assert models_tab.user_head_names(VISITOR) == ["my-head"] and models_tab.user_head_names(STRANGER) == []
     assert "my-head" in ui_store.names("sequence")
     assert any(row[0] == "my-head" and row[-1] == "user" for row in models_tab.heads_table())
     a_spans, a_plot, b_spans, b_plot = models_tab.compare("my-head", "sentiment-sst2", "a lovely film", "")
@@ -123,9 +127,22 @@ def test_train_save_compare_download_delete(ui_store):
         models_tab.compare("my-head", "nli-sick", "x", "y")
     zipped = models_tab.download_head("my-head")
     assert zipped.endswith(".zip")
+    saved = ui_store.info("my-head").path
+    with zipfile.ZipFile(zipped) as archive:  # the head's files, byte for byte, under the head's name
+        files = {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
+        archive.extractall(tmp_path)
+    assert sorted(files) == ["my-head/README.md", "my-head/config.json", "my-head/head.safetensors"]
+    assert files == {f"my-head/{p.name}": p.read_bytes() for p in saved.iterdir()}
+    probs, _, _ = predict_tabs.predict_sequence("my-head", "a lovely film")
+    unzipped = predict(Classifier.from_pretrained(tmp_path / "my-head"), ["a lovely film"])[0].probabilities
+    assert unzipped == pytest.approx(probs, abs=1e-6)  # the unzipped copy is the same classifier
     with pytest.raises(gr.Error, match="shipped heads cannot be deleted"):
-        models_tab.delete_head("sentiment-sst2")
-    assert "Deleted" in models_tab.delete_head("my-head")
+        models_tab.delete_head("sentiment-sst2", VISITOR)
+    with pytest.raises(gr.Error, match="saved elsewhere"):  # a stranger's browser (or none) may not delete it
+        models_tab.delete_head("my-head", STRANGER)
+    with pytest.raises(gr.Error, match="saved elsewhere"):
+        models_tab.delete_head("my-head", None)
+    assert "Deleted" in models_tab.delete_head("my-head", VISITOR)
     assert "my-head" not in ui_store.names()
 
 
@@ -245,3 +262,78 @@ def test_train_tab_lora_crf_on_the_ner_sample(ui_store):
     curves, status, metrics, matrix, confused = outs[-1]
     assert "Training finished" in status and "entity F1" in status
     assert metrics.headers[0] == "entity type" and metrics.value["data"][-1][0] == "overall (micro)"
+
+
+@pytest.mark.parametrize("hostile", ["https://evil.example/", "see www.evil.example now", "mail me@evil.example",
+                                     '<a href="https://evil.example/">click</a>', "[x](https://evil.example)"])
+def test_md_makes_labels_inert_and_reads_the_same(hostile):
+    import html
+    import re
+
+    shown = context.md(hostile)
+    assert not re.search(r"https?://|www\.|\w@\w", shown)  # GFM's autolinks (http://, www., a@b.c) need these raw
+    assert "<" not in shown and "](" not in shown
+    assert re.sub(r"\\(.)", r"\1", shown) == html.escape(hostile, quote=False)  # backslash escapes render as the char
+
+
+def test_preview_without_a_detected_column_offers_the_file_columns(ui_store, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("comment,rating\n" + "".join(f"film number {i} was fine,{'good' if i % 2 else 'bad'}\n"
+                                                 for i in range(12)))
+    _, notice, text, _, label = train_tab.on_preview(form(source="upload", upload=str(data)))
+    assert "Text column box" in notice and "--text-column" not in notice and "Preview failed" in notice
+    assert text.visible and label.visible and text.choices == [(c, c) for c in ("", "comment", "rating")]
+    _, counts, *_ = train_tab.on_preview(form(source="upload", upload=str(data), text_column="comment",
+                                                   label_column="rating"))
+    assert "12 examples" in counts and "good: 6" in counts  # picked in the boxes, the preview works
+    _, notice, text, *_ = train_tab.on_preview(form(source="upload", upload=str(data), text_column="nope"))
+    assert "pick one of those in the Text column box" in notice and "nope" in notice and text.value == ""
+
+
+def test_a_column_hint_for_the_command_line_is_rewritten_for_the_browser(ui_store, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("comment,rating\n" + "".join(f"film {i},{'good' if i % 2 else 'bad'}\n" for i in range(12)))
+    with pytest.raises(gr.Error) as raised:
+        train(form(source="upload", upload=str(data), text_column="comment"))
+    assert "Label column box" in str(raised.value) and "--label-column" not in str(raised.value)
+
+
+def test_an_unexpected_failure_is_logged_and_named_by_its_kind(caplog):
+    @context.ui_errors
+    def deep():
+        raise RecursionError("maximum recursion depth exceeded in /srv/secret/path.py")
+
+    @context.ui_errors
+    def streaming():
+        yield 1
+        raise KeyError("internal-key")
+
+    with pytest.raises(gr.Error, match=r"failed unexpectedly \(RecursionError\); the details are in the server log"
+                       ) as raised:
+        deep()
+    assert "/srv/secret" not in str(raised.value)
+    assert any(r.exc_info and r.exc_info[0] is RecursionError for r in caplog.records)  # the traceback is logged
+    with pytest.raises(gr.Error, match=r"\(KeyError\)"):
+        list(streaming())
+
+    @context.ui_errors
+    def already():
+        raise gr.Error("shown as is")
+
+    with pytest.raises(gr.Error) as raised:
+        already()
+    assert raised.value.message == "shown as is"
+
+
+def test_the_train_button_maps_form_errors(ui_store, monkeypatch):
+    with gr.Blocks() as demo:
+        train_tab.build_train_tab()
+    event = next(f for f in demo.fns.values() if f.name == "train")
+    values = {c: c.value for c in event.inputs}
+    values[next(c for c in event.inputs if getattr(c, "label", "") == "Epochs (0 = default)")] = -3
+    with pytest.raises(gr.Error, match="expected") as raised:
+        list(event.fn(values, REQ, progress=lambda *a, **k: None))
+    assert "epochs" in str(raised.value)
+    monkeypatch.setattr(train_tab, "read_form", lambda values: {}["a bug"])
+    with pytest.raises(gr.Error, match=r"failed unexpectedly \(KeyError\)"):
+        list(event.fn(values, REQ, progress=lambda *a, **k: None))

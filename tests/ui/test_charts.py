@@ -1,0 +1,60 @@
+"""Every figure draws user strings literally: plotly.js reads tags (<a href>, <b>, <br> …) from a raw
+``<`` and decodes entities, so the figures' JSON holds labels entity-escaped and never a raw tag."""
+
+import html
+import json
+
+import pytest
+
+from ftclf.ui import charts
+
+HOSTILE = ['<a href="https://evil.example/">click</a>', "<b>bold</b> &amp; <br>", "a<", "a&lt;", "plain"]
+
+
+def figures(labels):
+    n = len(labels)
+    return {
+        "probability_bars": charts.probability_bars({lab: (i + 1) / 10 for i, lab in enumerate(labels)},
+                                                    title=f"my-head: {labels[0]} (90.0%)"),
+        "token_heatmap": charts.token_heatmap(labels, labels, [[1 / n] * n for _ in labels], title=labels[0]),
+        "confusion_heatmap": charts.confusion_heatmap([[1] * n for _ in labels], labels),
+        "score_bars": charts.score_bars(labels, [0.0] * n, [1 / n] * n),
+        "per_type_bars": charts.per_type_bars({lab: {"precision": 1, "recall": 1, "f1": 1} for lab in labels}),
+        "training_curves": charts.training_curves([(1, 0.5)], [(1, 0.5)], labels[0]),
+    }
+
+
+def strings(node):
+    """Every string in a figure's JSON (keys aside)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+@pytest.mark.parametrize("name", list(figures(HOSTILE)))
+def test_no_figure_carries_a_raw_tag_from_a_label(name):
+    figure = json.loads(figures(HOSTILE)[name].to_json())
+    drawn = list(strings(figure))
+    assert not any("<a" in s or "<b>" in s or "<br>" in s for s in drawn), name
+    assert any("&lt;a href=\"https://evil.example/\"&gt;click&lt;/a&gt;" in s for s in drawn), name
+
+
+def test_labels_round_trip_and_stay_distinct():
+    """The oracle: plotly decodes &amp; &lt; &gt; back, so what it draws is the label itself; "a<" and
+    "a&lt;" stay two categories."""
+    bars = figures(HOSTILE)["probability_bars"].data[0]
+    assert [html.unescape(y) for y in bars.y] == HOSTILE  # sorted by probability: the input order here
+    assert len(set(bars.y)) == len(HOSTILE)
+    matrix = figures(HOSTILE)["confusion_heatmap"].data[0]
+    assert [html.unescape(x) for x in matrix.x] == HOSTILE and list(matrix.x) == list(matrix.y)
+
+
+def test_the_compare_title_is_escaped():
+    title = figures(HOSTILE)["probability_bars"].layout.title.text
+    assert title == "my-head: &lt;a href=\"https://evil.example/\"&gt;click&lt;/a&gt; (90.0%)"
+    assert charts.text('say "hi"') == 'say "hi"'  # plotly does not decode &quot;: quotes stay as they are
