@@ -10,7 +10,11 @@ the run completed:
 
 * an interrupted run resumes where its output ends (a half-written last line is dropped and redone);
 * re-running a completed run does nothing (idempotent), and its output is unchanged;
-* an output written for another model or input is refused unless ``overwrite``.
+* an output written for another model or input is refused unless ``overwrite``;
+* a second run writing the same output while one is at it is refused: the main process holds an
+  exclusive lock on ``<output>.ftclf.lock`` for the whole run (the system drops it when the process
+  ends, however it ends). Only the main process locks, so a run's own processes never lock each
+  other out, and every process of a refused run learns the refusal before it writes.
 
 Under ``accelerate launch`` / ``torchrun`` each process scores every ``num_processes``-th chunk into
 its own part file (resumable the same way); when all are done, the main process merges the parts in
@@ -24,6 +28,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from itertools import islice
 from pathlib import Path
 
@@ -34,6 +39,7 @@ from .inference import Predictor
 from .stream import Record, estimate_count, records
 
 SIDECAR_SUFFIX = ".ftclf.json"
+LOCK_SUFFIX = ".ftclf.lock"
 DEFAULT_CHUNK = 1024
 
 
@@ -118,7 +124,7 @@ def _complete_lines(path: Path) -> tuple[int, int]:
 def _open_resumed(path: Path) -> tuple:
     """The file opened for appending after its complete lines (a torn tail is cut), and their count."""
     done, size = _complete_lines(path)
-    handle = open(path, "ab")
+    handle = open(path, "ab")  # noqa: SIM115 - handed to the caller, who closes it
     handle.truncate(size)
     handle.seek(size)
     return handle, done
@@ -154,6 +160,52 @@ def _check_run(output: Path, run: dict, overwrite: bool, world: int) -> bool:
     return False
 
 
+@contextmanager
+def _only_writer(output: Path, enabled: bool):
+    """Holds an exclusive lock beside ``output`` for the ``with`` block and yields None, or yields why
+    another run holds it. The lock file holds the holder's pid and is removed on the way out."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        enabled = False
+    if not enabled:
+        yield None
+        return
+    path = output.with_name(output.name + LOCK_SUFFIX)
+    fd, holder = _take_lock(path, fcntl)
+    if fd is None:
+        yield (f"expected to be the only run writing {output.name}, found another run writing it (pid {holder}); "
+               "wait for it or choose another --output")
+        return
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        yield None
+    finally:
+        path.unlink(missing_ok=True)  # while still holding it (see _take_lock)
+        os.close(fd)
+
+
+def _take_lock(path: Path, fcntl) -> tuple[int | None, str]:
+    """(descriptor of ``path`` locked exclusively, '') or (None, the pid written there by the run holding it).
+    A lock taken on a file its holder removed meanwhile is taken again on a new one, so that two runs
+    never both hold the lock."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            return None, holder
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd, ""
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
 def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str | None = None,
                  columns: ColumnMap | None = None, model: str = "", chunk_size: int = DEFAULT_CHUNK,
                  batch_size: int = 64, overwrite: bool = False, progress: bool = True,
@@ -179,15 +231,23 @@ def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str
     if first.row is not None:
         reader.chosen = reader._choose(list(first.row))
     stream = itertools.chain([first], stream)
-    problem, complete = None, False
-    if where.is_main:  # the main process checks (or, with overwrite, clears) the output …
-        try:
-            complete = _check_run(output, run, overwrite, where.world)
-        except FtclfError as exc:
-            problem = str(exc)
-    problem, complete = where.gather([(problem, complete)])[0]  # … and every process learns its verdict
-    if problem:
-        raise FtclfError(problem)
+    with _only_writer(output, where.is_main) as problem:
+        complete = False
+        if where.is_main and problem is None:  # the main process checks (or, with overwrite, clears) the output …
+            try:
+                complete = _check_run(output, run, overwrite, where.world)
+            except FtclfError as exc:
+                problem = str(exc)
+        problem, complete = where.gather([(problem, complete)])[0]  # … and every process learns its verdict
+        if problem:
+            raise FtclfError(problem)
+        return _score_file(classifier, source, fmt, stream, reader, output, run, complete, chunk_size, batch_size,
+                           progress, where)
+
+
+def _score_file(classifier, source, fmt, stream: Iterator[Record], reader: InputReader, output: Path, run: dict,
+                complete: bool, chunk_size: int, batch_size: int, progress: bool, where: Placement) -> dict:
+    """The scoring part of :func:`predict_file`, once this run is known to be the output's only writer."""
     sidecar = output.with_name(output.name + SIDECAR_SUFFIX)
     if complete:
         n = _complete_lines(output)[0]
@@ -257,11 +317,11 @@ def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first
 
 def _merge(output: Path, world: int, chunk_size: int) -> int:
     """Interleave the parts' chunks back into input order; returns the number of lines."""
-    handles = [open(_part(output, r, world), "rb") for r in range(world)]
     tmp = output.with_name(f".{output.name}.merging")
     n = 0
     try:
-        with open(tmp, "wb") as out:
+        with ExitStack() as stack, open(tmp, "wb") as out:
+            handles = [stack.enter_context(open(_part(output, r, world), "rb")) for r in range(world)]
             for chunk_no in range(1 << 62):
                 lines = list(islice(handles[chunk_no % world], chunk_size))
                 if not lines:
@@ -270,8 +330,6 @@ def _merge(output: Path, world: int, chunk_size: int) -> int:
                 n += len(lines)
         os.replace(tmp, output)
     finally:
-        for h in handles:
-            h.close()
         tmp.unlink(missing_ok=True)
     for r in range(world):
         _part(output, r, world).unlink(missing_ok=True)

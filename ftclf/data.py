@@ -3,21 +3,23 @@
 A sequence example is a pair example whose second text is ``None`` (one code path for both);
 a token example is a sentence as words with one IOB2 tag per word. TSV files are read with no
 quoting at all (``csv.QUOTE_NONE``): a ``"`` is an ordinary character. Problems are reported with
-the file's line number and what to do. Which reader a task uses is the task's business
+the file's line number and what to do. The readers here are eager wrappers over the streaming
+ones of :mod:`ftclf.readers` (one per format), so a file reads, and fails, the same way for
+training and for batch prediction. Which reader a task uses is the task's business
 (``ftclf.tasks``); this module knows file formats only.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from . import hub, iob
 from .errors import DataError
+from .readers import conll_sentences, csv_dialect, existing, file_records, json_record
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "premise", "question1", "text_a", "review", "content")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
@@ -27,8 +29,6 @@ TAG_COLUMNS = ("tags", "ner_tags", "labels", "label")
 FORMATS = ("csv", "tsv", "jsonl", "conll")
 
 Row = tuple[int, dict]  # (line number, record)
-
-csv.field_size_limit(32 * 2**20)  # a long text field (over csv's 128 KiB default) is a text, not an error
 
 
 @dataclass(frozen=True)
@@ -90,94 +90,17 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def read_text_file(path: str | Path) -> list[str]:
-    """The file's lines, decoded as strict UTF-8 (a BOM is dropped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"expected a data file, found nothing at {str(path)!r}; check the path")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"expected UTF-8 text, found an invalid byte 0x{raw[exc.start]:02x} on line {line} of "
-            f"{path.name}; re-save the file as UTF-8"
-        ) from None
-    return text.splitlines()
-
-
-def read_header(fields: list[str], name: str) -> list[str]:
-    """A table's column names, stripped; the same name twice is refused."""
-    header = [h.strip() for h in fields]
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        raise DataError(f"expected distinct column names in the header of {name}, found {', '.join(map(repr, twice))} "
-                        "more than once; rename the columns")
-    return header
-
-
-def csv_dialect(fmt: str) -> dict:
-    return {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-
-
 def read_rows(path: str | Path, fmt: str | None = None) -> list[Row]:
-    """(line number, row dict) for every record of a CSV / TSV / JSONL file."""
+    """(line number, row dict) for every record of a CSV / TSV / JSONL file; the first unreadable
+    record is raised as a :class:`DataError`."""
     fmt = fmt or detect_format(path)
-    lines = read_text_file(path)
-    name = Path(path).name
-    if fmt == "jsonl":
-        return _json_rows(lines, name)
-    if fmt not in ("csv", "tsv"):
+    if fmt not in ("csv", "tsv", "jsonl"):
         raise DataError(f"expected a table format (csv, tsv or jsonl), got {fmt!r}")
-    numbered = [(line, rec) for line, rec in _records(lines, fmt, name) if rec and any(f.strip() for f in rec)]
-    if not numbered:
-        raise DataError(f"expected a header line and examples, found an empty file {name}; add data")
-    header = read_header(numbered[0][1], name)
     rows = []
-    for number, rec in numbered[1:]:
-        if len(rec) != len(header):
-            raise DataError(
-                f"expected {len(header)} {fmt.upper()} fields ({', '.join(header)}) on line {number} "
-                f"of {name}, found {len(rec)}; fix that line"
-                + (" (TSV fields are split on tabs only)" if fmt == "tsv" else "")
-            )
-        rows.append((number, dict(zip(header, rec))))
-    return rows
-
-
-def _records(lines: list[str], fmt: str, name: str):
-    """(line number where the record starts, fields) of a CSV / TSV file; a quoted CSV field may span
-    lines, so numbers come from the reader, not from counting records."""
-    reader = csv.reader(lines, **csv_dialect(fmt))
-    start = 1
-    try:
-        for record in reader:
-            yield start, record
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataError(f"expected well-formed {fmt.upper()} from line {start} of {name}, found a broken record ({exc}); "
-                        "fix the quoting there") from None
-
-
-def _json_rows(lines: list[str], name: str) -> list[Row]:
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"expected one JSON object per line, line {number} of {name} is not valid JSON "
-                f"({exc.msg}); fix or remove that line"
-            ) from None
-        if not isinstance(row, dict):
-            raise DataError(
-                f"expected a JSON object on line {number} of {name}, got {type(row).__name__}; "
-                'write each example as {"text": ..., "label": ...}'
-            )
-        rows.append((number, row))
+    for record in file_records(path, fmt):
+        if record.error:
+            raise DataError(record.error)
+        rows.append((record.line, record.row))
     return rows
 
 
@@ -189,11 +112,7 @@ def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
     with open(path, encoding="utf-8-sig", errors="replace") as handle:
         first = next((line for line in handle if line.strip()), "")
     if fmt == "jsonl":
-        try:
-            record = json.loads(first)
-        except json.JSONDecodeError:
-            return []
-        return list(record) if isinstance(record, dict) else []
+        return list(json_record(1, first, Path(path).name).row or [])
     return [h.strip() for h in next(csv.reader([first], **csv_dialect(fmt)), [])]
 
 
@@ -254,30 +173,21 @@ def read_conll(path: str | Path, tag_column: int = -1) -> list[TokenExample]:
     """Sentences of a CoNLL column file (token first, tag in ``tag_column``); IOB1 becomes IOB2."""
     name = Path(path).name
     sentences: list[TokenExample] = []
-    words: list[str] = []
-    tags: list[str] = []
-    for number, line in enumerate(read_text_file(path) + [""], 1):
-        fields = line.split()
-        if not fields:
-            if words:
-                sentences.append(TokenExample(tuple(words), tuple(tags)))
-                words, tags = [], []
-            continue
-        if fields[0] == "-DOCSTART-":
-            continue
-        if len(fields) < 2:
-            raise DataError(
-                f"expected 'token ... tag' columns on line {number} of {name}, found {line.strip()!r}; "
-                "separate the token and its tag with a space or tab"
-            )
-        tag = fields[tag_column]
-        if not iob.is_tag(tag):
-            raise DataError(
-                f"expected an IOB tag (O, B-TYPE or I-TYPE) on line {number} of {name}, found {tag!r}; "
-                "put the entity tag in the last column"
-            )
-        words.append(fields[0])
-        tags.append(tag)
+    for _, lines, error in conll_sentences(existing(path)):
+        if error:
+            raise DataError(error)
+        for number, fields in lines:
+            if len(fields) < 2:
+                raise DataError(
+                    f"expected 'token ... tag' columns on line {number} of {name}, found {fields[0]!r}; "
+                    "separate the token and its tag with a space or tab"
+                )
+            if not iob.is_tag(fields[tag_column]):
+                raise DataError(
+                    f"expected an IOB tag (O, B-TYPE or I-TYPE) on line {number} of {name}, found "
+                    f"{fields[tag_column]!r}; put the entity tag in the last column"
+                )
+        sentences.append(TokenExample(tuple(f[0] for _, f in lines), tuple(f[tag_column] for _, f in lines)))
     if not sentences:
         raise DataError(f"expected CoNLL sentences in {name}, found none; check the file")
     return as_iob2(sentences)

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from .crf import CRF
-from .errors import ConfigError
 from .iob import crf_constraints
+from .registry import Registry
 
 
 @dataclass
@@ -35,8 +35,9 @@ class HeadOutput:
 class HeadTrace:
     """The numbers a head computes for one input, layer by layer (the How it works tab)."""
 
-    #: the last affine map's weight, (in, num_labels): scores = input · weight + bias
-    weight: torch.Tensor
+    #: the last affine map's weight, (in, num_labels): scores = input · weight + bias; None where the head
+    #: has no such map to show (the default trace of a head that only implements ``score``)
+    weight: torch.Tensor | None
     scores: torch.Tensor
     #: an MLP's hidden layer ReLU(h·W1 + b1), None for a single-layer head
     hidden: torch.Tensor | None = None
@@ -44,7 +45,8 @@ class HeadTrace:
 
 class Head(nn.Module):
     """The head protocol. Subclasses implement :meth:`score`; structured heads also override
-    :meth:`loss` and :meth:`decode`. ``task`` is the :class:`ftclf.tasks.TaskSpec` it serves."""
+    :meth:`loss` and :meth:`decode`; :meth:`trace` may be overridden to show a head's weights and
+    layers. ``task`` is the :class:`ftclf.tasks.TaskSpec` it serves."""
 
     def __init__(self, task) -> None:
         super().__init__()
@@ -70,7 +72,10 @@ class Head(nn.Module):
 
     @torch.no_grad()
     def trace(self, x: torch.Tensor) -> HeadTrace:
-        raise NotImplementedError
+        """The head's numbers for ``x`` (in_features,) or (n_words, in_features), for the How it works tab;
+        by default only its scores (eval mode: no dropout), which is all a head that implements just
+        :meth:`score` can say. Heads with an affine last layer override it to show the weight."""
+        return HeadTrace(None, self.score(x))
 
 
 class LinearHead(Head):
@@ -148,19 +153,16 @@ class HeadSpec:
         return task.token_level or not self.structured
 
 
-HEADS: dict[str, HeadSpec] = {}
+HEADS: Registry[HeadSpec] = Registry("head")
 
 
 def register_head(spec: HeadSpec) -> HeadSpec:
     """Make a head type available by name to configs, loading and the dashboard."""
-    HEADS[spec.name] = spec
-    return spec
+    return HEADS.register(spec)
 
 
 def get_head(name: str) -> HeadSpec:
-    if name not in HEADS:
-        raise ConfigError(f"expected head to be one of {', '.join(HEADS)}, got {name!r}; pass one of the listed values")
-    return HEADS[name]
+    return HEADS.lookup(name)
 
 
 def heads_for(task) -> list[str]:

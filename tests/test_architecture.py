@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ftclf"
+BENCHMARKS = PACKAGE.parent / "benchmarks"
 
 #: Lower layers never import higher ones. Same-layer imports are allowed within one package only.
 LAYERS = [
-    ["ftclf", "ftclf.errors", "ftclf.iob", "ftclf.hub", "ftclf.predictions", "ftclf.distributed"],
-    ["ftclf.data", "ftclf.samples", "ftclf.splits", "ftclf.metrics", "ftclf.encoders", "ftclf.tokenization", "ftclf.crf"],
+    ["ftclf", "ftclf.errors", "ftclf.registry", "ftclf.iob", "ftclf.hub", "ftclf.predictions", "ftclf.distributed"],
+    ["ftclf.data", "ftclf.readers", "ftclf.samples", "ftclf.splits", "ftclf.metrics", "ftclf.encoders",
+     "ftclf.tokenization", "ftclf.crf"],
     ["ftclf.stream"],
     ["ftclf.tasks", "ftclf.tasks.base", "ftclf.tasks.text", "ftclf.tasks.tagging"],
     ["ftclf.heads"],
@@ -27,7 +29,7 @@ LAYERS = [
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
      "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
-    ["ftclf.service", "ftclf.service.assets", "ftclf.service.store", "ftclf.service.jobs"],
+    ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.store", "ftclf.service.jobs"],
     ["ftclf.cli", "ftclf.__main__"],
     ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
      "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],
@@ -80,22 +82,61 @@ def test_imports_only_go_down():
     assert upward == []
 
 
-def test_no_import_cycles():
-    edges, state, cycles = graph(), {}, []
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    state, cycles = {}, []
 
     def visit(node, path):
         state[node] = "open"
-        for nxt in edges.get(node, ()):
+        for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == "open":
                 cycles.append(path[path.index(nxt):] + [nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
 
-    for node in edges:
+    for node in sorted(edges):
         if node not in state:
             visit(node, [node])
-    assert cycles == []
+    return cycles
+
+
+def test_no_import_cycles():
+    assert _cycles(graph()) == []
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level names a file imports anywhere in it (``import a.b`` -> a, ``from a.b import c`` -> a)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add((node.module or "").split(".")[0])
+    return found
+
+
+def benchmark_graph() -> dict[str, set[str]]:
+    """Benchmark scripts by module name -> the benchmark scripts they import (they put benchmarks/ on
+    sys.path and import each other as top-level modules: ``import heads_recipe``)."""
+    scripts = {p.stem: p for p in BENCHMARKS.glob("*.py")}
+    return {name: (_top_level_imports(path) & set(scripts)) - {name} for name, path in scripts.items()}
+
+
+def test_benchmarks_import_no_cycles_and_ftclf_never_imports_them():
+    edges = benchmark_graph()
+    assert {"heads_recipe", "augment", "ship_heads"} <= set(edges) and "heads_recipe" in edges["ship_heads"]
+    assert _cycles(edges) == []
+    upward = {p.stem: _top_level_imports(p) & {"app", "tests"} for p in BENCHMARKS.glob("*.py")}
+    assert {k: v for k, v in upward.items() if v} == {}  # of the project, benchmarks use ftclf (and each other) only
+    names = set(edges) | {"benchmarks"}
+    reverse = [f"{p.relative_to(PACKAGE.parent)} imports {sorted(_top_level_imports(p) & names)}"
+               for p in PACKAGE.rglob("*.py") if _top_level_imports(p) & names]
+    assert reverse == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
 
 
 def test_the_format_is_a_leaf_and_the_core_is_gradio_free():

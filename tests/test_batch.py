@@ -5,6 +5,7 @@ lists that keep the input's words."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -156,3 +157,52 @@ def test_missing_columns_stop_before_anything_is_written(heads, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
     summary = predict_file(clf, _table(tmp_path), tmp_path / "out.jsonl", columns=ColumnMap(text="sentence"), progress=False)
     assert summary["examples"] == 52
+
+
+def test_cli_deeply_nested_json_costs_one_error_line(heads, tmp_path, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"text": "a good film"}\n' + deep + '\n{"text": ' + deep + '}\n{"text": "a bad film"}\n')
+    out = tmp_path / "o.jsonl"
+    assert main(["predict", "--model", str(heads[0]), "--data", str(path), "--output", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == 2
+    lines = _lines(out)
+    assert [x["index"] for x in lines] == [0, 1, 2, 3] and "label" in lines[0] and "label" in lines[3]
+    assert "line 2 of x.jsonl nests deeper than 100 levels; fix or remove that line" in lines[1]["error"]
+    assert "line 3 of x.jsonl nests deeper" in lines[2]["error"]
+
+
+def test_a_second_run_writing_the_same_output_is_refused(heads, tmp_path, monkeypatch):
+    import threading
+
+    import ftclf.batch
+
+    clf = Classifier.from_pretrained(heads[0])
+    data, out = _table(tmp_path), tmp_path / "same.jsonl"
+    scoring, go_on, score = threading.Event(), threading.Event(), ftclf.batch._score
+
+    def held_score(*args):  # the first run waits, holding the output, until the second has been refused
+        scoring.set()
+        assert go_on.wait(60)
+        return score(*args)
+
+    monkeypatch.setattr(ftclf.batch, "_score", held_score)
+    first: dict = {}
+    thread = threading.Thread(target=lambda: first.update(predict_file(clf, data, out, chunk_size=8, progress=False)))
+    thread.start()
+    try:
+        assert scoring.wait(60)
+        lock = tmp_path / "same.jsonl.ftclf.lock"
+        assert lock.read_text() == str(os.getpid())
+        for overwrite in (False, True):  # not even --overwrite takes the output from a running run
+            with pytest.raises(FtclfError, match=rf"^expected to be the only run writing same.jsonl, found another run "
+                                                 rf"writing it \(pid {os.getpid()}\); wait for it or choose another --output$"):
+                predict_file(clf, data, out, chunk_size=8, progress=False, overwrite=overwrite)
+    finally:
+        go_on.set()
+        thread.join(120)
+    assert first["examples"] == 52 and [x["index"] for x in _lines(out)] == list(range(52))
+    assert json.loads((tmp_path / "same.jsonl.ftclf.json").read_text())["complete"] is True
+    assert not lock.exists()  # released and removed with the run
+    lock.write_text("999999")  # left by a run that was killed: the system released its lock
+    assert "nothing to do" in predict_file(clf, data, out, chunk_size=8, progress=False)["note"]

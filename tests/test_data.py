@@ -5,8 +5,6 @@ from ftclf.errors import DataError
 from ftclf.splits import sample, split_train_validation
 from ftclf.tasks import get_task, read_examples
 
-from .conftest import SHARED_DATA
-
 
 def write(tmp_path, name, text, encoding="utf-8"):
     path = tmp_path / name
@@ -114,12 +112,11 @@ def test_examples_relabel_and_texts():
     assert Example("a", "b").texts() == ("a", "b") and TokenExample(("a", "b")).texts() == ("a", "b")
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
-def test_shared_files_parse_to_their_documented_sizes():
-    assert len(read_examples(SHARED_DATA / "sst2" / "train.tsv", "sequence")) == 67349
-    sick = read_examples(SHARED_DATA / "sick" / "trial.tsv", "pair")
+def test_shared_files_parse_to_their_documented_sizes(shared_data):
+    assert len(read_examples(shared_data / "sst2" / "train.tsv", "sequence")) == 67349
+    sick = read_examples(shared_data / "sick" / "trial.tsv", "pair")
     assert len(sick) == 495 and get_task("pair").label_list(sick) == ["contradiction", "entailment", "neutral"]
-    dev = read_examples(SHARED_DATA / "conll2003" / "dev.txt", "token")
+    dev = read_examples(shared_data / "conll2003" / "dev.txt", "token")
     assert len(dev) == 3250 and sum(len(s.words) for s in dev) == 51362
     assert sum(t.startswith("B-") for s in dev for t in s.tags) == 5942
 

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from ..data import ColumnMap, Example, detect_format, read_hub_rows, read_rows, rows_to_examples
 from ..encoders import pool
-from ..errors import ConfigError, DataError, InputError
+from ..errors import DataError, InputError
 from ..metrics import classification_metrics
 from ..predictions import Decoded, SequencePrediction
+from ..registry import Registry
 from ..splits import sort_labels
 from ..tokenization import IGNORE_INDEX, Batch, Item, encode_texts
 
@@ -246,18 +247,13 @@ def check_texts(texts: Any, what: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- registry
-TASKS: dict[str, TaskSpec] = {}
+TASKS: Registry[TaskSpec] = Registry("task")
 
 
 def register_task(spec: TaskSpec) -> TaskSpec:
     """Make a task available by name to configs, training, loading and the dashboard."""
-    if not spec.name:
-        raise ConfigError("expected a task spec with a name, got an empty one; set the class attribute `name`")
-    TASKS[spec.name] = spec
-    return spec
+    return TASKS.register(spec)
 
 
 def get_task(name: str) -> TaskSpec:
-    if name not in TASKS:
-        raise ConfigError(f"expected task to be one of {', '.join(TASKS)}, got {name!r}; pass one of the listed values")
-    return TASKS[name]
+    return TASKS.lookup(name)
