@@ -32,6 +32,7 @@ from contextlib import ExitStack, contextmanager
 from itertools import islice
 from pathlib import Path
 
+from .config import PASS_BATCH_SIZE, PREDICT_CHUNK
 from .data import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS, ColumnMap, pick_column
 from .distributed import Placement, placement
 from .errors import DataError, FtclfError, InputError
@@ -40,7 +41,7 @@ from .stream import Record, estimate_count, records
 
 SIDECAR_SUFFIX = ".ftclf.json"
 LOCK_SUFFIX = ".ftclf.lock"
-DEFAULT_CHUNK = 1024
+DEFAULT_CHUNK = PREDICT_CHUNK
 
 
 # ------------------------------------------------------------------------------ rows -> inputs
@@ -208,7 +209,7 @@ def _take_lock(path: Path, fcntl) -> tuple[int | None, str]:
 
 def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str | None = None,
                  columns: ColumnMap | None = None, model: str = "", chunk_size: int = DEFAULT_CHUNK,
-                 batch_size: int = 64, overwrite: bool = False, progress: bool = True,
+                 batch_size: int = PASS_BATCH_SIZE, overwrite: bool = False, progress: bool = True,
                  where: Placement | None = None) -> dict:
     """Score every example of ``source`` into ``output`` (JSON lines); returns a summary (examples,
     errors, resumed, seconds, examples per second, processes)."""

@@ -16,7 +16,7 @@ import sys
 import types
 import typing
 
-from .config import ModelConfig, TrainingConfig
+from .config import PASS_BATCH_SIZE, PREDICT_CHUNK, ModelConfig, TrainingConfig
 from .data import FORMATS, ColumnMap
 from .errors import FtclfError
 from .serving.backends import BACKENDS
@@ -99,8 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
     pr.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
     pr.add_argument("--label-column", help="a gold label column to copy beside each prediction (default: detected)")
-    pr.add_argument("--chunk-size", type=int, default=1024, help="examples read, scored and written at a time")
-    pr.add_argument("--batch-size", type=int, default=64, help="examples per encoder batch")
+    pr.add_argument("--chunk-size", type=int, default=PREDICT_CHUNK, help="examples read, scored and written at a time")
+    pr.add_argument("--batch-size", type=int, default=PASS_BATCH_SIZE, help="examples per encoder batch")
     pr.add_argument("--overwrite", action="store_true", help="with --data: replace an --output of another run")
     for command in (ev, pr):
         command.add_argument("--backend", choices=BACKENDS, default="torch",

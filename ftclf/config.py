@@ -27,6 +27,22 @@ PAIR_MODES = ("cross", "concat")
 #: Which encoder weights contrastive tuning moves: LoRA adapters (a head of a few MB) or every weight.
 CONTRASTIVE_BODIES = ("lora", "full")
 
+#: The ``auto`` rule's bounds (``ftclf.training.recipes`` applies them; README "Small data" has the
+#: measurements): up to SMALL_DATA examples a run is small data; past CPU_LORA_MAX examples a CPU
+#: trains frozen instead of LoRA.
+SMALL_DATA = 1024
+CPU_LORA_MAX = 20000
+#: The rule in words, for every help text that states it (the CLI, the Train tab).
+AUTO_RULE = (f"up to {SMALL_DATA:,} examples contrastive (token tasks: frozen), then lora, and frozen past "
+             f"{CPU_LORA_MAX:,} examples on a CPU")
+
+#: Encoder batch sizes, one place: offline passes over many texts (features, evaluation, teachers,
+#: scoring files) and interactive prediction (``predict()``, the serving engine: latency first).
+PASS_BATCH_SIZE = 64
+PREDICT_BATCH_SIZE = 32
+#: Examples ``ftclf predict --data`` reads, scores and writes at a time.
+PREDICT_CHUNK = 1024
+
 #: Default pooling for sequence and pair heads. Measured on an SST-2 validation split with the
 #: embedded encoder and a frozen linear head: mean 84.1% vs cls 81.0% (see README, "Pooling").
 DEFAULT_POOLING = "mean"
@@ -148,10 +164,6 @@ class ModelConfig(_DictIO):
         return get_task(self.task)
 
     @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.labels))
-
-    @property
     def label2id(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
 
@@ -164,7 +176,7 @@ class ModelConfig(_DictIO):
 class TrainingConfig(_DictIO):
     """How a classifier is trained. ``None`` fields take the per-mode default."""
 
-    mode: str = _opt("auto", "auto: pick the recipe from the data (small data: contrastive, else lora or frozen); "
+    mode: str = _opt("auto", f"auto: pick the recipe from the data ({AUTO_RULE}); "
                              "frozen: train the head on cached encoder features; lora: low-rank adapters in the "
                              "encoder too; full: every weight; contrastive: tune the encoder on same/different-label "
                              "pairs (SetFit's idea), then fit the head", choices=MODES)

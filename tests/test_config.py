@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from ftclf.config import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, ModelConfig, TrainingConfig
@@ -91,5 +93,21 @@ def test_per_mode_defaults_and_round_trip():
     assert TrainingConfig(mode="full").learning_rate == 5e-5
     cfg = ModelConfig(task="token", labels=["O", "B-PER"], head="crf", word_shape=True)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.id2label == {0: "O", 1: "B-PER"} and cfg.label2id["B-PER"] == 1
+    assert cfg.label2id == {"O": 0, "B-PER": 1}
     assert issubclass(ConfigError, ValueError) and issubclass(DataError, ValueError)
+
+
+def test_the_auto_rule_is_stated_from_its_constants():
+    """Help texts state the rule from the constants the recipe chooser applies (one source)."""
+    from ftclf.config import AUTO_RULE, CPU_LORA_MAX, SMALL_DATA
+    from ftclf.tasks import get_task
+    from ftclf.training.recipes import choose_mode
+
+    assert f"{SMALL_DATA:,}" in AUTO_RULE and f"{CPU_LORA_MAX:,}" in AUTO_RULE
+    assert AUTO_RULE in TrainingConfig.__dataclass_fields__["mode"].metadata["help"]
+    sequence, token = get_task("sequence"), get_task("token")
+    assert choose_mode(sequence, SMALL_DATA, False)[0] == "contrastive" and choose_mode(token, SMALL_DATA, False)[0] == "frozen"
+    assert choose_mode(sequence, SMALL_DATA + 1, False)[0] == "lora" and choose_mode(sequence, CPU_LORA_MAX, False)[0] == "lora"
+    assert choose_mode(sequence, CPU_LORA_MAX + 1, False)[0] == "frozen" and choose_mode(sequence, CPU_LORA_MAX + 1, True)[0] == "lora"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"up to {SMALL_DATA:,} examples `contrastive`" in readme and f"past {CPU_LORA_MAX:,} examples on a CPU" in readme

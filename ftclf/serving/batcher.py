@@ -10,12 +10,14 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Hashable
 
+from ..config import PASS_BATCH_SIZE
+
 
 class MicroBatcher:
     """``submit(key, payload)`` returns a Future; the worker calls ``handle(key, payloads)`` once
     per key present in a gathered batch and expects one result per payload, in order."""
 
-    def __init__(self, handle: Callable[[Hashable, list[Any]], list[Any]], max_batch: int = 64,
+    def __init__(self, handle: Callable[[Hashable, list[Any]], list[Any]], max_batch: int = PASS_BATCH_SIZE,
                  max_wait: float = 0.004, name: str = "ftclf-batcher") -> None:
         self.handle, self.max_batch, self.max_wait = handle, max_batch, max_wait
         self._queue: queue.Queue = queue.Queue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import PREDICT_BATCH_SIZE
 from ..data import TokenExample
 from ..samples import samples
 from ..tasks import read_examples
@@ -24,7 +25,7 @@ def calibration_texts() -> list[str | tuple[str, str]]:
     return texts
 
 
-def calibration_batches(tokenizer, input_names: list[str], batch_size: int = 32,
+def calibration_batches(tokenizer, input_names: list[str], batch_size: int = PREDICT_BATCH_SIZE,
                         max_length: int = 128) -> list[dict[str, torch.Tensor]]:
     """The calibration text, tokenized into padded batches of the encoder's ``input_names``."""
     texts = calibration_texts()

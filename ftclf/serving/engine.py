@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 
+from ..config import PASS_BATCH_SIZE, PREDICT_BATCH_SIZE
 from ..format import CONFIG_NAME
 from ..inference import Predictor, predict_heads
 from .backends import check_backend
@@ -38,8 +39,8 @@ def default_backend() -> str:
 class Engine:
     """Heads by directory on one encoder pool, behind one micro-batcher."""
 
-    def __init__(self, backend: str | None = None, max_heads: int = 8, max_batch: int = 64,
-                 max_wait: float = 0.004, batch_size: int = 32, trim_every: float = 30.0) -> None:
+    def __init__(self, backend: str | None = None, max_heads: int = 8, max_batch: int = PASS_BATCH_SIZE,
+                 max_wait: float = 0.004, batch_size: int = PREDICT_BATCH_SIZE, trim_every: float = 30.0) -> None:
         self.pool = EncoderPool(backend or default_backend())
         self.max_heads, self.batch_size = max_heads, batch_size
         self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..config import PASS_BATCH_SIZE
 from ..data import TokenExample
 from ..errors import ConfigError, DataError
 from ..tokenization import IGNORE_INDEX, Item
@@ -53,7 +54,7 @@ def members(teacher) -> list:
     return list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
 
 
-def teacher_probabilities(teacher, examples: Sequence, labels: Sequence[str], batch_size: int = 64) -> list[torch.Tensor]:
+def teacher_probabilities(teacher, examples: Sequence, labels: Sequence[str], batch_size: int = PASS_BATCH_SIZE) -> list[torch.Tensor]:
     """The teacher's distribution over ``labels`` (in that order) for every example: (num_labels,) per
     text or pair, (n_words, num_labels) per sentence of a token task. An ensemble (a list of teachers)
     gives its members' mean distribution."""
@@ -97,7 +98,7 @@ def unlabeled_items(task, tokenizer, examples: Sequence, config, max_length: int
     return items
 
 
-def training_items(clf, labelled: Sequence, unlabeled: Sequence, teacher, batch_size: int = 64) -> list[Item]:
+def training_items(clf, labelled: Sequence, unlabeled: Sequence, teacher, batch_size: int = PASS_BATCH_SIZE) -> list[Item]:
     """The student's training items: the labelled examples, then the unlabeled ones, each with the
     teacher's soft labels."""
     task, config = clf.task, clf.model_config

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ..config import PASS_BATCH_SIZE
 from ..distributed import Placement
 from ..encoders import POOLINGS
 from ..tokenization import Item, collate, length_sorted_batches
@@ -49,7 +50,7 @@ def cache_key(clf, examples: Sequence) -> str:
 
 
 @torch.no_grad()
-def compute_features(clf, items: Sequence[Item], batch_size: int = 64, on_progress=None,
+def compute_features(clf, items: Sequence[Item], batch_size: int = PASS_BATCH_SIZE, on_progress=None,
                      desc: str = "encoding", where: Placement | None = None) -> dict[str, torch.Tensor]:
     """Run the encoder once over items: {name: (rows, hidden)}, every item's feature rows (one per
     text, one per word for token tasks) laid end to end in item order. Under several processes
@@ -73,7 +74,7 @@ def compute_features(clf, items: Sequence[Item], batch_size: int = 64, on_progre
     return {k: torch.cat([p[k] for p in per_item]) for k in per_item[0]}
 
 
-def cached_features(clf, examples: Sequence, items: Sequence[Item], batch_size: int = 64, on_progress=None,
+def cached_features(clf, examples: Sequence, items: Sequence[Item], batch_size: int = PASS_BATCH_SIZE, on_progress=None,
                     desc: str = "encoding", where: Placement | None = None) -> dict[str, torch.Tensor]:
     """compute_features, read from / written to the on-disk cache (written by the main process;
     read only when every process can read it)."""

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, TrainingConfig, default_learning_rate
+from ..config import (
+    CPU_LORA_MAX,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LEARNING_RATE,
+    SMALL_DATA,
+    TrainingConfig,
+    default_learning_rate,
+)
 
-#: Up to this many training examples a run is "small data".
-SMALL_DATA = 1024
 #: Up to this many examples (sentences for token tasks) the head is fitted full-batch with L-BFGS
 #: and cross-validation (beyond, minibatch AdamW on a validation split is cheaper, and the split
 #: is large enough to decide on).
 LBFGS_MAX = 2000
 LBFGS_MAX_SENTENCES = 400
-#: Above this many examples, auto on a CPU trains frozen instead of LoRA.
-CPU_LORA_MAX = 20000
 #: Contrastive encoder updates per training example, and their bounds. Each update encodes a batch
 #: of 32 examples (about 0.8 s on 2 idle CPU cores), so the cap keeps tuning under three minutes.
 STEPS_PER_EXAMPLE = 2.5

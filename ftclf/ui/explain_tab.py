@@ -78,7 +78,8 @@ def build_explain_tab() -> dict:
                     + _heads_md())
         with gr.Row():
             with gr.Column():
-                head = gr.Dropdown(store().names(), value=(store().names() or [None])[0], label="Head", elem_id="explain-head")
+                head = gr.Dropdown(store().names(), value=(store().names() or [None])[0], label="Head", elem_id="explain-head",
+                                   allow_custom_value=True)  # a head saved since the page loaded is accepted too
                 text = gr.Textbox(label="Text", lines=2, value="Apple is planning to open a new store in London.", elem_id="explain-text")
                 text_pair = gr.Textbox(label="Second text (pair heads)", lines=2)
                 button = gr.Button("Explain", variant="primary", elem_id="explain-run")

@@ -15,14 +15,13 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import CONTRASTIVE_BODIES, MODES, PAIR_MODES, ModelConfig, TrainingConfig
+from ..config import AUTO_RULE, CONTRASTIVE_BODIES, MODES, PAIR_MODES, ModelConfig, TrainingConfig
 from ..data import ColumnMap, peek_columns
 from ..encoders import POOLINGS
 from ..errors import DataError, FtclfError, InputError
 from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
 from ..tasks import TASKS, get_task
-from ..training.recipes import SMALL_DATA
 from . import charts
 from .context import for_browser, is_column_problem, jobs, md, redact, session_of, store, ui_errors
 
@@ -224,9 +223,8 @@ def build_train_tab() -> dict:
     with gr.Tab("Train", id="train"):
         modes = " ".join(f"**{h}**: {HEADS[h].description}." for h in HEADS)
         gr.Markdown("Fine-tune a head on your data. **Auto** (the default) picks the recipe from your data and says why: "
-                    f"up to {SMALL_DATA:,} examples it tunes the encoder contrastively and fits the head by "
-                    "cross-validation (no examples lost to a validation split), beyond it LoRA (or frozen, for very "
-                    "large data on a CPU). **Frozen** trains only the head on encoder features computed once; "
+                    f"{AUTO_RULE} (small data is fitted by cross-validation: no examples lost to a validation "
+                    "split). **Frozen** trains only the head on encoder features computed once; "
                     "**LoRA** adds small low-rank adapters to the encoder; **full** trains every weight (slow on a CPU); "
                     "**contrastive** tunes LoRA adapters (or every weight) on same/different-label pairs (SetFit's idea), then fits the head. "
                     f"Heads — {modes} Uploads: CSV, TSV (unquoted), JSONL or CoNLL, up to {MAX_UPLOAD_BYTES // 2**20} MB.")
@@ -268,7 +266,7 @@ def build_train_tab() -> dict:
                                                 info="lora: adapters, a small head; full: every weight, a little more "
                                                      "accurate on small data, a ~90 MB head")
         with gr.Row():
-            form["teacher"] = gr.Dropdown(teacher_names(start_task), value=[], multiselect=True,
+            form["teacher"] = gr.Dropdown(teacher_names(start_task), value=[], multiselect=True, allow_custom_value=True,
                                           label="Teacher (distillation)", elem_id="train-teacher",
                                           info="a saved head of this task, typically on a larger encoder: its "
                                                "probabilities train the new head beside the gold labels (lora/full); "
