@@ -111,3 +111,14 @@ def test_the_auto_rule_is_stated_from_its_constants():
     assert choose_mode(sequence, CPU_LORA_MAX + 1, False)[0] == "frozen" and choose_mode(sequence, CPU_LORA_MAX + 1, True)[0] == "lora"
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"up to {SMALL_DATA:,} examples `contrastive`" in readme and f"past {CPU_LORA_MAX:,} examples on a CPU" in readme
+
+
+def test_a_server_can_cap_the_contrastive_steps(monkeypatch):
+    from ftclf.training.recipes import steps_for
+
+    assert steps_for(4) == MIN_STEPS and steps_for(10_000) == MAX_STEPS
+    monkeypatch.setenv("FTCLF_MAX_CONTRASTIVE_STEPS", "12")
+    assert steps_for(4) == 12 and steps_for(10_000) == 12
+    monkeypatch.setenv("FTCLF_MAX_CONTRASTIVE_STEPS", "many")
+    with pytest.raises(ConfigError, match="FTCLF_MAX_CONTRASTIVE_STEPS"):
+        steps_for(10)

@@ -20,6 +20,7 @@ model card carry it; the Train tab shows it).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from ..config import (
     CPU_LORA_MAX,
@@ -30,6 +31,7 @@ from ..config import (
     TrainingConfig,
     default_learning_rate,
 )
+from ..errors import ConfigError
 
 #: Up to this many examples (sentences for token tasks) the head is fitted full-batch with L-BFGS
 #: and cross-validation (beyond, minibatch AdamW on a validation split is cheaper, and the split
@@ -62,8 +64,21 @@ def choose_mode(task, n_train: int, on_gpu: bool) -> tuple[str, str]:
                       "frozen encoder's features train the head in minutes (choose lora to spend the time)")
 
 
+def max_steps() -> int:
+    """The cap on default contrastive updates: MAX_STEPS, or less on a server that says so
+    (``$FTCLF_MAX_CONTRASTIVE_STEPS``: a shared Space keeps each run's encoder tuning short)."""
+    raw = os.environ.get("FTCLF_MAX_CONTRASTIVE_STEPS", "").strip()
+    try:
+        return max(1, min(MAX_STEPS, int(raw))) if raw else MAX_STEPS
+    except ValueError:
+        raise ConfigError(f"expected FTCLF_MAX_CONTRASTIVE_STEPS to be a whole number, got {raw!r}; fix the "
+                          "environment") from None
+
+
 def steps_for(n_train: int) -> int:
-    return max(MIN_STEPS, min(MAX_STEPS, round(STEPS_PER_EXAMPLE * n_train)))
+    """Default contrastive updates for ``n_train`` examples (STEPS_PER_EXAMPLE each, within the bounds)."""
+    cap = max_steps()
+    return max(min(MIN_STEPS, cap), min(cap, round(STEPS_PER_EXAMPLE * n_train)))
 
 
 def resolve(cfg: TrainingConfig, task, n_train: int, on_gpu: bool = False) -> TrainingConfig:

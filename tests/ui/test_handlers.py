@@ -243,7 +243,8 @@ def test_train_status_names_the_recipe_and_each_phase():
 
 
 @pytest.mark.slow
-def test_train_tab_auto_on_the_sentiment_sample_tunes_contrastively(ui_store):
+def test_train_tab_auto_on_the_sentiment_sample_tunes_contrastively(ui_store, monkeypatch):
+    monkeypatch.setenv("FTCLF_MAX_CONTRASTIVE_STEPS", "20")  # the recipe, not its length, is under test
     curves, status, metrics, matrix, confused = train(form(sample="sentiment (120 reviews)", mode="auto"))[-1]
     assert "**Recipe:** linear head; auto chose contrastive" in status and "because 120 examples" in status
     assert "Training finished" in status and metrics.headers[0] == "class"
