@@ -99,15 +99,14 @@ def pair_variants(pairs: Sequence[tuple[str, str]], per_pair: int = 4, p: float 
     return out
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # reads the data through sst2_sentences (a leaf): heads_recipe imports this module
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import heads_recipe
+    import sst2_sentences
 
-    train, _ = heads_recipe.LOADERS["sst2+whole"](heads_recipe.DATA)
-    texts = [e.text for e in train]
+    texts = [text for text, _ in sst2_sentences.whole_training_sentences()]
     out = variants(texts)
     print(f"{len(texts):,} sentences -> {len(out):,} variants")
     for t in out[:12]:

@@ -83,11 +83,9 @@ def sst2_whole_sentences(data: Path):
     """The sentence-level split's training sentences only (no fragments): a teacher's cheaper diet."""
     import sst2_sentences
 
-    train, val = LOADERS["sst2+sentences"](data)
-    path = str(data / "sst2" / "train.tsv")
-    rows = sst2_sentences.phrases(path)
-    whole = {rows[i][0] for i in sst2_sentences.whole_sentences(path)}
-    return [e for e in train if e.text in whole], val
+    _, val = LOADERS["sst2+sentences"](data)
+    rows = sst2_sentences.whole_training_sentences(path=str(data / "sst2" / "train.tsv"))
+    return [Example(text, None, SST2_LABELS[label]) for text, label in rows], val
 
 
 def conll(data: Path):

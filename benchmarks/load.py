@@ -157,7 +157,7 @@ def _summary(clients, requests, mix, wall, latencies, errors) -> dict:
             q = statistics.quantiles(values, n=100) if len(values) > 1 else [values[0]] * 99
             per[name] = {"n": len(values), "p50_ms": 1000 * q[49], "p95_ms": 1000 * q[94], "max_ms": 1000 * max(values)}
     return {"clients": clients, "requests_per_client": requests, "mix": mix, "wall_s": wall, "req_per_s": done / wall,
-            "errors": len(errors), "first_errors": errors[:3], "endpoints": per}
+            "errors": len(errors), "first_errors": errors[:10], "endpoints": per}
 
 
 def first_prediction_seconds(url: str) -> float:
@@ -213,6 +213,13 @@ def main() -> int:
             print(f"| {r['driver']} | {r['clients']} x {r['requests_per_client']} | {name} | {e['n']} | {e['p50_ms']:.0f} | "
                   f"{e['p95_ms']:.0f} | {e['max_ms']:.0f} | {r['req_per_s']:.1f} | {r['server_cores']:.2f} | {r['errors']} |")
     print(json.dumps(report))
+    errored = [r for r in report["rounds"] if r["errors"]]
+    if errored:  # the figures are quoted as "0 server errors": a run with any is a failed run
+        print(f"FAILED: {sum(r['errors'] for r in errored)} requests errored; the first ones:", file=sys.stderr)
+        for r in errored:
+            for line in r["first_errors"]:
+                print(f"  {r['driver']} {r['clients']} x {r['requests_per_client']}: {line}", file=sys.stderr)
+        return 1
     return 0
 
 

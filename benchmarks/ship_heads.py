@@ -6,6 +6,11 @@ For each shipped head (heads_recipe.SHIPPED) this loads SRC/RECIPE onto the exac
 encoder, sets the label aliases of its source data, re-measures the validation metrics on the
 recipe's validation split, records the metric on a fixed slice (the first SLICE validation
 examples, which CI reproduces), and saves DEST/NAME atomically with its model card.
+
+Before a head is shipped, the app's backend (``ftclf.serving.DEFAULT_BACKEND``, onnx-int8) is measured
+on the same whole validation split: a head whose figure there moves more than INT8_BOUND from fp32
+(the bound tests/test_app_backend.py holds every shipped head to) is refused, and the script exits 1,
+unless ``--allow-int8-shift`` is given.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +26,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import heads_recipe
 
 SLICE = 200
+#: the app's backend must stay within 0.5 points of fp32 on the head's whole validation split
+INT8_BOUND = 0.005
+
+
+class Int8BoundError(Exception):
+    """The app's backend moves a head's validation figure more than INT8_BOUND from fp32."""
+
+
+def app_backend_value(directory: Path, val, metric: str) -> tuple[str, float]:
+    """(backend, the head's ``metric`` on ``val``) as the app serves the head saved at ``directory``."""
+    from ftclf.evaluation import evaluate
+    from ftclf.serving import DEFAULT_BACKEND, EncoderPool
+
+    return DEFAULT_BACKEND, evaluate(EncoderPool(DEFAULT_BACKEND).load(directory), val)[metric]
+
+
+def check_int8(name: str, metric: str, fp32: float, backend: str, value: float, allow: bool) -> None:
+    """Int8BoundError when ``value`` (the app's backend) is more than INT8_BOUND from ``fp32``, unless ``allow``."""
+    shift = value - fp32
+    if abs(shift) > INT8_BOUND and not allow:
+        raise Int8BoundError(
+            f"{name}: expected the app's backend ({backend}) within {100 * INT8_BOUND:.1f} points of fp32 on the "
+            f"validation split, found {metric} {100 * value:.2f} vs {100 * fp32:.2f} ({100 * shift:+.2f}); not shipped. "
+            "Retrain or fix the export (benchmarks/int8_fidelity.py shows why), or pass --allow-int8-shift to ship anyway")
 
 
 def main_metric(task: str, data: str) -> str:
@@ -28,7 +58,7 @@ def main_metric(task: str, data: str) -> str:
     return "f1_positive" if data == "mrpc" else get_task(task).metric
 
 
-def ship(name: str, src: Path, dest: Path) -> dict:
+def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> dict:
     from ftclf import Classifier
     from ftclf.evaluation import evaluate
 
@@ -63,19 +93,33 @@ def ship(name: str, src: Path, dest: Path) -> dict:
             portable.append(f"{name_seed} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2, {how})")
             cfg.recipe = cfg.recipe.replace(path, portable[-1])
         cfg.teacher = portable if len(portable) > 1 else portable[0]
+    with tempfile.TemporaryDirectory(prefix=f"ftclf-ship-{name}-") as staging:  # measured as it will be shipped
+        backend, served = app_backend_value(clf.save_pretrained(Path(staging) / name), val, metric)
+    check_int8(name, metric, metrics[metric], backend, served, allow_int8_shift)
     clf.save_pretrained(dest / name)
     return {"name": name, "metric": metric, "value": metrics[metric], "slice": sliced[metric],
-            "device_value": trained["metrics"].get(metric), "eval_seconds": round(seconds, 1)}
+            "device_value": trained["metrics"].get(metric), "eval_seconds": round(seconds, 1),
+            "app_backend": backend, "app_backend_value": served}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="src", required=True)
     parser.add_argument("--to", dest="dest", default=str(heads_recipe.ROOT / "assets" / "heads"))
+    parser.add_argument("--allow-int8-shift", action="store_true",
+                        help=f"ship a head even if the app's backend moves its figure more than {100 * INT8_BOUND:.1f} points")
     parser.add_argument("names", nargs="*")
     args = parser.parse_args()
+    refused = []
     for name in args.names or heads_recipe.SHIPPED:
-        print(json.dumps(ship(name, Path(args.src), Path(args.dest))), flush=True)
+        try:
+            print(json.dumps(ship(name, Path(args.src), Path(args.dest), args.allow_int8_shift)), flush=True)
+        except Int8BoundError as exc:
+            print(f"REFUSED {exc}", file=sys.stderr, flush=True)
+            refused.append(name)
+    if refused:
+        print(f"FAILED: {len(refused)} heads not shipped: {', '.join(refused)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -36,19 +36,27 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def serve(store, seconds: float, threads: int = 16) -> int:
-    """Concurrent predictions on every shipped head for ``seconds``; returns how many were served."""
+def serve(store, seconds: float, threads: int = 16, errors: list[str] | None = None) -> int:
+    """Concurrent predictions on every shipped head for ``seconds``; returns how many were served.
+    A failed prediction is appended to ``errors`` (its head and exception) and its thread goes on."""
     calls = [("sentiment-sst2", ["a gripping , beautifully acted film"], None),
              ("nli-sick", ["A man is playing a guitar."], ["Nobody is playing music."]),
              ("paraphrase-mrpc", ["The firm said profit rose."], ["Profit rose, the firm said."]),
              ("ner-conll2003", ["Angela Merkel met Emmanuel Macron in Paris."], None)]
-    done, stop = [0], time.perf_counter() + seconds
+    done, stop, lock = [0], time.perf_counter() + seconds, threading.Lock()
+    errors = [] if errors is None else errors
 
     def worker(k: int) -> None:
         while time.perf_counter() < stop:
             name, texts, pairs = calls[(k + done[0]) % len(calls)]
-            store.predict(name, texts, pairs)
-            done[0] += 1
+            try:
+                store.predict(name, texts, pairs)
+            except Exception as exc:  # noqa: BLE001 (counted and reported: the exit status says whether any failed)
+                with lock:
+                    errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:160]}")
+                continue
+            with lock:
+                done[0] += 1
 
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
     for t in pool:
@@ -56,6 +64,16 @@ def serve(store, seconds: float, threads: int = 16) -> int:
     for t in pool:
         t.join()
     return done[0]
+
+
+def failed(what: str, errors: list[str]) -> int:
+    """The exit status: 1 (after printing ``what`` and the first errors) when there were any, else 0."""
+    if not errors:
+        return 0
+    print(f"FAILED: {what}; the first ones:", file=sys.stderr)
+    for line in errors[:10]:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def live_app(minutes: float, clients: int) -> dict:
@@ -176,8 +194,6 @@ def live_app(minutes: float, clients: int) -> dict:
     report["growth_pct"] = 100 * (report["rss_end_mb"] - report["rss_start_mb"]) / report["rss_start_mb"]
     report["requests"] = sum(counts.values())
     report["by_kind"] = dict(sorted(counts.items()))
-    report["server_errors"] = len(server_errors)
-    report["first_server_errors"] = server_errors[:5]
     proc.terminate()
     proc.wait(timeout=30)
     from ftclf.service import HeadStore
@@ -189,6 +205,8 @@ def live_app(minutes: float, clients: int) -> dict:
         except Exception as exc:
             server_errors.append(f"saved head {name}: {type(exc).__name__}: {exc}")
     report["heads_saved"], report["heads_saved_usable"] = len(saved), usable
+    report["server_errors"] = len(server_errors)  # counted after the saved heads' check, which adds its own
+    report["first_server_errors"] = server_errors[:10]
     return report
 
 
@@ -207,7 +225,10 @@ def main() -> int:
         for kind, n in report["by_kind"].items():
             print(f"  {kind}: {n}")
         print(json.dumps(report))
-        return 0
+        unusable = report["heads_saved"] - report["heads_saved_usable"]
+        errors = report["first_server_errors"] + ([f"{unusable} saved heads do not predict"] if unusable else [])
+        return failed(f"{report['server_errors']} server errors in {report['requests']} requests, {unusable} saved heads "
+                      "that do not predict", errors)
     return in_process()
 
 
@@ -217,10 +238,10 @@ def in_process() -> int:
 
     store = HeadStore()
     store.warm().join()
-    report = {"backend": store.engine.backend}
-    report["served_warm_up"] = serve(store, 20)
+    report, errors = {"backend": store.engine.backend}, []
+    report["served_warm_up"] = serve(store, 20, errors=errors)
     report["rss_warm_mb"] = rss_mb()
-    report["served_load"] = serve(store, 60)
+    report["served_load"] = serve(store, 60, errors=errors)
     jobs = TrainingJobs()
 
     def request(mode: str, epochs: int) -> TrainRequest:
@@ -238,14 +259,17 @@ def in_process() -> int:
             if event is not None and event.stage in ("train", "eval"):
                 jobs.cancel(f"cancel-{k}")
         report[f"cancelled_{k}"] = bool(job.outcome and job.outcome.result.cancelled)
-    report["served_after_training"] = serve(store, 30)
+    report["served_after_training"] = serve(store, 30, errors=errors)
     time.sleep(2)
     report["rss_after_mb"] = rss_mb()
     report["growth_pct"] = 100 * (report["rss_after_mb"] - report["rss_warm_mb"]) / report["rss_warm_mb"]
     print(f"RSS warm {report['rss_warm_mb']:.0f} MB -> after load, a LoRA training, 3 cancelled runs and more load "
           f"{report['rss_after_mb']:.0f} MB ({report['growth_pct']:+.1f}%); backend {report['backend']}")
+    report["errors"] = len(errors)
     print(json.dumps(report))
-    return 0
+    if report["lora_error"]:
+        errors.append(f"the LoRA training: {report['lora_error']}")
+    return failed(f"{len(errors)} failed predictions or trainings", errors)
 
 
 if __name__ == "__main__":

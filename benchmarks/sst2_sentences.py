@@ -73,6 +73,14 @@ def split(n_validation: int = 1000, seed: int = 0, path: str = str(SST2)) -> tup
     return train, validation
 
 
+def whole_training_sentences(n_validation: int = 1000, seed: int = 0, path: str = str(SST2)) -> list[tuple[str, str]]:
+    """The split's training rows that are whole sentences (no fragments), in file order."""
+    train, _ = split(n_validation, seed, path)
+    rows = phrases(path)
+    whole = {rows[i][0] for i in whole_sentences(path)}
+    return [row for row in train if row[0] in whole]
+
+
 def sentence_like(rows, min_words: int = 6):
     """Training rows that read like sentences: at least ``min_words`` tokens."""
     return [row for row in rows if len(row[0].split()) >= min_words]

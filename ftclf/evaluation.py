@@ -1,8 +1,12 @@
-"""``evaluate(clf, examples)``: predict labelled examples and score them with the task's metrics."""
+"""``evaluate(clf, examples)``: predict labelled examples and score them with the task's metrics.
+
+``evaluate`` (and the Trainer's ``compute_metrics``) score through the task's Hugging Face ``evaluate``
+module (:mod:`ftclf.hf_metrics`, offline); ``score`` and ``score_logits`` call the same pure functions
+directly, without importing ``evaluate`` (seconds), for the frozen recipes' many quick scorings."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -35,16 +39,27 @@ def score(clf, examples: Sequence, decoded: Sequence[Decoded]) -> dict:
 
 
 def evaluate(clf, examples: Sequence, batch_size: int = 64) -> dict:
-    """Predict ``examples`` with a classifier and score them against their gold labels."""
-    return score(clf, *decode_examples(clf, examples, batch_size))
+    """Predict ``examples`` with a classifier and score them against their gold labels (through the
+    task's ``evaluate`` module: the numbers of :func:`score`)."""
+    from .hf_metrics import task_metrics
+
+    examples, decoded = decode_examples(clf, examples, batch_size)
+    gold = clf.task.gold_ids(examples, clf.model_config.label2id)
+    return task_metrics(clf.task, gold, [d.ids for d in decoded], clf.labels)
 
 
-def score_logits(clf, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict:
-    """The task's metrics of raw head scores: ``chunks`` of (logits, collated labels), decoded by
-    the head (softmax argmax, or Viterbi for a CRF). Both training loops score validation so."""
+def decode_logits(clf, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[list, list]:
+    """(gold ids, predicted ids) of raw head scores: ``chunks`` of (logits, collated labels), decoded
+    by the head (softmax argmax, or Viterbi for a CRF)."""
     gold, predicted = [], []
     for logits, labels in chunks:
         ids, _ = clf.head.decode(logits, clf.task.label_mask(labels))
         predicted += ids
         gold += clf.task.label_rows(labels)
-    return clf.task.metrics(gold, predicted, clf.labels)
+    return gold, predicted
+
+
+def score_logits(clf, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """The task's metrics of raw head scores (see :func:`decode_logits`). Both training loops score
+    validation so."""
+    return clf.task.metrics(*decode_logits(clf, chunks), clf.labels)

@@ -41,7 +41,8 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
     out = {
         "task": task.name, "head": clf.model_config.head, "labels": labels, "mode": clf.mode,
         "token_level": task.token_level, "text_pairs": task.text_pairs, "pooling": clf.model_config.pooling, "pair_mode": clf.model_config.pair_mode,
-        "vector": _vector_summary(x[0] if task.token_level else x), "weight_shape": list(traces[0].weight.shape),
+        "vector": _vector_summary(x[0] if task.token_level else x),
+        "weight_shape": None if traces[0].weight is None else list(traces[0].weight.shape),  # None: score() only
         "scores": scores.tolist(), "probs": probs.tolist(),
         "argmax": [labels[i] for i in argmax] if task.token_level else labels[argmax],
         "truncated": any(item.truncated for item in items),

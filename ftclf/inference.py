@@ -9,12 +9,12 @@ pass (:func:`predict_heads`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from .errors import InputError
+from .errors import FtclfError, InputError
 from .predictions import Decoded
 from .tokenization import Item, collate, length_sorted_batches
 
@@ -66,9 +66,15 @@ def shares_encoding(a, b) -> bool:
 
 @torch.no_grad()
 def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32) -> list[list[Decoded]]:
-    """Decoded outputs of every head for every item (heads sharing their encoding: one encoder pass)."""
+    """Decoded outputs of every head for every item; the heads must share their encoding (one encoder
+    pass serves them all): group them with :func:`shares_encoding`, as :func:`predict_heads` does."""
+    if not classifiers:
+        raise FtclfError("expected at least one classifier, got none; pass the heads to run")
     first = classifiers[0]
-    assert all(shares_encoding(first, clf) for clf in classifiers)
+    apart = [k for k, clf in enumerate(classifiers) if not shares_encoding(first, clf)]
+    if apart:
+        raise FtclfError(f"expected heads that share the first one's encoding (encoder, tokenizer, max_length, input "
+                         f"encoding), found heads {apart} that do not; call predict_heads, which groups them")
     for clf in classifiers:
         clf.eval()
     poolings = sorted({clf.model_config.pooling for clf in classifiers})

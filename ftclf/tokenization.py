@@ -1,8 +1,8 @@
 """Texts and words to encoder inputs (:class:`Item`), and items to padded tensors (:class:`Batch`).
 
 Token tasks label the **first sub-token of each word** and ignore the rest. Instead of a label per
-sub-token with ``IGNORE_INDEX`` (-100) on continuation pieces (the transformers convention, shown
-by :func:`token_labels`), each item carries ``word_index`` — the position of every word's first
+sub-token with ``IGNORE_INDEX`` (-100) on specials and continuation pieces (the transformers
+convention), each item carries ``word_index`` — the position of every word's first
 sub-token — and one label per word. The model gathers those positions, so continuation pieces
 never reach the loss, exactly as -100 would make them. Sentences too long for the encoder are
 split into windows of whole words so that no word goes untagged.
@@ -242,21 +242,3 @@ def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_length: int)
             ))
             start = end
     return items
-
-
-def token_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:
-    """The transformers-style view of the same alignment: a label per sub-token.
-
-    Special tokens (word id None) get -100; a word's first sub-token gets the word's label;
-    its continuation sub-tokens get -100 so the loss ignores them.
-    """
-    out, previous = [], None
-    for wid in word_ids:
-        if wid is None:
-            out.append(IGNORE_INDEX)  # [CLS], [SEP], padding
-        elif wid != previous:
-            out.append(word_labels[wid])  # first sub-token of a word: carries its label
-        else:
-            out.append(IGNORE_INDEX)  # continuation piece of the same word: ignored
-        previous = wid
-    return out

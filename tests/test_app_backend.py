@@ -17,8 +17,6 @@ import pytest
 from ftclf.service import shipped_heads_dir
 from ftclf.serving import DEFAULT_BACKEND, EncoderPool
 
-from .conftest import SHARED_DATA
-
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = ["sentiment-sst2", "paraphrase-mrpc", "nli-sick", "ner-conll2003"]
@@ -29,9 +27,8 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("app-backend-cache")
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
 @pytest.mark.parametrize("name", HEADS)
-def test_app_backend_keeps_every_shipped_head_within_half_a_point(name, cache, monkeypatch):
+def test_app_backend_keeps_every_shipped_head_within_half_a_point(name, cache, monkeypatch, shared_data):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import heads_recipe
 
@@ -40,7 +37,7 @@ def test_app_backend_keeps_every_shipped_head_within_half_a_point(name, cache, m
     monkeypatch.setenv("FTCLF_CACHE", str(cache))
     clf = EncoderPool(DEFAULT_BACKEND).load(shipped_heads_dir() / name)
     meta = json.loads((shipped_heads_dir() / name / "config.json").read_text())["metrics"]
-    _, val = heads_recipe.recipe(name).load(SHARED_DATA)
+    _, val = heads_recipe.recipe(name).load(shared_data)
     key = meta["main_metric"]
     value = evaluate(clf, val)[key]
     assert abs(value - meta[key]) <= 0.005, (DEFAULT_BACKEND, value, meta[key])

@@ -67,13 +67,36 @@ def test_constrained_decoding_never_yields_invalid_iob2():
         assert invalid_transitions(tags) == 0, tags
 
 
-def test_training_gradient_flows_and_padding_tags_ignored():
-    crf = make(False)
-    emissions = torch.randn(2, 3, len(LABELS), requires_grad=True)
-    tags = torch.tensor([[1, 2, 0], [3, -100, -100]])
-    mask = tags != -100
-    crf.neg_log_likelihood(emissions, tags, mask).backward()
-    assert emissions.grad is not None and crf.transitions.grad is not None
+@pytest.mark.parametrize("pad_tag", [-100, 0, 3])
+def test_padding_tags_and_emissions_are_ignored(pad_tag):
+    """A padded sequence's loss and gradients equal those of the same sequence alone, whatever the
+    padded positions hold, and its loss equals the brute-force -log p(tags)."""
+    crf = make(True, seed=2)
+    n, padded_len = 3, 5
+    emissions = torch.randn(1, padded_len, len(LABELS)) * 2
+    emissions[0, n:] = torch.randn(padded_len - n, len(LABELS)) * 50  # garbage that would dominate if read
+    tags = torch.tensor([[1, 2, 0] + [pad_tag] * (padded_len - n)])
+    mask = torch.tensor([[t < n for t in range(padded_len)]])
+
+    padded = emissions.clone().requires_grad_(True)
+    nll_padded = crf.neg_log_likelihood(padded, tags, mask, reduction="sum")
+    nll_padded.backward()
+    grad_padded = crf.transitions.grad.clone(), crf.start_transitions.grad.clone(), crf.end_transitions.grad.clone()
+    crf.zero_grad()
+
+    alone = emissions[:, :n].clone().requires_grad_(True)
+    nll_alone = crf.neg_log_likelihood(alone, tags[:, :n], reduction="sum")
+    nll_alone.backward()
+    grad_alone = crf.transitions.grad, crf.start_transitions.grad, crf.end_transitions.grad
+
+    paths = itertools.product(range(len(LABELS)), repeat=n)
+    brute_z = torch.logsumexp(torch.stack([path_score(crf, emissions[0, :n], p) for p in paths]), 0)
+    brute_nll = brute_z - path_score(crf, emissions[0, :n], [1, 2, 0])
+    assert nll_padded.item() == pytest.approx(nll_alone.item(), abs=1e-4)
+    assert nll_padded.item() == pytest.approx(brute_nll.item(), abs=1e-4)
+    assert torch.allclose(padded.grad[:, :n], alone.grad, atol=1e-5)
+    assert padded.grad[:, n:].abs().sum() == 0  # no gradient reaches the padding
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grad_padded, grad_alone))
 
 
 def test_shape_errors_are_explained():

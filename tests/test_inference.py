@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from ftclf import Classifier, ModelConfig, Predictor, predict
-from ftclf.errors import InputError
+from ftclf.encoders import load_encoder
+from ftclf.errors import FtclfError, InputError
+from ftclf.inference import predict_heads, run_heads
 from ftclf.predictions import Decoded
 from ftclf.tasks import get_task
 
@@ -76,3 +78,19 @@ def test_truncated_inputs_are_flagged(tiny_encoder):
 def test_bad_inputs_are_explained(tiny_encoder, task, texts, pairs, message):
     with pytest.raises(InputError, match=message):
         predict(untrained(tiny_encoder, task), texts, pairs)
+
+
+def test_run_heads_refuses_heads_that_do_not_share_their_encoding(tiny_encoder, tiny_encoder_dir):
+    """A real check (an ``assert`` would vanish under ``python -O`` and mix two encoders' outputs)."""
+    a = untrained(tiny_encoder, "sequence")
+    b = untrained(load_encoder(tiny_encoder_dir), "sequence")  # an equal but separate encoder: another pass
+    items = a.task.encode(a.tokenizer, a.task.inputs(["good film"]), a.model_config, a.max_length)
+    with pytest.raises(FtclfError, match=r"expected heads that share the first one's encoding .* found heads \[1\] "
+                       r"that do not; call predict_heads"):
+        run_heads([a, b], items)
+    with pytest.raises(FtclfError, match="expected at least one classifier, got none"):
+        run_heads([], items)
+    # predict_heads groups them instead, and each head answers as it does alone
+    together = predict_heads([a, b], ["good film"])
+    assert [together[0][0].probabilities, together[1][0].probabilities] == [
+        predict(a, ["good film"])[0].probabilities, predict(b, ["good film"])[0].probabilities]

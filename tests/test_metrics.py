@@ -47,3 +47,24 @@ def test_evaluate_modules_work_offline():
     assert metric.compute() == classification_metrics([0, 0, 1], [0, 1, 1], ["neg", "pos"])
     ent = EntityMetric().compute(predictions=[["B-PER", "I-PER", "O"]], references=[["B-PER", "I-PER", "O"]])
     assert ent["f1"] == 1.0
+
+
+def test_task_metrics_through_evaluate_match_the_hand_computed_numbers():
+    """What ``ftclf.evaluate`` and the Trainer score with: the task's evaluate module, same numbers."""
+    from ftclf.errors import DataError
+    from ftclf.hf_metrics import task_metrics
+    from ftclf.tasks import get_task
+
+    labels = ["a", "b", "c"]
+    m = task_metrics(get_task("sequence"), [0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2], labels)  # the case above
+    assert m["accuracy"] == pytest.approx(4 / 6) and m["f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert m == classification_metrics([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2], labels)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+    gold, pred = [[1, 2, 0, 3], [5, 0]], [[1, 2, 0, 5], [6, 0]]  # test_strict_entity_metrics_by_hand in ids
+    m = task_metrics(get_task("token"), gold, pred, tags)
+    assert (m["precision"], m["recall"], m["f1"]) == (pytest.approx(0.5), pytest.approx(1 / 3), pytest.approx(0.4))
+    assert m == token_metrics([[tags[i] for i in r] for r in gold], [[tags[i] for i in r] for r in pred])
+    with pytest.raises(DataError, match=r"expected as many predictions as gold labels \(2\), got 1"):
+        task_metrics(get_task("sequence"), [0, 1], [0], labels)
+    with pytest.raises(DataError, match="expected at least one example to evaluate, got none"):
+        task_metrics(get_task("sequence"), [], [], labels)

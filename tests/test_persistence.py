@@ -72,7 +72,9 @@ def test_damaged_metadata_is_one_error_type(saved, change, message):
     _edit(path, change)
     with pytest.raises(ModelFormatError, match=message):
         fmt.read_metadata(path)
-    assert not fmt.is_saved_classifier(path) or True  # reading never raises anything else
+    # The cheap probe answers a bool and never raises: the directory still claims the format, except
+    # where the damage is to the "format" field itself.
+    assert fmt.is_saved_classifier(path) is (message != "plain transformers model")
 
 
 def test_damaged_or_foreign_files(saved, tiny_encoder, tmp_path):
@@ -80,6 +82,10 @@ def test_damaged_or_foreign_files(saved, tiny_encoder, tmp_path):
     (path / fmt.CONFIG_NAME).write_text("{not json")
     with pytest.raises(ModelFormatError, match="expected valid JSON"):
         Classifier.from_pretrained(path)
+    assert fmt.is_saved_classifier(path) is False
+    (path / fmt.CONFIG_NAME).write_text("[1, 2]")  # valid JSON, not an object
+    assert fmt.is_saved_classifier(path) is False
+    assert fmt.is_saved_classifier(tmp_path / "nothing") is False
     with pytest.raises(ModelFormatError, match="expected a saved ftclf classifier directory"):
         Classifier.from_pretrained(tmp_path / "nothing")
 

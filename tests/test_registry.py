@@ -178,3 +178,37 @@ def test_registration_is_what_the_configs_check(topics, cosine):
     register_task(topics)
     register_head(cosine)
     assert ModelConfig(task="topics").task_spec is topics
+
+
+class ScoreOnlyHead(Head):
+    """The minimum the README asks of a head: ``score`` alone (no ``trace``)."""
+
+    def __init__(self, task, in_features, num_labels):
+        super().__init__(task)
+        self.a = torch.nn.Linear(in_features, 8)
+        self.b = torch.nn.Linear(8, num_labels)
+
+    def score(self, x):
+        return self.b(torch.tanh(self.a(x)))
+
+
+@pytest.mark.parametrize("task,labels,text", [("sequence", ["neg", "pos"], "a lovely film"),
+                                              ("token", ["O", "B-PER", "I-PER"], "john smith was here")])
+def test_a_head_with_only_score_works_in_the_how_it_works_numbers(monkeypatch, tiny_encoder, task, labels, text):
+    from types import SimpleNamespace
+
+    from ftclf.ui import explain_tab
+
+    monkeypatch.setitem(HEADS, "scorer", HeadSpec(
+        "scorer", lambda n_in, config, task: ScoreOnlyHead(task, n_in, config.num_labels), "tanh MLP, score() only"))
+    torch.manual_seed(0)
+    clf = Classifier(ModelConfig(task=task, head="scorer", labels=labels, encoder="tiny"), tiny_encoder).eval()
+    numbers = explain(clf, text)
+    [pred] = predict(clf, [text])
+    # oracle: the default trace's scores are the head's own, so explain's softmax is what prediction reports
+    probs = [w.probabilities for w in pred.words] if task == "token" else [list(pred.probabilities.values())]
+    assert torch.allclose(torch.tensor(numbers["probs"]).reshape(len(probs), -1), torch.tensor(probs), atol=1e-5)
+    assert numbers["weight_shape"] is None and "hidden" not in numbers
+    monkeypatch.setattr(explain_tab, "store", lambda: SimpleNamespace(get=lambda name: clf))
+    shown = explain_tab.run_explain("scorer", text, "")[0]
+    assert "score(h" in shown and "h·W + b with W" not in shown

@@ -10,7 +10,7 @@ import pytest
 from ftclf import Classifier, predict
 from ftclf.service import shipped_heads_dir
 
-from .conftest import SHARED_DATA
+from .conftest import shared_data_or_skip
 
 HEADS = shipped_heads_dir()
 NAMES = ["sentiment-sst2", "paraphrase-mrpc", "nli-sick", "ner-conll2003"]
@@ -55,15 +55,37 @@ def test_obvious_entities(heads):
     assert all(e.score > 0.5 for e in pred.entities)
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
 @pytest.mark.parametrize("name", NAMES)
-def test_recorded_metric_reproduces_on_fixed_slice(heads, name):
+def test_recorded_metric_reproduces_on_fixed_slice(heads, name, shared_data):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import heads_recipe
 
     from ftclf.evaluation import evaluate
 
     meta = json.loads((HEADS / name / "config.json").read_text())["metrics"]
-    _, val = heads_recipe.recipe(name).load(SHARED_DATA)
+    _, val = heads_recipe.recipe(name).load(shared_data)
     value = evaluate(heads[name], val[: meta["slice_examples"]])[meta["main_metric"]]
     assert value == pytest.approx(meta["slice_value"], abs=0.006)  # at most one example of 200 may flip across CPUs
+
+
+def test_missing_data_skips_or_fails_under_the_switch(tmp_path, monkeypatch):
+    missing = tmp_path / "no-data"
+    monkeypatch.delenv("FTCLF_REQUIRE_DATA", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="FTCLF_REQUIRE_DATA=1 makes this a failure"):
+        shared_data_or_skip(missing)
+    monkeypatch.setenv("FTCLF_REQUIRE_DATA", "1")
+    with pytest.raises(pytest.fail.Exception, match=f"expected the benchmark data at {missing}"):
+        shared_data_or_skip(missing)
+    assert shared_data_or_skip(tmp_path) == tmp_path  # present: used, whatever the switch
+
+
+def test_ship_heads_refuses_a_head_the_app_backend_moves_more_than_half_a_point():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import ship_heads
+
+    assert ship_heads.INT8_BOUND == 0.005  # the bound tests/test_app_backend.py holds the shipped heads to
+    ship_heads.check_int8("h", "f1", 0.9000, "onnx-int8", 0.8951, allow=False)  # 0.49 points: shipped
+    with pytest.raises(ship_heads.Int8BoundError, match=r"expected the app's backend \(onnx-int8\) within 0.5 points .* "
+                       r"found f1 89.40 vs 90.00 \(-0.60\); not shipped.*--allow-int8-shift"):
+        ship_heads.check_int8("h", "f1", 0.9000, "onnx-int8", 0.8940, allow=False)
+    ship_heads.check_int8("h", "f1", 0.9000, "onnx-int8", 0.8940, allow=True)  # the explicit override

@@ -8,7 +8,6 @@ from ftclf.tokenization import (
     encode_texts,
     encode_words,
     split_words,
-    token_labels,
     word_shape,
 )
 
@@ -30,9 +29,6 @@ def test_first_subtoken_alignment_by_hand(tokenizer):
     assert item.word_index == [1, 3, 4, 5]  # "##face" (position 2) is never labelled
     assert item.word_shape[0] != item.word_shape[1]  # Capitalised vs lower
     assert len(item.word_index) == 4 and not item.truncated and item.token_type_ids == [0] * 7
-    # The same alignment seen the transformers way: -100 on specials and continuation pieces.
-    word_ids = [None, 0, 0, 1, 2, 3, None]
-    assert token_labels(word_ids, [1, 0, 0, 2]) == [-100, 1, -100, 0, 0, 2, -100]
 
 
 def test_long_sentences_are_windowed_so_every_word_is_tagged(tokenizer):

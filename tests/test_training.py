@@ -176,3 +176,26 @@ def test_save_refuses_to_overwrite_unrelated_directory(tiny_encoder_dir, tmp_pat
     clf.save_pretrained(tmp_path / "head")
     clf.save_pretrained(tmp_path / "head")  # overwriting a saved head is fine (atomic swap)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["head", "mine"]
+
+
+def test_trainer_compute_metrics_scores_through_evaluate_by_hand(tiny_encoder):
+    import numpy as np
+    from transformers import EvalPrediction
+
+    from ftclf.training.trainer import _compute_metrics
+
+    seq = Classifier(ModelConfig(task="sequence", labels=["neg", "pos"], encoder="tiny"), tiny_encoder)
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [1.0, -1.0]])  # argmax 0 1 0 0, gold 0 1 1 0
+    assert _compute_metrics(seq)(EvalPrediction(logits, np.array([0, 1, 1, 0]))) == {"accuracy": pytest.approx(0.75)}
+    tok = Classifier(ModelConfig(task="token", labels=["O", "B-PER", "I-PER"], encoder="tiny", head="linear"), tiny_encoder)
+    gold = np.array([[1, 2, 0], [0, -100, -100]])  # one PER; the second sentence's padding is skipped
+    logits = np.eye(3)[[[1, 2, 0], [1, 0, 0]]] * 5  # predicts PER(0-1), then a stray B-PER: P 1/2, R 1
+    assert _compute_metrics(tok)(EvalPrediction(logits, gold)) == {"f1": pytest.approx(2 / 3)}
+
+
+def test_evaluate_through_the_evaluate_module_equals_the_pure_scoring(tiny_encoder_dir):
+    from ftclf.evaluation import decode_examples, score
+
+    clf, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(40))
+    held_out = sentiment_examples(30, seed=9)
+    assert evaluate(clf, held_out) == score(clf, *decode_examples(clf, held_out))

@@ -139,7 +139,7 @@ def _error(kind: str, message: str) -> Exception:
 
 
 #: What a training worker imports before it is asked anything: loaded once in the fork server.
-WORKER_PRELOAD = ["torch", "transformers", "peft", "ftclf.training", "ftclf.service.jobs"]
+WORKER_PRELOAD = ["torch", "transformers", "peft", "evaluate", "ftclf.training", "ftclf.hf_metrics", "ftclf.service.jobs"]
 
 
 def worker_context():

@@ -22,7 +22,7 @@ import torch
 
 from ..config import TrainingConfig
 from ..distributed import placement
-from ..evaluation import score_logits
+from ..evaluation import decode_logits
 from ..tokenization import collate, collate_labels
 from .events import EventHandler, TrainingEvent, TrainResult
 
@@ -58,12 +58,17 @@ def _trainer_arguments(warmup_ratio: float, **kwargs) -> dict:
 
 
 def _compute_metrics(clf):
+    """The Trainer's ``compute_metrics``: the head decodes the logits, the task's ``evaluate`` module
+    (ftclf.hf_metrics, offline) scores them; only the task's selection metric is reported."""
+    from ..hf_metrics import task_metrics
+
     def compute(eval_pred) -> dict:
         logits, labels = eval_pred.predictions, eval_pred.label_ids
         logits = torch.from_numpy(np.asarray(logits[0] if isinstance(logits, tuple) else logits)).float()
         labels = torch.from_numpy(np.asarray(labels))
         chunks = ((logits[i : i + 256].to(clf.device), labels[i : i + 256].to(clf.device)) for i in range(0, len(labels), 256))
-        return {clf.task.metric: score_logits(clf, chunks)[clf.task.metric]}
+        gold, predicted = decode_logits(clf, chunks)
+        return {clf.task.metric: task_metrics(clf.task, gold, predicted, clf.labels)[clf.task.metric]}
 
     return compute
 

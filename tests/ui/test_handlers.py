@@ -7,8 +7,10 @@ import gradio as gr
 import plotly.graph_objects as go
 import pytest
 
-from ftclf import Classifier, predict
+from ftclf import Classifier, evaluate, predict
+from ftclf.samples import sample
 from ftclf.service import HeadStore, shipped_heads_dir
+from ftclf.tasks import read_examples
 from ftclf.training import TrainingEvent
 from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
 
@@ -107,7 +109,7 @@ def test_malformed_and_oversized_uploads(ui_store, tmp_path, monkeypatch):
 
 def test_train_save_compare_download_delete(ui_store, tmp_path):
     outs = train(form(sample="sentiment (120 reviews)", head="linear"))
-    curves, status, metrics, matrix, confused = outs[-1]
+    _, status, metrics, matrix, _ = outs[-1]
     assert "Training finished" in status and isinstance(matrix, go.Figure)
     assert "**Recipe:** linear head; frozen encoder, the head fitted full-batch with L-BFGS" in status
     assert "**Measured on** cross-validation on the 120 training examples" in status  # nothing carved away
@@ -121,7 +123,7 @@ def test_train_save_compare_download_delete(ui_store, tmp_path):
     assert models_tab.user_head_names(VISITOR) == ["my-head"] and models_tab.user_head_names(STRANGER) == []
     assert "my-head" in ui_store.names("sequence")
     assert any(row[0] == "my-head" and row[-1] == "user" for row in models_tab.heads_table())
-    a_spans, a_plot, b_spans, b_plot = models_tab.compare("my-head", "sentiment-sst2", "a lovely film", "")
+    _, a_plot, _, b_plot = models_tab.compare("my-head", "sentiment-sst2", "a lovely film", "")
     assert a_plot.visible and b_plot.visible
     with pytest.raises(gr.Error, match="same task"):
         models_tab.compare("my-head", "nli-sick", "x", "y")
@@ -245,24 +247,39 @@ def test_train_status_names_the_recipe_and_each_phase():
 @pytest.mark.slow
 def test_train_tab_auto_on_the_sentiment_sample_tunes_contrastively(ui_store, monkeypatch):
     monkeypatch.setenv("FTCLF_MAX_CONTRASTIVE_STEPS", "20")  # the recipe, not its length, is under test
-    curves, status, metrics, matrix, confused = train(form(sample="sentiment (120 reviews)", mode="auto"))[-1]
+    _, status, metrics, _, _ = train(form(sample="sentiment (120 reviews)", mode="auto"))[-1]
     assert "**Recipe:** linear head; auto chose contrastive" in status and "because 120 examples" in status
     assert "Training finished" in status and metrics.headers[0] == "class"
+    # cross-validated macro-F1 on the 120 reviews: 0.883 measured (20 steps); chance is 0.5
+    assert metrics.value["data"][-1][0] == "macro average" and metrics.value["data"][-1][3] >= 0.8, status
 
 
 @pytest.mark.slow
 def test_train_tab_distils_from_a_shipped_head(ui_store):
-    outs = train(form(sample="sentiment (120 reviews)", mode="lora", epochs=1, teacher="sentiment-sst2"), "teach-session")
-    curves, status, metrics, matrix, confused = outs[-1]
+    outs = train(form(sample="sentiment (120 reviews)", mode="lora", epochs=5, teacher="sentiment-sst2"), "teach-session")
+    status = outs[-1][1]
     assert "Training finished" in status and "distilled from teacher" in status, status
+    # The student learns the teacher: it agrees with it on the sample's 120 reviews (108 of them its training
+    # text). Measured: 0.96 after 5 epochs (0.79 after 1); an untrained student agrees about half the time.
+    texts = [e.text for e in read_examples(sample("sentiment (120 reviews)").path, "sequence")]
+    student = predict(Classifier.from_pretrained(train_tab.jobs().get("teach-session").outcome.draft), texts)
+    teacher = predict(Classifier.from_pretrained(shipped_heads_dir() / "sentiment-sst2"), texts)
+    agreement = sum(a.label == b.label for a, b in zip(student, teacher)) / len(texts)
+    assert agreement >= 0.85, (agreement, status)
 
 
 @pytest.mark.slow
 def test_train_tab_lora_crf_on_the_ner_sample(ui_store):
-    outs = train(form("token", sample="ner (60 sentences)", mode="lora", epochs=1, batch_size=8), "ner-session")
-    curves, status, metrics, matrix, confused = outs[-1]
+    outs = train(form("token", sample="ner (60 sentences)", mode="lora", epochs=15, batch_size=8), "ner-session")
+    _, status, metrics, _, _ = outs[-1]
     assert "Training finished" in status and "entity F1" in status
     assert metrics.headers[0] == "entity type" and metrics.value["data"][-1][0] == "overall (micro)"
+    # Entity F1 measured: 0.81 on the 6-sentence validation split, 0.98 on the whole sample (54 of its 60
+    # sentences trained on); one epoch, or a broken training, stays at 0.0.
+    assert metrics.value["data"][-1][3] >= 0.5, status
+    draft = Classifier.from_pretrained(train_tab.jobs().get("ner-session").outcome.draft)
+    whole = evaluate(draft, read_examples(sample("ner (60 sentences)").path, "token"))
+    assert whole["f1"] >= 0.85 and whole["invalid_transition_rate"] == 0, whole["f1"]
 
 
 @pytest.mark.parametrize("hostile", ["https://evil.example/", "see www.evil.example now", "mail me@evil.example",
