@@ -58,8 +58,7 @@ def variants_table(dirs: list[str]) -> tuple[list[dict], str]:
     rows = ["| recipe | mode | head | validation metric | value | trainable params | train time | device |",
             "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        v, data = r["validation"], r["recipe"].split("-")[0].split("+")[0]
-        key = "f1" if r["task"] == "token" else ("f1_positive" if data == "mrpc" else "accuracy")
+        v, key = r["validation"], heads_recipe.main_metric(r["task"], r["recipe"])
         head = r["head"] + (f" / {r['pair_mode']}" if r.get("pair_mode") else "") + (" + word shape" if r.get("word_shape") else "")
         rows.append(f"| {r['recipe']} | {r['mode']} | {head} | {key} | {100 * v[key]:.2f} | {r['trainable_parameters']:,} "
                     f"| {r['wall_seconds']:.0f} s | {r['device']} |")

@@ -30,6 +30,14 @@ SST2_LABELS = {"0": "negative", "1": "positive"}
 MRPC_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
 
 
+def main_metric(task: str, recipe: str) -> str:
+    """The metric a head of ``task`` trained by the recipe (or data set) ``recipe`` is selected and reported
+    on: MRPC's positive-class F1 (GLUE's), else the task's own (accuracy; entity F1 for token tasks)."""
+    from ftclf.tasks import get_task
+
+    return "f1_positive" if recipe.split("-")[0].split("+")[0] == "mrpc" else get_task(task).metric
+
+
 def _relabel(examples, names):
     return [Example(e.text, e.text_pair, names[e.label]) for e in examples]
 

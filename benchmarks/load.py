@@ -56,7 +56,7 @@ def rss_mb(pid: int) -> float:
 def start_app(port: int, env_extra: dict) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "FTCLF_USER_HEADS": tempfile.mkdtemp(prefix="ftclf-load-"), **env_extra}
-    log = open(Path(tempfile.gettempdir()) / f"ftclf-load-{port}.log", "w")
+    log = open(Path(tempfile.gettempdir()) / f"ftclf-load-{port}.log", "w")  # noqa: SIM115 (the app's log)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -66,7 +66,7 @@ def start_app(port: int, env_extra: dict) -> subprocess.Popen:
                 break
         except OSError:
             if proc.poll() is not None or time.perf_counter() - t0 > 180:
-                raise RuntimeError(f"app.py did not start; see {log.name}")
+                raise RuntimeError(f"app.py did not start; see {log.name}") from None
             time.sleep(0.2)
     proc.start_seconds = time.perf_counter() - t0
     return proc

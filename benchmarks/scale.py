@@ -45,7 +45,7 @@ def run_measured(cmd: list[str]) -> tuple[float, dict, float, float]:
     import psutil
 
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    log = tempfile.TemporaryFile("w+")  # not a pipe: an unread pipe fills up and stalls the child
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 — not a pipe: an unread pipe fills up and stalls the child
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env, text=True)
     parent = psutil.Process(proc.pid)
@@ -127,7 +127,7 @@ def bench_predict(args) -> None:
                 table.append(row)
                 out.unlink()
             data.unlink()
-    print(f"\n| lines | processes | wall (s) | examples/s | peak RSS per process (MB) | peak RSS, all processes (MB) |")
+    print("\n| lines | processes | wall (s) | examples/s | peak RSS per process (MB) | peak RSS, all processes (MB) |")
     print("|---|---|---|---|---|---|")
     for r in table:
         print(f"| {r['lines']:,} | {r['processes']} | {r['seconds']} | {r['examples_per_second']} | {r['peak_rss_mb']} "

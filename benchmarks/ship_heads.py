@@ -52,12 +52,6 @@ def check_int8(name: str, metric: str, fp32: float, backend: str, value: float, 
             "Retrain or fix the export (benchmarks/int8_fidelity.py shows why), or pass --allow-int8-shift to ship anyway")
 
 
-def main_metric(task: str, data: str) -> str:
-    from ftclf.tasks import get_task
-
-    return "f1_positive" if data == "mrpc" else get_task(task).metric
-
-
 def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> dict:
     from ftclf import Classifier
     from ftclf.evaluation import evaluate
@@ -72,7 +66,7 @@ def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> di
     t0 = time.perf_counter()
     metrics = evaluate(clf, val)
     seconds = time.perf_counter() - t0
-    metric = main_metric(recipe.model.task, dataset)
+    metric = heads_recipe.main_metric(recipe.model.task, dataset)
     sliced = evaluate(clf, val[:SLICE])
     clf.metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     clf.metrics.update({

@@ -95,7 +95,7 @@ def live_app(minutes: float, clients: int) -> dict:
     user_dir = Path(tempfile.mkdtemp(prefix="ftclf-soak-heads-"))
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
            "FTCLF_USER_HEADS": str(user_dir)}
-    log = open(Path(tempfile.gettempdir()) / "ftclf-soak-app.log", "w")
+    log = open(Path(tempfile.gettempdir()) / "ftclf-soak-app.log", "w")  # noqa: SIM115 (the app's log)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     while True:
@@ -104,7 +104,7 @@ def live_app(minutes: float, clients: int) -> dict:
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"app.py did not start; see {log.name}")
+                raise RuntimeError(f"app.py did not start; see {log.name}") from None
             time.sleep(0.5)
     app = psutil.Process(proc.pid)
     warm = Client(url, verbose=False)

@@ -80,7 +80,7 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
 
 
 def _metric(r: dict) -> str:
-    return "f1" if r["task"] == "token" else ("f1_positive" if r["recipe"].startswith("mrpc") else "accuracy")
+    return heads_recipe.main_metric(r["task"], r["recipe"])
 
 
 def table(results: list[dict]) -> str:

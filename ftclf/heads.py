@@ -14,8 +14,8 @@ logits keep the leading dimensions with num_labels last.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

@@ -9,7 +9,7 @@ entity spans off a tag sequence.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 OUTSIDE = "O"
 _TAG = re.compile(r"^(O|[BI]-.+)$")

@@ -8,7 +8,7 @@ token accuracy and the rate of invalid IOB2 transitions in the predictions.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,9 +8,9 @@ The forward pass is split in two so that frozen training can cache the first hal
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from typing import Callable, Hashable, Iterable, TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
 
 from .errors import DataError
 

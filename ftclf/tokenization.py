@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import torch
 
@@ -134,14 +134,14 @@ def encode_texts(
             a.second, a.truncated = b, a.truncated or b.truncated
         return firsts
     full = tokenizer(list(texts), None if pairs is None else list(pairs), truncation=False, verbose=False)
-    rows = [{k: full[k][i] for k in full.keys()} for i in range(len(texts))]
+    rows = [{k: full[k][i] for k in full} for i in range(len(texts))]
     too_long = [i for i, row in enumerate(rows) if len(row["input_ids"]) > max_length]
     if too_long:
         firsts = _cut_to_tokens(tokenizer, [texts[i] for i in too_long], max_length)
         seconds = _cut_to_tokens(tokenizer, [pairs[i] for i in too_long], max_length) if pairs is not None else None
         cut = tokenizer(firsts, seconds, truncation=True, max_length=max_length)
         for j, i in enumerate(too_long):
-            rows[i] = {k: cut[k][j] for k in cut.keys()}
+            rows[i] = {k: cut[k][j] for k in cut}
     long = set(too_long)
     return [Item(row["input_ids"], _type_ids(tokenizer, row), i, i in long) for i, row in enumerate(rows)]
 

@@ -111,10 +111,13 @@ def token_examples(n: int = 60, seed: int = 0):
         words, tags = [], []
         for _ in range(rng.randint(3, 7)):
             if rng.random() < 0.3:
-                words.append(rng.choice(NAMES)); tags.append("B-PER")
+                words.append(rng.choice(NAMES))
+                tags.append("B-PER")
                 if rng.random() < 0.5:
-                    words.append(rng.choice(SURNAMES)); tags.append("I-PER")
+                    words.append(rng.choice(SURNAMES))
+                    tags.append("I-PER")
             else:
-                words.append(rng.choice(FILLER)); tags.append("O")
+                words.append(rng.choice(FILLER))
+                tags.append("O")
         out.append(TokenExample(tuple(words), tuple(tags)))
     return out

@@ -52,7 +52,7 @@ def test_the_app_serves_every_task_on_its_backend(cache, tmp_path):
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
            "FTCLF_CACHE": str(cache), "FTCLF_USER_HEADS": str(tmp_path / "user")}
     env.pop("FTCLF_BACKEND", None)
-    log = open(tmp_path / "app.log", "w")
+    log = open(tmp_path / "app.log", "w")  # noqa: SIM115 (the app's log)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/"

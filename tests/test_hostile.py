@@ -81,7 +81,7 @@ def test_two_saves_under_one_name_keep_one_head_and_tell_the_other(tiny_encoder,
     for round_ in range(4):
         outcomes, barrier = [], threading.Barrier(2)
 
-        def save():
+        def save(barrier=barrier, outcomes=outcomes, round_=round_):
             barrier.wait()
             try:
                 store.add(clf, f"race-{round_}")

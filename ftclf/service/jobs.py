@@ -9,9 +9,9 @@ import queue
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from ..config import ModelConfig, TrainingConfig
 from ..data import ColumnMap, check_hub_spec, peek_columns

@@ -7,8 +7,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from ..config import PASS_BATCH_SIZE
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
