@@ -116,7 +116,10 @@ def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
     return [h.strip() for h in next(csv.reader([first], **csv_dialect(fmt)), [])]
 
 
-def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str) -> str:
+def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str,
+                choosable: bool = True) -> str:
+    """The column that plays ``role``: ``wanted``, else the first of ``candidates`` present. ``choosable``:
+    whether the user can name the column (``--text-column`` …); if not, the message says to rename it."""
     if wanted is not None:
         if wanted not in columns:
             raise DataError(
@@ -129,7 +132,9 @@ def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence
             return candidate
     raise DataError(
         f"expected a {role} column (one of {', '.join(candidates)}) in {name}, found columns "
-        f"{list(columns)}; name the {role} column explicitly (--{role.replace(' ', '-')}-column)"
+        f"{list(columns)}; "
+        + (f"name the {role} column explicitly (--{role.replace(' ', '-')}-column)" if choosable
+           else f"rename the {role} column to one of those names")
     )
 
 
@@ -198,8 +203,8 @@ def rows_to_token_examples(rows: list[Row], name: str = "data") -> list[TokenExa
     if not rows:
         raise DataError(f"expected at least one sentence in {name}, found none")
     keys = list(rows[0][1].keys())
-    word_col = pick_column(keys, None, WORD_COLUMNS, "tokens", name)
-    tag_col = pick_column(keys, None, TAG_COLUMNS, "tags", name)
+    word_col = pick_column(keys, None, WORD_COLUMNS, "tokens", name, choosable=False)
+    tag_col = pick_column(keys, None, TAG_COLUMNS, "tags", name, choosable=False)
     examples = []
     for number, row in rows:
         words, tags = row.get(word_col), row.get(tag_col)

@@ -207,11 +207,12 @@ class TaskSpec:
     def _shown(self, example) -> str:
         return example.text
 
-    def report(self, metrics: dict) -> tuple[str, list[str], list[list]]:
-        """(headline, table headers, table rows) of a metrics dict, for people."""
+    def report(self, metrics: dict, quote=repr) -> tuple[str, list[str], list[list]]:
+        """(headline in Markdown, table headers, table rows) of a metrics dict, for people. ``quote``
+        writes a label from the user's data into the headline (the dashboard makes it inert Markdown)."""
         headline = f"accuracy **{metrics['accuracy']:.3f}**, macro-F1 **{metrics['f1']:.3f}**"
         if "f1_positive" in metrics:
-            headline += f", F1 of `{metrics['labels'][1]}` {metrics['f1_positive']:.3f}"
+            headline += f", F1 of {quote(metrics['labels'][1])} {metrics['f1_positive']:.3f}"
         rows = [[c, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
                 for c, m in metrics["per_class"].items()]
         rows.append(["macro average", "", "", round(metrics["f1"], 4), metrics["examples"]])

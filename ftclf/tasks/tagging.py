@@ -148,7 +148,7 @@ class TokenTask(TaskSpec):
                              "predicted": " ".join(tags)})
         return sorted(rows, key=lambda r: -r["errors"])[:limit]
 
-    def report(self, metrics):
+    def report(self, metrics, quote=repr):
         headline = (f"entity F1 **{metrics['f1']:.3f}** (P {metrics['precision']:.3f}, R {metrics['recall']:.3f}), "
                     f"invalid IOB2 transitions {metrics['invalid_transition_rate']:.2%}")
         per_type = metrics["per_type"]

@@ -124,8 +124,8 @@ def on_task_change(task: str):
 def _final_outputs(outcome: TrainOutcome, losses, evals, name):
     result = outcome.result
     metrics = result.metrics
-    headline, headers, rows = get_task(outcome.task).report(metrics)
-    headline = html.escape(headline, quote=False)  # it names labels from the user's file
+    # the headline's Markdown is ours; a label from the user's file in it is made inert
+    headline, headers, rows = get_task(outcome.task).report(metrics, quote=lambda label: f"“{md(label)}”")
     figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
               else charts.per_type_bars(metrics["per_type"]))
     state = "cancelled — the best head so far is kept" if result.cancelled else "finished"

@@ -58,3 +58,14 @@ def test_the_compare_title_is_escaped():
     title = figures(HOSTILE)["probability_bars"].layout.title.text
     assert title == "my-head: &lt;a href=\"https://evil.example/\"&gt;click&lt;/a&gt; (90.0%)"
     assert charts.text('say "hi"') == 'say "hi"'  # plotly does not decode &quot;: quotes stay as they are
+
+
+def test_a_label_cannot_break_out_of_the_training_headline():
+    """The F1-of-the-positive-class label sits in the status line's Markdown: a backtick or a link in it stays text."""
+    from ftclf.tasks import get_task
+    from ftclf.ui.context import md
+
+    hostile = "x` [click](https://evil.example) `"
+    metrics = {"accuracy": 0.5, "f1": 0.5, "f1_positive": 0.5, "labels": ["a", hostile], "per_class": {}, "examples": 2}
+    headline, _, _ = get_task("sequence").report(metrics, quote=lambda label: f"“{md(label)}”")
+    assert "](" not in headline and "https://" not in headline and "\\`" in headline
