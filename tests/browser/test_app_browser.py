@@ -206,16 +206,17 @@ def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     assert page.locator("#train-counts a").count() == 0  # neither the tag nor the bare URL became a link
     page.locator("#train-mode").get_by_text("frozen", exact=True).click()
     page.locator("#train-run").click()
-    page.locator("#train-status").get_by_text("Training finished", exact=False).wait_for(timeout=240_000)
+    # an earlier test's run may still show "Training finished": wait for this run's matrix instead
+    page.locator("#train-matrix .xtick text", has_text="evil.example").first.wait_for(timeout=240_000)
+    page.locator("#train-status").get_by_text("Training finished", exact=False).wait_for()
     assert page.locator("#train-status a").count() == 0
-    page.locator("#train-matrix .js-plotly-plot").wait_for()
     ticks = page.locator("#train-matrix .xtick text").all_text_contents()
     assert EVIL_LINK in ticks and EVIL_URL in ticks, ticks  # drawn as the characters themselves
     assert page.locator("#train-matrix svg a").count() == 0
     shot(page, "hostile-train")
     page.locator("#train-name textarea, #train-name input").first.fill("hostile-labels")
     page.locator("#train-save").click()
-    page.locator("#train-saved").get_by_text("Saved").wait_for()
+    page.locator("#train-saved").get_by_text("hostile-labels").wait_for()
     open_tab(page, "Sentiment")
     pick(page, "#sentiment-head", "hostile-labels")
     page.locator("#sentiment-text textarea").fill("a wonderful and moving film")
