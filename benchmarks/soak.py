@@ -113,6 +113,10 @@ def live_app(minutes: float, clients: int) -> dict:
         warm.predict(*args, api_name=api)
     report = {"rss_start_mb": app.memory_info().rss / 2**20}
     counts, server_errors, saved, lock = Counter(), [], [], threading.Lock()
+
+    def visitor(k: int) -> str:  # each simulated user is one browser (its visitor id)
+        return f"{k:032x}"
+
     stop = time.perf_counter() + 60 * minutes
     def train_args(client, epochs):
         labels = [p["label"] for p in client.view_api(return_format="dict", print_info=False)
@@ -122,6 +126,11 @@ def live_app(minutes: float, clients: int) -> dict:
                   "Word-shape features": False, "Training mode": "frozen", "Epochs (0 = default)": epochs,
                   "Learning rate (0 = default)": 0, "Batch size (0 = default)": 0}
         return [values.get(label) for label in labels]
+
+    def others_head(k):  # a head another user saved (its deletion must be refused): strangers on one Space
+        with lock:
+            theirs = [name for name in saved if not name.startswith(f"soak-{k // 100000}-")]
+        return theirs[-1] if theirs else "sentiment-sst2"
 
     def action(client, rng, k):
         roll = rng.random()
@@ -140,8 +149,9 @@ def live_app(minutes: float, clients: int) -> dict:
                 ("/sentiment", ("no-such-head", "text")),
                 ("/pair", ("nli-sick", "good movie " * 9000, "good movie " * 9000)),
                 ("/ner", ("ner-conll2003", "\x00\x01", 0.5)),
-                ("/save_trained", ("../escape",)),
-                ("/delete_head", ("sentiment-sst2",)),
+                ("/save_trained", ("../escape", visitor(k // 100000))),
+                ("/delete_head", ("sentiment-sst2", visitor(k // 100000), "")),
+                ("/delete_head", (others_head(k), visitor(k // 100000), "")),
             ]), "bad input"
         return None, "training"
 
@@ -161,7 +171,7 @@ def live_app(minutes: float, clients: int) -> dict:
                     job.result(timeout=600)
                     if not cancel:
                         name = f"soak-{k}-{n}"
-                        client.predict(name, api_name="/save_trained")
+                        client.predict(name, visitor(k), api_name="/save_trained")
                         with lock:
                             saved.append(name)
                 else:
