@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ftclf from this checkout (the saved heads' check)
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
@@ -118,14 +119,15 @@ def live_app(minutes: float, clients: int) -> dict:
         return f"{k:032x}"
 
     stop = time.perf_counter() + 60 * minutes
-    def train_args(client, epochs):
+    def train_args(client, epochs, k):
         labels = [p["label"] for p in client.view_api(return_format="dict", print_info=False)
                   ["named_endpoints"]["/train"]["parameters"]]
         values = {"Task": "sequence", "Data": "sample", "Sample": "sentiment (120 reviews)", "Head": "linear",
                   "Pooling": "mean", "Pair mode": "cross", "concat: add |a−b| and a∗b": True,
                   "Word-shape features": False, "Training mode": "frozen", "Epochs (0 = default)": epochs,
                   "Learning rate (0 = default)": 0, "Batch size (0 = default)": 0}
-        return [values.get(label) for label in labels]
+        # the unlabelled parameter is the browser's visitor id (BrowserState): this user's runs and drafts
+        return [visitor(k) if label == "parameter_2" else values.get(label) for label in labels]
 
     def others_head(k):  # a head another user saved (its deletion must be refused): strangers on one Space
         with lock:
@@ -164,11 +166,15 @@ def live_app(minutes: float, clients: int) -> dict:
             try:
                 if call is None:
                     cancel = rng.random() < 0.4
-                    job = client.submit(*train_args(client, 30 if cancel else 3), api_name="/train")
+                    job = client.submit(*train_args(client, 30 if cancel else 3, k), api_name="/train")
                     if cancel:
                         time.sleep(rng.uniform(2, 6))
-                        client.predict(api_name="/cancel_train")
-                    job.result(timeout=600)
+                        client.predict(visitor(k), api_name="/cancel_train")
+                    status = str(job.result(timeout=600)[1])
+                    if "Training failed" in status:  # refused in the status line (e.g. the server's one slot is busy)
+                        with lock:
+                            counts[f"{kind}: refused with a message"] += 1
+                        continue
                     if not cancel:
                         name = f"soak-{k}-{n}"
                         client.predict(name, visitor(k), api_name="/save_trained")

@@ -138,6 +138,21 @@ def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence
     )
 
 
+def detect_columns(columns: Sequence[str], given: ColumnMap | None = None, pairs: bool = False) -> ColumnMap:
+    """Which of ``columns`` the readers would take as text, second text (``pairs``) and label: a given
+    name where the file has it, else the first usual name present, else None (the UI pre-fills its
+    pickers with these, and asks for the missing ones)."""
+    given = given or ColumnMap()
+
+    def one(wanted, candidates):
+        if wanted is not None:
+            return wanted if wanted in columns else None
+        return next((c for c in candidates if c in columns), None)
+
+    return ColumnMap(one(given.text, TEXT_COLUMNS), one(given.text_pair, PAIR_COLUMNS) if pairs else None,
+                     one(given.label, LABEL_COLUMNS))
+
+
 def rows_to_examples(
     rows: list[Row], pairs: bool, columns: ColumnMap | None = None, name: str = "data", labelled: bool = True,
 ) -> list[Example]:

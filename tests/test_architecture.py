@@ -29,7 +29,7 @@ LAYERS = [
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
      "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
-    ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.store", "ftclf.service.jobs"],
+    ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.drafts", "ftclf.service.store", "ftclf.service.jobs"],
     ["ftclf.cli", "ftclf.__main__"],
     ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
      "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],

@@ -198,7 +198,7 @@ def test_one_training_at_a_time_per_server(tiny_encoder_dir):
 def test_a_closed_browser_stops_its_run(tiny_encoder_dir, monkeypatch):
     from ftclf.ui import context, train_tab
 
-    monkeypatch.setattr(context, "_jobs", TrainingJobs())
+    monkeypatch.setattr(context, "_jobs", TrainingJobs(reattach_seconds=0))  # no grace for a page to come back
     stream = train_tab.run_train(request(tiny_encoder_dir, epochs=10_000), "gone")
     next(stream)
     job = context.jobs().get("gone")

@@ -81,7 +81,7 @@ def test_a_job_streams_events_and_keeps_its_outcome(tiny_encoder_dir):
 def test_cancel_and_one_run_per_session(tiny_encoder_dir):
     jobs = TrainingJobs()
     job = jobs.start("s", request(tiny_encoder_dir, epochs=500, mode="frozen", head_fit="adamw"))
-    with pytest.raises(InputError, match="expected one training run per browser session"):
+    with pytest.raises(InputError, match="expected one training run per browser"):
         jobs.start("s", request(tiny_encoder_dir))
     for event in job.stream(poll=0.05):
         if event is not None and event.stage == "eval":

@@ -7,10 +7,11 @@ sources, preview, training runs in worker threads); the samples (built-in data) 
 from ..samples import Sample, sample, samples
 from .access import AccessDenied, Policy, new_visitor_id, owner_key, policy, visitor_secret
 from .assets import shipped_heads_dir, user_heads_dir
+from .drafts import Draft, Drafts, drafts_dir
 from .jobs import MAX_UPLOAD_BYTES, DataSource, Job, TrainingJobs, TrainOutcome, TrainRequest, run_training
 from .store import NAME_RE, HeadInfo, HeadStore
 
 __all__ = [
-    "MAX_UPLOAD_BYTES", "NAME_RE", "AccessDenied", "Policy", "new_visitor_id", "owner_key", "policy", "visitor_secret", "DataSource", "HeadInfo", "HeadStore", "Job", "Sample", "TrainOutcome",
+    "MAX_UPLOAD_BYTES", "NAME_RE", "AccessDenied", "Policy", "new_visitor_id", "owner_key", "policy", "visitor_secret", "DataSource", "Draft", "Drafts", "drafts_dir", "HeadInfo", "HeadStore", "Job", "Sample", "TrainOutcome",
     "TrainRequest", "TrainingJobs", "run_training", "sample", "samples", "shipped_heads_dir", "user_heads_dir",
 ]

@@ -3,6 +3,7 @@ the job table (a worker process per run, its events, cancel)."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import queue
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ModelConfig, TrainingConfig
-from ..data import ColumnMap, check_hub_spec, peek_columns
+from ..data import ColumnMap, check_hub_spec, detect_columns, peek_columns
 from ..errors import DataError, InputError, TrainingCancelled
 from ..samples import sample
 from ..tasks import get_task
@@ -72,8 +73,11 @@ class DataSource:
         examples = self.read()  # validates the whole file first (line-numbered errors)
         prepare_data(self.task, examples, None, TrainingConfig())  # classes, the validation carve
         rows, counts, counted = get_task(self.task).preview(examples, limit)
-        columns = [] if path.startswith("hf:") else peek_columns(path)
-        return {"rows": rows, "columns": columns, "examples": len(examples), "counts": counts, "counted": counted}
+        spec = get_task(self.task)
+        columns = [] if path.startswith("hf:") or spec.token_level else peek_columns(path)
+        chosen = detect_columns(columns, self.columns, spec.text_pairs) if columns else ColumnMap()
+        return {"rows": rows, "columns": columns, "chosen": chosen, "examples": len(examples), "counts": counts,
+                "counted": counted}
 
 
 @dataclass
@@ -160,7 +164,8 @@ class Job:
     stops it for sure): its events, its cancel switch, its outcome."""
 
     request: TrainRequest
-    events: queue.Queue = field(default_factory=queue.Queue)
+    #: every progress event so far, in order (a page that reattaches replays them)
+    history: list = field(default_factory=list)
     outcome: TrainOutcome | None = None
     error: Exception | None = None
     #: collects the process's messages; ends when the run has ended
@@ -171,6 +176,12 @@ class Job:
     #: seconds a run may take to stop by itself after a cancel before its process is ended
     grace: float = 1.5
     cancelled: bool = False
+    #: the browser that started it (its visitor id): the finished run becomes that browser's draft
+    visitor: str | None = None
+    drafts: object = None
+    #: pages showing this run now (a closed tab with no page coming back cancels it)
+    watchers: int = 1
+    changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def running(self) -> bool:
@@ -198,7 +209,8 @@ class Job:
         self.process = context.Process(target=_train_in_child, name="ftclf-train", daemon=True,
                                        args=(self.request, messages, self.cancel, dict(os.environ)))
         self.process.start()
-        self.thread = threading.Thread(target=self._collect, args=(messages,), daemon=True, name="ftclf-train-events")
+        self._messages = messages
+        self.thread = threading.Thread(target=self._run, daemon=True, name="ftclf-train-events")
         self.thread.start()
 
     def _collect(self, messages) -> None:
@@ -214,23 +226,61 @@ class Job:
                     return
                 continue
             if kind == "event":
-                self.events.put(value)
+                with self.changed:
+                    self.history.append(value)
+                    self.changed.notify_all()
                 continue
             self.outcome, self.error = (value, None) if kind == "outcome" else (None, _error(*value))
+            if self.outcome is not None:
+                self._keep_draft()
             self.process.join(timeout=10)
             return
 
+    def _keep_draft(self) -> None:
+        """The finished run as its browser's draft on disk (it outlives the page and the server)."""
+        if self.drafts is None or self.visitor is None:
+            return
+        kept = self.drafts.put(self.visitor, self.outcome.draft, self.summary())
+        if kept is not None:
+            self.outcome.draft, self.persisted = kept, True
+
+    def summary(self) -> dict:
+        """What a page shows of the finished run, as plain data (the same as a draft's ``run.json``)."""
+        outcome, result = self.outcome, self.outcome.result
+        return {"task": outcome.task, "recipe": outcome.recipe, "confused": outcome.confused,
+                "events": [dataclasses.asdict(e) for e in self.history],
+                "result": {k: getattr(result, k) for k in ("metrics", "seconds", "stopped_early", "cancelled",
+                                                           "selection", "validation", "metric_name")}}
+
+    def _run(self) -> None:
+        """Collect the run's messages, then wake everyone who waits on it."""
+        try:
+            self._collect(self._messages)
+        finally:
+            with self.changed:
+                self.changed.notify_all()
+
+    persisted: bool = False
+
     def discard(self) -> None:
-        """Remove the draft of a run nobody saved."""
-        if self.outcome is not None:
+        """Remove the temporary draft of a run nobody saved (a browser's draft on disk stays its own)."""
+        if self.outcome is not None and not self.persisted:
             shutil.rmtree(self.outcome.draft.parent, ignore_errors=True)
 
-    def stream(self, poll: float = 0.3) -> Iterator[TrainingEvent | None]:
-        """Events as they come (None every ``poll`` seconds without one) until the run ends."""
-        while self.running or not self.events.empty():
-            try:
-                yield self.events.get(timeout=poll)
-            except queue.Empty:
+    def stream(self, poll: float = 0.3, start: int = 0) -> Iterator[TrainingEvent | None]:
+        """Events from the ``start``-th on, as they come (None every ``poll`` seconds without one), until
+        the run ends. Any number of pages may stream one run (a reload replays it from the start)."""
+        seen = start
+        while True:
+            with self.changed:
+                if seen >= len(self.history) and self.running:
+                    self.changed.wait(timeout=poll)
+                new, ended = self.history[seen:], not self.running
+            seen += len(new)
+            yield from new
+            if not new:
+                if ended:
+                    return
                 yield None
 
 
@@ -240,45 +290,86 @@ def max_trainings() -> int:
     return max(1, int(os.environ.get("FTCLF_MAX_TRAININGS") or 1))
 
 
-class TrainingJobs:
-    """Training runs by session: at most one per session and ``max_running`` on the server; finished
-    runs keep their draft (until saved) up to ``max_kept`` sessions."""
+def reattach_seconds() -> float:
+    """How long a run whose every page closed waits for one to come back before it is cancelled
+    (``$FTCLF_REATTACH_SECONDS``, default 60)."""
+    return float(os.environ.get("FTCLF_REATTACH_SECONDS") or 60)
 
-    def __init__(self, max_kept: int = 8, max_running: int | None = None) -> None:
+
+class TrainingJobs:
+    """Training runs by browser (its visitor id; the session where there is none): at most one per browser
+    and ``max_running`` on the server. A finished run is kept for its browser: in memory for up to
+    ``max_kept`` browsers, and on disk as the browser's draft when ``drafts`` is given. A page that goes
+    away detaches from its run; when no page of that browser comes back within ``reattach_seconds``, the
+    run is cancelled."""
+
+    def __init__(self, max_kept: int = 8, max_running: int | None = None, drafts=None,
+                 reattach_seconds: float | None = None) -> None:
         self.max_kept, self.max_running = max_kept, max_running or max_trainings()
+        self.drafts = drafts
+        self.reattach_seconds = globals()["reattach_seconds"]() if reattach_seconds is None else reattach_seconds
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, session: str, request: TrainRequest) -> Job:
+    def start(self, key: str, request: TrainRequest, visitor: str | None = None) -> Job:
+        """Start ``request`` for the browser ``key`` (its visitor id, or its session); ``visitor``: whose
+        draft the finished run becomes."""
         policy().check_writable("training")
         request.data.path()  # upload size, sample/task match: fail before starting a thread
         with self._lock:
-            current = self._jobs.get(session)
+            current = self._jobs.get(key)
             if current is not None and current.running:
-                raise InputError("expected one training run per browser session, found one still going; "
-                                "wait for it or cancel it")
+                raise InputError("expected one training run per browser, found one still going; "
+                                 "wait for it or cancel it")
             busy = sum(job.running for job in self._jobs.values())
             if busy >= self.max_running:
                 raise InputError(f"expected a free training slot (this server trains {self.max_running} run"
                                  f"{'s' if self.max_running > 1 else ''} at a time), found {busy} going; try again "
                                  "when it ends (predictions keep working meanwhile)")
-            job = Job(request)
-            previous = self._jobs.pop(session, None)
+            job = Job(request, visitor=visitor, drafts=self.drafts)
+            previous = self._jobs.pop(key, None)
             if previous is not None:
                 previous.discard()
-            self._jobs[session] = job
-            finished = [k for k, j in self._jobs.items() if k != session and not j.running]
-            for key in finished[: max(0, len(self._jobs) - self.max_kept)]:
-                self._jobs.pop(key).discard()
+            self._jobs[key] = job
+            finished = [k for k, j in self._jobs.items() if k != key and not j.running]
+            for old in finished[: max(0, len(self._jobs) - self.max_kept)]:
+                self._jobs.pop(old).discard()
         job.start()
         return job
 
-    def get(self, session: str) -> Job | None:
-        return self._jobs.get(session)
+    def get(self, key: str) -> Job | None:
+        return self._jobs.get(key)
 
-    def cancel(self, session: str) -> bool:
-        """Stop the session's running job (within its grace period); False when none is running."""
-        job = self._jobs.get(session)
+    def attach(self, key: str) -> Job | None:
+        """A page (a reload) shows ``key``'s running run: the run will not be cancelled while it watches."""
+        job = self._jobs.get(key)
+        if job is None or not job.running:
+            return None
+        with self._lock:
+            job.watchers += 1
+        return job
+
+    def detach(self, key: str, job: Job | None = None) -> None:
+        """A page showing ``key``'s run went away: with no page left, the run is cancelled after
+        ``reattach_seconds`` unless one comes back."""
+        job = job or self._jobs.get(key)
+        if job is None:
+            return
+        with self._lock:
+            job.watchers -= 1
+            alone = job.watchers <= 0
+        if not (alone and job.running):
+            return
+        if self.reattach_seconds <= 0:
+            job.stop()
+            return
+        timer = threading.Timer(self.reattach_seconds, lambda: job.watchers <= 0 and job.running and job.stop())
+        timer.daemon = True
+        timer.start()
+
+    def cancel(self, key: str) -> bool:
+        """Stop ``key``'s running job (within its grace period); False when none is running."""
+        job = self._jobs.get(key)
         if job is None or not job.running:
             return False
         job.stop()

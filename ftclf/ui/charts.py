@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 
+import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -28,6 +29,11 @@ def _theme() -> dict:
 
 _TEMPLATE = _theme()
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+#: The one colour scale of every heat map: sequential, light (0) to dark (max), so more reads darker.
+#: Spelled out as [position, colour] pairs: plotly's *named* "Blues" runs the other way (dark to light),
+#: and figures skip the validation that would expand a bare colour list.
+HEAT_SCALE = tuple((at, colour) for at, colour in plotly.colors.make_colorscale(plotly.colors.sequential.Blues))
 
 
 def text(value) -> str:
@@ -58,17 +64,26 @@ def probability_bars(probabilities: dict[str, float], title: str = "Class probab
     return _figure([bars], title=title, xaxis={"range": [0, 1], "tickformat": ".0%"}, height=120 + 40 * len(labels))
 
 
+def _heat(z, x, y, scale_title: str, tickformat: str = "", **trace) -> dict:
+    """A heat-map trace on :data:`HEAT_SCALE` with a titled colour bar; numbers drawn in the cells
+    (``texttemplate``) take black or white by the cell's colour (plotly.js's ``"auto"`` text colour)."""
+    colorbar = {"title": {"text": scale_title, "side": "right"}, **({"tickformat": tickformat} if tickformat else {})}
+    return {"type": "heatmap", "z": z, "x": x, "y": y, "colorscale": HEAT_SCALE, "textfont": {"color": "auto"},
+            "colorbar": colorbar, **trace}
+
+
 def token_heatmap(words: list[str], labels: list[str], probs: list[list[float]],
                   title: str = "Per-token label probabilities") -> go.Figure:
     """Words down, labels across, probability as colour (rows are the per-word distributions)."""
-    heat = {"type": "heatmap", "z": probs, "x": _texts(labels), "y": [text(f"{i}: {w}") for i, w in enumerate(words)],
-            "colorscale": "Blues", "zmin": 0, "zmax": 1, "hovertemplate": "%{y} → %{x}: %{z:.2%}<extra></extra>"}
+    heat = _heat(probs, _texts(labels), [text(f"{i}: {w}") for i, w in enumerate(words)], "probability",
+                 ".0%", zmin=0, zmax=1, hovertemplate="%{y} → %{x}: %{z:.2%}<extra></extra>")
     return _figure([heat], title=title, yaxis={"autorange": "reversed"}, height=160 + 22 * len(words))
 
 
 def confusion_heatmap(matrix: list[list[int]], labels: list[str]) -> go.Figure:
-    heat = {"type": "heatmap", "z": matrix, "x": _texts(labels), "y": _texts(labels), "colorscale": "Blues", "text": matrix,
-            "texttemplate": "%{text}", "hovertemplate": "gold %{y} → predicted %{x}: %{z}<extra></extra>"}
+    """Gold labels down, predicted across, the count of validation examples in each cell."""
+    heat = _heat(matrix, _texts(labels), _texts(labels), "examples", zmin=0, text=matrix, texttemplate="%{text}",
+                 hovertemplate="gold %{y} → predicted %{x}: %{z}<extra></extra>")
     return _figure([heat], title="Confusion matrix (validation)", xaxis={"title": {"text": "predicted"}},
                    yaxis={"title": {"text": "gold"}, "autorange": "reversed"}, height=200 + 40 * len(labels))
 

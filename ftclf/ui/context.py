@@ -7,18 +7,20 @@ import functools
 import html
 import inspect
 import logging
+import os
 import re
 import threading
+from pathlib import Path
 
 import gradio as gr
 
 from ..errors import FtclfError
-from ..service import HeadStore, TrainingJobs
+from ..service import Drafts, HeadStore, TrainingJobs
 from ..tasks import get_task
 
 _store: HeadStore | None = None
 _jobs: TrainingJobs | None = None
-_lock = threading.Lock()
+_lock = threading.RLock()  # jobs() asks store() while holding it
 logger = logging.getLogger(__name__)
 
 
@@ -35,8 +37,16 @@ def jobs() -> TrainingJobs:
     global _jobs
     with _lock:
         if _jobs is None:
-            _jobs = TrainingJobs()
+            # a browser's finished, unsaved run is kept on disk beside the user heads (FTCLF_DRAFTS overrides)
+            _jobs = TrainingJobs(drafts=Drafts(Path(os.environ.get("FTCLF_DRAFTS") or store().user_dir.parent / "drafts")))
         return _jobs
+
+
+def browser_key(visitor: str | None, request) -> str:
+    """Who a training run belongs to: the browser (its visitor id), else the page's session."""
+    from ..service import owner_key
+
+    return visitor if owner_key(visitor) is not None else session_of(request)
 
 
 def set_store(new: HeadStore | None) -> None:

@@ -168,7 +168,7 @@ def build_models_tab(visitor: gr.BrowserState) -> dict:
                         "Your token is used for this request only, never stored or logged.")
             with gr.Row():
                 to_push = _picker("Head to push")
-                push_repo = gr.Textbox(label="Repository (owner/name)", placeholder="my-user/my-sentiment-head")
+                push_repo = gr.Textbox(label="Repository (owner/name)", placeholder="my-user/my-head")
                 push_private = gr.Checkbox(label="Private", value=True)
                 token = gr.Textbox(label="Your Hugging Face token (write access to push; private repositories to load)",
                                    type="password", elem_id="hub-token",

@@ -1,4 +1,4 @@
-"""Sentiment, Paraphrase / NLI and NER tabs: handlers (plain functions) and layouts."""
+"""Text classification, Paraphrase / NLI and NER tabs: handlers (plain functions) and layouts."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ PAIR_EXAMPLES = [
     ["A child is running through a field of flowers.", "A kid is sleeping in a bed."],
 ]
 MAX_HEAT_MAP_WORDS = 200
+
+#: The head each task tab opens on when it exists (else the first by name): the one its tab's name and
+#: examples are about. The pair tab is "Paraphrase / NLI": it opens on paraphrase, NLI one pick away.
+DEFAULT_HEADS = {"sequence": "sentiment-sst2", "pair": "paraphrase-mrpc", "token": "ner-conll2003"}
+#: The NER entity table's columns (entity, type, confidence, start, end) as shares of its panel.
+NER_TABLE_WIDTHS = ["40%", "14%", "18%", "14%", "14%"]
+#: Pair heads listed by name under the pair tab's picker at most (the rest are counted).
+MAX_LISTED_HEADS = 6
 
 #: Prediction events share one concurrency group, wide enough that concurrent users' requests reach
 #: the serving engine together (it batches them on one worker thread).
@@ -130,29 +138,52 @@ def tag_entities(head: str, text: str, threshold: float = 0.5):
     return entity_view(pred, meta, name, threshold, ms)
 
 
+def default_head(task: str, names: list[str]) -> str | None:
+    """The head a task tab opens on: its :data:`DEFAULT_HEADS` entry where it exists, else the first name."""
+    preferred = DEFAULT_HEADS.get(task)
+    return preferred if preferred in names else (names[0] if names else None)
+
+
 def head_picker(task: str, elem_id: str) -> gr.Dropdown:
     names = store().names(task)
     # any head that exists when the event runs is accepted (one saved after the page loaded, too): the
     # handler checks the name against the store, not against this page's choice list
-    return gr.Dropdown(choices=names, value=names[0] if names else None, label="Head", interactive=True, elem_id=elem_id,
+    return gr.Dropdown(choices=names, value=default_head(task, names), label="Head", interactive=True, elem_id=elem_id,
                        allow_custom_value=True)
 
 
 def refresh_picker(task: str, current: str | None = None):
+    """(picker, no-head notice) on a page load: the browser's choice kept while its head exists."""
     names = store().names(task)
-    value = current if current in names else (names[0] if names else None)
+    value = current if current in names else default_head(task, names)
     return gr.Dropdown(choices=names, value=value), gr.Markdown(no_head_notice(task), visible=not names)
 
 
+def pair_heads_md() -> str:
+    """One line naming each pair head and what it decides (its labels, read from the store), the tab's
+    default first: paraphrase or not, entailment / neutral / contradiction, or a user head's own labels."""
+    infos = store().list("pair")
+    if not infos:
+        return ""
+    first = default_head("pair", [i.name for i in infos])
+    infos.sort(key=lambda i: i.name != first)  # stable: the rest stay in name order
+    listed = [f"**{md(i.name)}** decides {md(' / '.join(i.meta.model.labels))}" for i in infos[:MAX_LISTED_HEADS]]
+    more = len(infos) - len(listed)
+    return ("**Pair heads**: " + " · ".join(listed) + (f" · and {more} more in the picker" if more else "")
+            + ". Pick one above.")
+
+
 def build_sequence_tab() -> dict:
-    with gr.Tab("Sentiment", id="sentiment"):
-        gr.Markdown("Sequence classification: the encoder's pooled vector **h** goes through the head, "
-                    "y = softmax(h·W + b) (eq. 11.11).")
+    with gr.Tab("Text classification", id="sentiment"):
+        gr.Markdown("Text classification: one label for a text, from any label set a head was trained on (topics, "
+                    "intents, spam …). The first shipped head, `sentiment-sst2`, tells **positive** from "
+                    "**negative** reviews; train your own in **Train**. The encoder's pooled vector **h** goes "
+                    "through the head, y = softmax(h·W + b) (eq. 11.11).")
         notice = gr.Markdown(no_head_notice("sequence"), visible=not store().names("sequence"))
         with gr.Row():
             with gr.Column():
                 head = head_picker("sequence", "sentiment-head")
-                text = gr.Textbox(label="Text", lines=3, placeholder="Type a review…", elem_id="sentiment-text")
+                text = gr.Textbox(label="Text", lines=3, placeholder="Type a text (a review, a message, a headline …)", elem_id="sentiment-text")
                 button = gr.Button("Classify", variant="primary", elem_id="sentiment-run")
                 gr.Examples([[e] for e in SEQUENCE_EXAMPLES], inputs=[text], cache_examples=False)
             with gr.Column():
@@ -172,6 +203,7 @@ def build_pair_tab() -> dict:
         with gr.Row():
             with gr.Column():
                 head = head_picker("pair", "pair-head")
+                gr.Markdown(pair_heads_md, elem_id="pair-heads")  # a callable: read again on every page load
                 a = gr.Textbox(label="First text (premise)", lines=2, elem_id="pair-a")
                 b = gr.Textbox(label="Second text (hypothesis)", lines=2, elem_id="pair-b")
                 button = gr.Button("Classify pair", variant="primary", elem_id="pair-run")
@@ -199,8 +231,9 @@ def build_ner_tab() -> dict:
                 gr.Examples([[e] for e in NER_EXAMPLES], inputs=[text], cache_examples=False)
             with gr.Column():
                 spans = gr.HighlightedText(label="Entities (label and confidence)", elem_id="ner-spans", show_legend=False)
+                # widths as shares of the panel and long entities wrapped: every column stays in view
                 table = gr.Dataframe(headers=["entity", "type", "confidence", "start", "end"], label="Entities",
-                                     interactive=False, elem_id="ner-table")
+                                     interactive=False, wrap=True, column_widths=NER_TABLE_WIDTHS, elem_id="ner-table")
                 summary = gr.Markdown(elem_id="ner-summary")
         heat = gr.Plot(label="Per-token label probabilities", elem_id="ner-heatmap")
         gr.on([button.click, text.submit, threshold.release], tag_entities, [head, text, threshold],

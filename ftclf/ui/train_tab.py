@@ -16,14 +16,15 @@ from typing import Any
 import gradio as gr
 
 from ..config import AUTO_RULE, CONTRASTIVE_BODIES, MODES, PAIR_MODES, ModelConfig, TrainingConfig
-from ..data import ColumnMap, peek_columns
+from ..data import ColumnMap, detect_columns, peek_columns
 from ..encoders import POOLINGS
 from ..errors import DataError, FtclfError, InputError
 from ..heads import HEADS, heads_for
-from ..service import MAX_UPLOAD_BYTES, DataSource, TrainOutcome, TrainRequest, samples
+from ..service import MAX_UPLOAD_BYTES, DataSource, TrainRequest, samples
 from ..tasks import TASKS, get_task
+from ..training import TrainingEvent
 from . import charts
-from .context import for_browser, is_column_problem, jobs, md, redact, session_of, store, ui_errors
+from .context import browser_key, for_browser, is_column_problem, jobs, md, redact, store, ui_error, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
@@ -76,41 +77,89 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     )
 
 
-def _column_dropdowns(columns: list[str], chosen) -> list:
-    """The text / pair / label column pickers over the file's columns (hidden where it has none: CoNLL, hub);
-    a name the file lacks is cleared (the message names it)."""
-    return [gr.Dropdown(choices=[""] + columns, value=(v or "") if v in columns or not columns else "", visible=bool(columns))
-            for v in chosen]
+#: Shown where Train waits for a preview (an upload or a hub dataset is read and checked first).
+PREVIEW_FIRST = "Preview the data first: Train starts once the preview has read it without a problem."
+#: A run's score rests on few examples below this many: the status says how little.
+FEW_EXAMPLES = 200
+COLUMN_LABELS = {"text_column": "Text column", "text_pair_column": "Second text column", "label_column": "Label column"}
+
+
+def _column_dropdowns(task: str, columns: list[str], chosen) -> list:
+    """The text / pair / label column pickers over the file's columns (hidden where it has none: CoNLL, hub,
+    token tasks), pre-filled with the columns in use; one the readers could not find says it is needed."""
+    spec = get_task(task)
+    out = []
+    for key, value in zip(COLUMN_LABELS, chosen):
+        shown = bool(columns) and not spec.token_level and (key != "text_pair_column" or spec.text_pairs)
+        missing = shown and not value
+        label = COLUMN_LABELS[key] + (" — pick one (required)" if missing else "")
+        out.append(gr.Dropdown(choices=[""] + columns, value=value if value in columns else "", visible=shown,
+                               label=label, elem_classes=["ftclf-missing"] if missing else []))
+    return out
+
+
+def _failed(message: str, what: str = "Preview failed") -> str:
+    """One readable failure, written where it happened (it stays: no toast, no red pills)."""
+    return f"⚠️ **{what}:** {md(message)}"
 
 
 @ui_errors
 def on_preview(values: dict[str, Any]):
-    """-> (preview rows, counts markdown, text / pair / label column dropdowns)"""
-    data = read_form(values).data
+    """-> (preview rows, counts markdown, text / pair / label column pickers, Train button). A problem is
+    one message in the counts line, with the file's columns offered in the pickers when it has some;
+    Train is enabled only by a preview that worked."""
+    task = values["task"]
+    try:
+        data = read_form(values).data
+    except FtclfError as exc:
+        return (gr.Dataframe(value=[], headers=["(nothing read)"]), _failed(for_browser(str(exc))),
+                *_column_dropdowns(task, [], (None, None, None)), gr.Button(interactive=False))
     chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
     try:
         info = data.preview()
     except DataError as exc:
-        path = data.path()
-        columns = [] if path.startswith("hf:") else peek_columns(path)
-        if not (columns and is_column_problem(str(exc))):
-            raise
-        # only a column was not found: the pickers, filled with the file's columns, let the user name it
-        notice = f"**Preview failed:** {md(for_browser(str(exc)))}"
-        return (gr.Dataframe(value=[], headers=["(no rows parsed)"]), notice, *_column_dropdowns(columns, chosen))
-    rows = info["rows"]
+        try:
+            path = data.path()
+            columns = [] if path.startswith("hf:") else peek_columns(path)
+        except (FtclfError, OSError):
+            columns = []
+        detected = detect_columns(columns, data.columns, get_task(task).text_pairs) if columns else None
+        shown = (detected.text, detected.text_pair, detected.label) if detected else chosen
+        notice = _failed(for_browser(str(exc)))
+        if is_column_problem(str(exc)):
+            notice += " The file's columns are in the pickers below."
+        return (gr.Dataframe(value=[], headers=["(no rows parsed)"]), notice,
+                *_column_dropdowns(task, columns, shown), gr.Button(interactive=False))
+    rows, picked = info["rows"], info["chosen"]
     counts = ", ".join(f"{md(k)}: {v}" for k, v in sorted(info["counts"].items()))
     summary = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
     table = gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else [])
-    return (table, summary, *_column_dropdowns(info["columns"], chosen))
+    return (table, summary, *_column_dropdowns(task, info["columns"], (picked.text, picked.text_pair, picked.label)),
+            gr.Button(interactive=True))
+
+
+def on_source_change(source: str):
+    """The data source's own box shows; Train waits for a preview unless the data is a built-in sample."""
+    boxes = [gr.update(visible=source == v) for v in ("sample", "upload", "hub")]
+    return (*boxes, gr.Button(interactive=source == "sample"), "" if source == "sample" else PREVIEW_FIRST)
+
+
+def needs_preview():
+    """New data or another column: Train waits for a new preview."""
+    return gr.Button(interactive=False), PREVIEW_FIRST
+
+
+#: The head name box's example, by task.
+NAME_EXAMPLES = {"sequence": "my-text-classifier", "pair": "my-pair-classifier", "token": "my-ner-tagger"}
 
 
 def on_task_change(task: str):
     """Choices that depend on the task: samples, heads (and the task's default head), pair and
-    pooling options, word shapes."""
+    pooling options, word shapes, the head name's example."""
     spec, names = get_task(task), sample_names(task)
     defaults = ModelConfig(task=task)
     return (
+        gr.Textbox(placeholder=NAME_EXAMPLES.get(task, f"my-{task}-head")),
         _refresh_teachers(task, None),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
@@ -121,21 +170,56 @@ def on_task_change(task: str):
     )
 
 
-def _final_outputs(outcome: TrainOutcome, losses, evals, name):
-    result = outcome.result
-    metrics = result.metrics
+def _evaluated_on(metrics: dict) -> int | None:
+    """How many examples (sentences, for token tasks: their entities' support otherwise) a score rests on."""
+    if isinstance(metrics.get("examples"), int):
+        return metrics["examples"]
+    per_type = metrics.get("per_type")
+    return sum(m.get("support", 0) for m in per_type.values()) if isinstance(per_type, dict) else None
+
+
+def few_examples_note(metrics: dict) -> str:
+    """A plain warning when the score rests on few examples (a perfect score on 45 rows is optimistic)."""
+    n = _evaluated_on(metrics)
+    if not n or n >= FEW_EXAMPLES:
+        return ""
+    return (f" ⚠️ **This score rests on {n} examples**: one example more or less right moves it by "
+            f"{100 / n:.1f} points, so expect less on new data (a score of 1.000 here is optimistic).")
+
+
+def final_view(run: dict, note: str = ""):
+    """(curves, status, metrics table, confusion matrix / per-type chart, most-confused table) of a finished
+    run, from plain data: a run that just ended, or a draft kept on disk (``run.json``)."""
+    result, metrics = run["result"], run["result"]["metrics"]
+    state = {"losses": [], "evals": [], "name": result.get("metric_name") or "metric", "offset": 0,
+             "progress": lambda *a, **k: None}
+    for event in run.get("events", []):
+        _status(event if isinstance(event, TrainingEvent) else TrainingEvent(**event), state)
     # the headline's Markdown is ours; a label from the user's file in it is made inert
-    headline, headers, rows = get_task(outcome.task).report(metrics, quote=lambda label: f"“{md(label)}”")
+    headline, headers, rows = get_task(run["task"]).report(metrics, quote=lambda label: f"“{md(label)}”")
     figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
               else charts.per_type_bars(metrics["per_type"]))
-    state = "cancelled — the best head so far is kept" if result.cancelled else "finished"
-    stopped = ", stopped early" if result.stopped_early else ""
-    status = (f"Training {state} in {result.seconds:.0f} s{stopped}. **Recipe:** {html.escape(outcome.recipe, quote=False)}. "
-              f"**Kept:** {html.escape(result.selection, quote=False)}. **Measured on** {result.validation}: {headline}. "
+    done = "cancelled — the best head so far is kept" if result["cancelled"] else "finished"
+    stopped = ", stopped early" if result["stopped_early"] else ""
+    status = (f"{note}Training {done} in {result['seconds']:.0f} s{stopped}. **Recipe:** "
+              f"{html.escape(run['recipe'], quote=False)}. **Kept:** {html.escape(result['selection'], quote=False)}. "
+              f"**Measured on** {html.escape(result['validation'], quote=False)}: {headline}.{few_examples_note(metrics)} "
               "Name the head below and save it to use it in the task tabs.")
-    confused = outcome.confused
+    confused = run["confused"]
     confused_value = gr.Dataframe(value=[list(r.values()) for r in confused], headers=list(confused[0]) if confused else ["(none)"])
-    return (charts.training_curves(losses, evals, name), status, gr.Dataframe(value=rows, headers=headers), figure, confused_value)
+    return (charts.training_curves(state["losses"], state["evals"], state["name"]), status,
+            gr.Dataframe(value=rows, headers=headers), figure, confused_value)
+
+
+def _failure(exc: Exception, worker: bool = False) -> str:
+    """A run that could not start or ended in an error, as the one message the status line keeps. Here, a
+    failure that is not ours is logged and named by its kind only; the worker's (``worker``) reached this
+    process as its kind and message, shown with server paths redacted."""
+    if isinstance(exc, FtclfError):
+        return _failed(for_browser(str(exc)), "Training failed")
+    if worker:
+        return _failed(redact(str(exc)), "Training failed")
+    return _failed(ui_error(exc).message, "Training failed")
 
 
 #: what a run's progress events are doing, by their ``detail``
@@ -176,48 +260,86 @@ def _status(event, state: dict) -> str | None:
     return status
 
 
-@ui_errors
-def run_train(request: TrainRequest, session: str, progress=None):
-    """Generator: starts the run in the service's job table and streams curves; the final yield
-    has the metrics. ``progress``: gr.Progress (or any callable(fraction, desc=...))."""
-    job = jobs().start(session, request)
+def _stream(job, key: str, progress=None, note: str = ""):
+    """Stream a run's curves and status to one page (replaying what it did so far), then its results; when
+    the page goes away (gradio closes the generator), the page detaches: with no page of that browser
+    left, the run is cancelled after a grace period (a reload reattaches within it)."""
     state = {"losses": [], "evals": [], "name": "metric", "offset": 0, "progress": progress or (lambda *a, **k: None)}
-    status, last = "Reading data and loading the encoder…", 0.0
+    status, last = note + "Reading data and loading the encoder…", 0.0
     try:
         for event in job.stream():
             if event is not None:
-                status = _status(event, state) or status
+                status = note + (_status(event, state) or status.removeprefix(note))
             if time.perf_counter() - last > 0.8 or (event is not None and event.stage == "eval"):
                 last = time.perf_counter()
                 yield charts.training_curves(state["losses"], state["evals"], state["name"]), status, gr.skip(), gr.skip(), gr.skip()
-    finally:  # the browser went away (gradio closes the generator): the run stops too
-        if job.running:
-            jobs().cancel(session)
-    if isinstance(job.error, FtclfError):
-        raise job.error  # shown by its message (ui_errors)
-    if job.error is not None:  # the worker's own failure: its kind and message are all this process has
-        raise gr.Error(html.escape(redact(f"Training failed: {type(job.error).__name__}: {job.error}")))
-    yield _final_outputs(job.outcome, state["losses"], state["evals"], state["name"])
+    finally:
+        jobs().detach(key, job)
+    if job.error is not None:
+        yield gr.skip(), _failure(job.error, worker=True), gr.skip(), gr.skip(), gr.skip()
+        return
+    yield final_view(job.summary())
 
 
-def cancel_train(request: gr.Request = None) -> str:
-    if not jobs().cancel(session_of(request)):
-        return "Nothing to cancel: no training is running in this session."
+def run_train(request: TrainRequest, key: str, progress=None, visitor: str | None = None):
+    """Generator: starts the run in the service's job table (for the browser ``key``; its finished run
+    becomes ``visitor``'s draft) and streams curves; the final yield has the metrics. A run that cannot
+    start or fails shows one message in the status line (the other outputs keep what they had).
+    ``progress``: gr.Progress (or any callable(fraction, desc=...))."""
+    try:
+        job = jobs().start(key, request, visitor=visitor)
+    except Exception as exc:  # noqa: BLE001 (every failure becomes the status line's message)
+        yield gr.skip(), _failure(exc), gr.skip(), gr.skip(), gr.skip()
+        return
+    yield from _stream(job, key, progress)
+
+
+def restore(visitor: str | None, request: gr.Request = None):
+    """On page load: a run this browser has going is shown again and followed (a reload reattaches);
+    else its last finished, unsaved run (a draft: it survives reloads and restarts) is shown, ready to save."""
+    key = browser_key(visitor, request)
+    job = jobs().attach(key)
+    if job is not None:
+        yield from _stream(job, key, note="↻ Your run is still going: ")
+        return
+    job = jobs().get(key)
+    if job is not None and job.outcome is not None:
+        yield final_view(job.summary())
+        return
+    draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
+    if draft is None:
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
+    when = time.strftime("%H:%M", time.localtime(draft.finished))
+    yield final_view(draft.run, note=f"↻ **Your last run (finished at {when}) is kept until you save it or train "
+                                      "again (24 h at most).** ")
+
+
+def cancel_train(visitor: str | None = None, request: gr.Request = None) -> str:
+    if not jobs().cancel(browser_key(visitor, request)):
+        return "Nothing to cancel: no training is running in this browser."
     return "Cancelling… the best head so far will be kept."
 
 
 @ui_errors
 def save_trained(name: str, visitor: str | None = None, request: gr.Request = None) -> str:
-    """Save this session's finished run as a user head owned by this browser (``visitor``)."""
-    job = jobs().get(session_of(request))
-    if job is None or job.outcome is None:
-        raise InputError("expected a finished training run to save, found none; train a head first")
-    info = store().add(job.outcome.draft, name, owner=visitor)
+    """Save this browser's finished run as a user head owned by this browser (``visitor``): the run of this
+    page, or the browser's draft kept on disk (from an earlier page, or before a restart)."""
+    job = jobs().get(browser_key(visitor, request))
+    if job is not None and job.outcome is not None:
+        head = job.outcome.draft
+    else:
+        draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
+        if draft is None:
+            raise InputError("expected a finished training run to save, found none; train a head first")
+        head = draft.head
+    info = store().add(head, name, owner=visitor)
     key, value = info.meta.main_metric
-    return f"Saved **{info.name}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
+    return f"Saved **{md(info.name)}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
 
 
-def build_train_tab() -> dict:
+def build_train_tab(visitor: gr.BrowserState) -> dict:
+    """``visitor``: the browser's visitor id (its runs, drafts and saved heads)."""
     start_task = next(iter(TASKS))
     model_defaults, training_defaults = ModelConfig(task=start_task), TrainingConfig()
     with gr.Tab("Train", id="train"):
@@ -243,8 +365,7 @@ def build_train_tab() -> dict:
         preview_button = gr.Button("Preview data", elem_id="train-preview")
         counts = gr.Markdown(elem_id="train-counts")
         with gr.Row():
-            for key, label in (("text_column", "Text column"), ("text_pair_column", "Second text column"),
-                               ("label_column", "Label column")):
+            for key, label in COLUMN_LABELS.items():
                 form[key] = gr.Dropdown([""], value="", label=label, visible=False, allow_custom_value=True,
                                         elem_id="train-" + key.replace("_", "-"))
         table = gr.Dataframe(label="Parsed rows (first 20)", interactive=False, elem_id="train-preview-table")
@@ -275,7 +396,7 @@ def build_train_tab() -> dict:
                                                label="Teacher weight", elem_id="train-teacher-weight",
                                                info="share of the loss on the teacher's soft labels; the rest on the gold labels")
         with gr.Row():
-            train_button = gr.Button("Train", variant="primary", elem_id="train-run")
+            train_button = gr.Button("Train", variant="primary", elem_id="train-run")  # a sample needs no preview
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
         status = gr.Markdown(elem_id="train-status")
         curves = gr.Plot(label="Live curves", elem_id="train-curves")
@@ -284,7 +405,7 @@ def build_train_tab() -> dict:
             matrix = gr.Plot(label="Confusion matrix / per-type scores", elem_id="train-matrix")
         confused = gr.Dataframe(label="Most confused validation examples", interactive=False, wrap=True)
         with gr.Row():
-            name = gr.Textbox(label="Head name", placeholder="my-sentiment-head", elem_id="train-name")
+            name = gr.Textbox(label="Head name", placeholder=NAME_EXAMPLES.get(start_task, "my-head"), elem_id="train-name")
             save_button = gr.Button("Save head", elem_id="train-save")
         saved = gr.Markdown(elem_id="train-saved")
 
@@ -294,19 +415,29 @@ def build_train_tab() -> dict:
         def preview(values):
             return on_preview(by_name(values))
 
-        @ui_errors
         def train(values, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
-            yield from run_train(read_form(by_name(values)), session_of(request), progress)
+            visitor_id = values.get(visitor)  # the inputs are a set: one dict of {component: value}
+            try:
+                train_request = read_form(by_name(values))
+            except Exception as exc:  # noqa: BLE001 (one message in the status line)
+                yield gr.skip(), _failure(exc), gr.skip(), gr.skip(), gr.skip()
+                return
+            yield from run_train(train_request, browser_key(visitor_id, request), progress, visitor=visitor_id)
 
-        form["task"].change(on_task_change, [form["task"]], [form[k] for k in (
-            "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape")])
-        form["source"].change(lambda src: [gr.update(visible=src == v) for v in ("sample", "upload", "hub")],
-                              [form["source"]], [form["sample"], form["upload"], form["hub"]])
-        preview_button.click(preview, set(form.values()), [table, counts, form["text_column"], form["text_pair_column"],
-                                                           form["label_column"]])
-        train_event = train_button.click(train, set(form.values()), [curves, status, metrics, matrix, confused],
+        previewed = [table, counts, form["text_column"], form["text_pair_column"], form["label_column"], train_button]
+        form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
+            "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape"))])
+        form["source"].change(on_source_change, [form["source"]],
+                              [form["sample"], form["upload"], form["hub"], train_button, counts])
+        preview_button.click(preview, set(form.values()), previewed)
+        form["sample"].change(preview, set(form.values()), previewed)  # a built-in sample previews itself
+        for changed in (form["upload"].upload, form["upload"].clear, form["hub"].input, form["text_column"].input,
+                        form["text_pair_column"].input, form["label_column"].input):
+            changed(needs_preview, None, [train_button, counts], queue=False)
+        train_event = train_button.click(train, {*form.values(), visitor}, [curves, status, metrics, matrix, confused],
                                          concurrency_limit=2)
-        cancel_button.click(cancel_train, None, [status], queue=False)
+        cancel_button.click(cancel_train, [visitor], [status], queue=False)
         form["teacher"].focus(_refresh_teachers,
                               [form["task"], form["teacher"]], [form["teacher"]], queue=False)  # heads saved since
-    return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event}
+    return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event,
+            "results": [curves, status, metrics, matrix, confused]}

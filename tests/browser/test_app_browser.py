@@ -74,7 +74,7 @@ def page(server):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(server)
-        page.get_by_role("tab", name="Sentiment").wait_for()
+        page.get_by_role("tab", name="Text classification").wait_for()
         yield page
         browser.close()
 
@@ -88,8 +88,8 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
-def test_sentiment_tab(page):
-    open_tab(page, "Sentiment")
+def test_text_classification_tab(page):
+    open_tab(page, "Text classification")
     page.locator("#sentiment-text textarea").fill("A gripping, beautifully acted film that stays with you for days.")
     page.locator("#sentiment-run").click()
     page.locator("#sentiment-label").get_by_text("positive").first.wait_for()
@@ -99,7 +99,17 @@ def test_sentiment_tab(page):
 
 
 def test_pair_tab(page):
+    """The tab opens on paraphrase (its name's first word), names the NLI head beside it, and runs both."""
     open_tab(page, "Paraphrase / NLI")
+    assert page.locator("#pair-head input").input_value() == "paraphrase-mrpc"
+    heads = page.locator("#pair-heads").inner_text()
+    assert "paraphrase-mrpc decides not_paraphrase / paraphrase" in heads, heads
+    assert "nli-sick decides contradiction / entailment / neutral" in heads, heads
+    page.locator("#pair-a textarea").fill("The company said quarterly profit rose 10 percent.")
+    page.locator("#pair-b textarea").fill("Quarterly profit at the company climbed 10 percent, it said.")
+    page.locator("#pair-run").click()
+    page.locator("#pair-summary").get_by_text("paraphrase-mrpc").wait_for()
+    pick(page, "#pair-head", "nli-sick")
     page.locator("#pair-a textarea").fill("A man is playing a guitar on stage.")
     page.locator("#pair-b textarea").fill("Nobody is playing music.")
     page.locator("#pair-run").click()
@@ -117,6 +127,12 @@ def test_ner_tab(page):
     page.locator("#ner-spans").get_by_text(re.compile(r"^LOC [01]\.\d\d$")).first.wait_for()
     page.locator("#ner-heatmap .js-plotly-plot").wait_for()
     assert "Paris" in page.locator("#ner-table").inner_text()
+    # every column fits the panel at 1,400 px: the last header lies inside the table's box and the viewport
+    table = page.locator("#ner-table").bounding_box()
+    end = page.locator("#ner-table th").filter(has_text=re.compile(r"^\s*end\s*$")).first.bounding_box()
+    assert end is not None and end["width"] > 0, end
+    assert table["x"] <= end["x"] and end["x"] + end["width"] <= table["x"] + table["width"] + 1, (end, table)
+    assert end["x"] + end["width"] <= page.viewport_size["width"], end
     shot(page, "ner")
 
 
@@ -139,7 +155,7 @@ def test_train_save_and_use_new_head(page):
     page.locator("#train-teacher input").click()  # the teacher picker offers the head just saved
     page.get_by_role("option", name="browser-sentiment").wait_for()
     page.keyboard.press("Escape")
-    open_tab(page, "Sentiment")
+    open_tab(page, "Text classification")
     picker = page.locator("#sentiment-head input")
     picker.click()
     page.get_by_role("option", name="browser-sentiment").click()
@@ -160,7 +176,7 @@ def test_models_and_explain_tabs(page):
 
 
 def test_empty_input_shows_error_and_server_keeps_serving(page):
-    open_tab(page, "Sentiment")
+    open_tab(page, "Text classification")
     page.locator("#sentiment-text textarea").fill("   ")
     page.locator("#sentiment-run").click()
     page.get_by_text("expected some text").first.wait_for()
@@ -180,7 +196,7 @@ def pick(page, dropdown: str, option: str) -> None:
 
 def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     """Labels that are HTML or URLs: no link in the preview line, the confusion matrix or the
-    Sentiment tab's chart; an undetected column is picked in the form after a readable message."""
+    Text classification tab's chart; an undetected column is picked in the form after a readable message."""
     data = tmp_path / "hostile.csv"
     with open(data, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -217,7 +233,7 @@ def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     page.locator("#train-name textarea, #train-name input").first.fill("hostile-labels")
     page.locator("#train-save").click()
     page.locator("#train-saved").get_by_text("hostile-labels").wait_for()
-    open_tab(page, "Sentiment")
+    open_tab(page, "Text classification")
     pick(page, "#sentiment-head", "hostile-labels")
     page.locator("#sentiment-text textarea").fill("a wonderful and moving film")
     page.locator("#sentiment-run").click()

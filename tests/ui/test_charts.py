@@ -69,3 +69,30 @@ def test_a_label_cannot_break_out_of_the_training_headline():
     metrics = {"accuracy": 0.5, "f1": 0.5, "f1_positive": 0.5, "labels": ["a", hostile], "per_class": {}, "examples": 2}
     headline, _, _ = get_task("sequence").report(metrics, quote=lambda label: f"“{md(label)}”")
     assert "](" not in headline and "https://" not in headline and "\\`" in headline
+
+
+def luminance(rgb: str) -> float:
+    """WCAG relative luminance of an ``rgb(r,g,b)`` string: 0 black, 1 white."""
+    def linear(c: int) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(v)) for v in rgb.strip().removeprefix("rgb(").removesuffix(")").split(","))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_the_heat_scale_runs_light_to_dark():
+    """More reads darker: luminance falls along the scale, from near white at 0 to a dark blue at the top."""
+    positions = [at for at, _ in charts.HEAT_SCALE]
+    shades = [luminance(colour) for _, colour in charts.HEAT_SCALE]
+    assert positions[0] == 0 and positions[-1] == 1 and positions == sorted(positions)
+    assert shades[0] > 0.9 > 0.1 > shades[-1]
+    assert shades == sorted(shades, reverse=True)
+
+
+@pytest.mark.parametrize("name", ["token_heatmap", "confusion_heatmap"])
+def test_every_heat_map_uses_the_shared_scale_with_a_titled_colour_bar(name):
+    trace = json.loads(figures(["a", "b"])[name].to_json())["data"][0]
+    assert trace["colorscale"] == [list(step) for step in charts.HEAT_SCALE]
+    assert trace["colorbar"]["title"]["text"] in {"probability", "examples"}
+    assert trace["textfont"]["color"] == "auto"  # plotly.js picks black or white per cell: numbers stay readable
