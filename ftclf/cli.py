@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import re
 import sys
 import types
 import typing
@@ -242,6 +243,14 @@ def cmd_export(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+_COLUMN_PARAMETER = re.compile(r"\(columns=ColumnMap\((\w+)=\.\.\.\)\)")
+
+
+def for_command_line(message: str) -> str:
+    """A library message in the command line's words: ``columns=ColumnMap(text=...)`` is ``--text-column``."""
+    return _COLUMN_PARAMETER.sub(lambda m: f"(--{m.group(1).replace('_', '-')}-column)", message)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = sys.stdout
@@ -252,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                         "push": cmd_push}
             result = commands[args.command](args)
     except FtclfError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_command_line(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # the disk or a file the user named: still one line, not a traceback
         print(f"error: expected {exc.filename or 'the file system'} to be usable, but {exc.strerror or exc}; "

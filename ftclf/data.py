@@ -119,7 +119,8 @@ def peek_columns(path: str | Path, fmt: str | None = None) -> list[str]:
 def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], role: str, name: str,
                 choosable: bool = True) -> str:
     """The column that plays ``role``: ``wanted``, else the first of ``candidates`` present. ``choosable``:
-    whether the user can name the column (``--text-column`` …); if not, the message says to rename it."""
+    whether the user can name the column (the library's ``ColumnMap``, which the CLI's ``--text-column`` … and the
+    dashboard's pickers fill; each says it in its own words); if not, the message says to rename it."""
     if wanted is not None:
         if wanted not in columns:
             raise DataError(
@@ -133,7 +134,7 @@ def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence
     raise DataError(
         f"expected a {role} column (one of {', '.join(candidates)}) in {name}, found columns "
         f"{list(columns)}; "
-        + (f"name the {role} column explicitly (--{role.replace(' ', '-')}-column)" if choosable
+        + (f"name the {role} column explicitly (columns=ColumnMap({role.replace(' ', '_')}=...))" if choosable
            else f"rename the {role} column to one of those names")
     )
 

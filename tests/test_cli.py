@@ -115,3 +115,19 @@ def test_lora_train_prints_only_json_on_stdout(capsys, tmp_path, sentiment_tsv, 
                          "--encoder", tiny_encoder_dir, "--epochs", "1", "--output", str(tmp_path / "lora"))
     assert code == 0, err
     assert json.loads(out)["output"].endswith("lora")  # Trainer's log lines went to stderr
+
+
+def test_a_missing_column_is_named_in_each_interfaces_words(tmp_path, capsys):
+    """The library names its parameter, the command line its flag (the dashboard its picker: tests/ui)."""
+    import pytest
+
+    from ftclf import read_examples
+    from ftclf.errors import DataError
+
+    data = tmp_path / "support.csv"
+    data.write_text("message,category\n" + "".join(f"text {i},{'a' if i % 2 else 'b'}\n" for i in range(10)))
+    with pytest.raises(DataError, match=r"name the text column explicitly \(columns=ColumnMap\(text=\.\.\.\)\)"):
+        read_examples(data, "sequence")
+    assert main(["train", "--task", "sequence", "--data", str(data), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "name the text column explicitly (--text-column)" in err and "ColumnMap" not in err

@@ -9,6 +9,7 @@ layer norms and biases a merged LoRA head shares with its base) are kept once.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import os
 from pathlib import Path
@@ -128,6 +129,34 @@ def smooth_for_int8(model: nn.Module, batches: list[dict], alpha: float = SMOOTH
 
 
 # ------------------------------------------------------------------------------ ONNX
+#: What the ONNX backends and the exporter need beyond a plain install (the ``onnx`` extra), by import name.
+ONNX_PACKAGES = {"onnxruntime": "ONNX Runtime", "onnx": "onnx", "onnxscript": "onnxscript"}
+ONNX_INSTALL = "pip install 'ftclf[onnx]'"
+
+
+def onnx_missing(modules=tuple(ONNX_PACKAGES)) -> list[str]:
+    """Which of ``modules`` cannot be imported here (the ``onnx`` extra is optional)."""
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken or blocked package counts as missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_onnx(purpose: str, modules=("onnxruntime",)) -> None:
+    """Raise a :class:`ConfigError` naming the ``onnx`` extra when ``modules`` are not installed."""
+    missing = onnx_missing(modules)
+    if missing:
+        names = [ONNX_PACKAGES.get(m, m) for m in missing]
+        names = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise ConfigError(f"expected {names} for {purpose}, found {'it' if len(missing) == 1 else 'them'} not "
+                          f"installed; {ONNX_INSTALL}")
+
+
 class SharedWeights:
     """Embedding tables by content, handed to every ONNX session that looks up the same table (a
     merged LoRA head's embeddings are its base's), so each is in memory once."""
@@ -140,6 +169,7 @@ class SharedWeights:
     def provide(self, path: Path, options) -> list:
         """Hand the embedding tables of the model at ``path`` to ``options``; returns what the
         session must keep alive (ONNX Runtime does not copy them)."""
+        require_onnx("the onnx backend", ("onnxruntime", "onnx"))
         import onnx
         from onnx import numpy_helper
         from onnxruntime import OrtValue
@@ -166,6 +196,7 @@ class OnnxEncoder(nn.Module):
 
     def __init__(self, path: str | Path, config=None, threads: int | None = None, shared: SharedWeights | None = None) -> None:
         super().__init__()
+        require_onnx("the onnx backend")
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -200,6 +231,7 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
     and in an exact simulation (86.6 in fp32). u8 x u8 products are summed exactly on every x86 CPU.
     ``weights="s8"`` and ``smooth_alpha=None`` give the s8-weight, unsmoothed export (for comparison)."""
     path = Path(path)
+    require_onnx("the ONNX export", tuple(ONNX_PACKAGES) if quantize else ("onnx", "onnxscript"))
     if weights not in ("u8", "s8"):
         raise ConfigError(f"expected int8 weights 'u8' or 's8', got {weights!r}")
     if quantize and smooth_alpha is not None and tokenizer is None:

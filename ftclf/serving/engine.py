@@ -21,7 +21,7 @@ import torch
 from ..config import PASS_BATCH_SIZE, PREDICT_BATCH_SIZE
 from ..format import CONFIG_NAME
 from ..inference import Predictor, predict_heads
-from .backends import check_backend
+from .backends import check_backend, onnx_missing
 from .batcher import MicroBatcher
 from .pool import EncoderPool
 
@@ -33,7 +33,14 @@ DEFAULT_BACKEND = "onnx-int8"
 
 
 def default_backend() -> str:
-    return check_backend(os.environ.get("FTCLF_BACKEND") or DEFAULT_BACKEND)
+    """FTCLF_BACKEND, else :data:`DEFAULT_BACKEND`; torch fp32 where the ``onnx`` extra is not installed (a
+    plain ``pip install ftclf``), unless FTCLF_BACKEND asks for an onnx backend (then its pool says what to install)."""
+    named = os.environ.get("FTCLF_BACKEND")
+    if named:
+        return check_backend(named)
+    if DEFAULT_BACKEND.startswith("onnx") and onnx_missing():
+        return "torch"
+    return DEFAULT_BACKEND
 
 
 class Engine:

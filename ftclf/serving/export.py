@@ -22,13 +22,14 @@ from pathlib import Path
 from .. import format
 from ..encoders import Encoder
 from ..errors import FtclfError
-from .backends import OnnxEncoder, SharedWeights, export_onnx
+from .backends import ONNX_PACKAGES, OnnxEncoder, SharedWeights, export_onnx, require_onnx
 
 
 def export_head(directory: str | Path, output: str | Path, quantize: bool = False) -> Path:
     """Write the self-contained ONNX export of the saved head at ``directory`` to ``output``."""
     from ..model import Classifier
 
+    require_onnx("the ONNX export", tuple(ONNX_PACKAGES) if quantize else ("onnx", "onnxscript"))  # before any work
     source, target = Path(directory), Path(output).expanduser().resolve()
     meta = format.read_metadata(source)
     if meta.runtime is not None:

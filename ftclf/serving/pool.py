@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import format
 from ..encoders import Encoder, load_encoder
-from .backends import SharedWeights, check_backend, quantize_int8, share_parameters
+from .backends import ONNX_PACKAGES, SharedWeights, check_backend, quantize_int8, require_onnx, share_parameters
 from .export import export_in_child, load_exported
 
 #: Part of every ONNX cache key: bump it when the export or the quantization recipe changes.
@@ -36,6 +36,8 @@ class EncoderPool:
 
     def __init__(self, backend: str = "torch") -> None:
         self.backend = check_backend(backend)
+        if self.backend.startswith("onnx"):  # the onnx extra: refused here, not in an export's child process
+            require_onnx(f"the {self.backend} backend", tuple(ONNX_PACKAGES))
         self._bases: dict[str, Encoder] = {}
         self._served: dict[tuple[str, str], object] = {}  # (base fingerprint, backend) -> served base
         self._sessions: dict[str, tuple] = {}  # exported folder -> (ONNX session, tokenizer)

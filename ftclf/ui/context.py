@@ -79,7 +79,7 @@ def redact(message: str) -> str:
 #: the Train tab's box for each column role the data readers name (roles without a box: the file's own names)
 COLUMN_BOXES = {"text": "Text column", "text pair": "Second text column", "label": "Label column"}
 #: the readers' column hints, written for the command line (data.pick_column)
-_NAME_COLUMN = re.compile(r"name the ([\w ]+?) column explicitly \(--[\w-]+\)")
+_NAME_COLUMN = re.compile(r"name the ([\w ]+?) column explicitly \(columns=ColumnMap\(\w+=\.\.\.\)\)")
 _PASS_COLUMN = re.compile(r"pass one of those as the ([\w ]+?) column\b")
 
 
@@ -97,7 +97,7 @@ def is_column_problem(message: str) -> bool:
 
 def for_browser(message: str) -> str:
     """An error message in the browser's language: server paths redacted, command-line hints
-    (``--text-column``) replaced by the form's boxes."""
+    (``ColumnMap(text=...)``) replaced by the form's boxes."""
     message = _NAME_COLUMN.sub(lambda m: _column_hint(m.group(1), f"pick the {m.group(1)} column"), redact(message))
     return _PASS_COLUMN.sub(lambda m: _column_hint(m.group(1), "pick one of those"), message)
 

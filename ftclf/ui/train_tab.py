@@ -303,16 +303,17 @@ def restore(visitor: str | None, request: gr.Request = None):
         yield from _stream(job, key, note="↻ Your run is still going: ")
         return
     job = jobs().get(key)
-    if job is not None and job.outcome is not None:
-        yield final_view(job.summary())
-        return
     draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
-    if draft is None:
+    if job is not None and job.outcome is not None:
+        run, finished = job.summary(), draft.finished if draft is not None else time.time()
+    elif draft is not None:
+        run, finished = draft.run, draft.finished
+    else:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
-    when = time.strftime("%H:%M", time.localtime(draft.finished))
-    yield final_view(draft.run, note=f"↻ **Your last run (finished at {when}) is kept until you save it or train "
-                                      "again (24 h at most).** ")
+    when = time.strftime("%H:%M", time.localtime(finished))
+    yield final_view(run, note=f"↻ **Your last run (finished at {when}) is kept until you save it or train again "
+                               "(24 h at most).** ")
 
 
 def cancel_train(visitor: str | None = None, request: gr.Request = None) -> str:
