@@ -120,14 +120,15 @@ def live_app(minutes: float, clients: int) -> dict:
 
     stop = time.perf_counter() + 60 * minutes
     def train_args(client, epochs, k):
-        labels = [p["label"] for p in client.view_api(return_format="dict", print_info=False)
-                  ["named_endpoints"]["/train"]["parameters"]]
+        parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/train"]["parameters"]
+        defaults = {p["label"]: p.get("parameter_default") for p in parameters}  # the form's own for the rest
+        labels = [p["label"] for p in parameters]
         values = {"Task": "sequence", "Data": "sample", "Sample": "sentiment (120 reviews)", "Head": "linear",
                   "Pooling": "mean", "Pair mode": "cross", "concat: add |a−b| and a∗b": True,
                   "Word-shape features": False, "Training mode": "frozen", "Epochs (0 = default)": epochs,
                   "Learning rate (0 = default)": 0, "Batch size (0 = default)": 0}
         # the unlabelled parameter is the browser's visitor id (BrowserState): this user's runs and drafts
-        return [visitor(k) if label == "parameter_2" else values.get(label) for label in labels]
+        return [visitor(k) if label == "parameter_2" else values.get(label, defaults[label]) for label in labels]
 
     def others_head(k):  # a head another user saved (its deletion must be refused): strangers on one Space
         with lock:

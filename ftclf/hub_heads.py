@@ -37,7 +37,7 @@ def check_repo_id(repo_id: str) -> str:
     repo_id = (repo_id or "").strip()
     if not is_repo_id(repo_id):
         raise FtclfError(f"expected a hub repository id owner/name (letters, digits, '.', '_', '-'), got {repo_id[:80]!r}; "
-                         "e.g. my-user/my-sentiment-head")
+                         "e.g. my-user/my-text-classifier")
     return repo_id
 
 

@@ -254,7 +254,7 @@ class HeadStore:
         if not NAME_RE.match(name):
             raise InputError(
                 f"expected a head name of lowercase letters, digits, '.', '_' or '-' (up to 63, starting with "
-                f"a letter or digit), got {name!r}; e.g. my-sentiment-head"
+                f"a letter or digit), got {name!r}; e.g. my-text-classifier"
             )
         if (self.shipped_dir / name).exists():
             raise InputError(f"expected a name that is not a shipped head, got {name!r}; shipped heads cannot be overwritten")

@@ -12,7 +12,7 @@ from .base import TaskSpec, check_texts
 
 class SequenceTask(TaskSpec):
     name = "sequence"
-    title = "Sentiment / text classification"
+    title = "Text classification"
     supports_contrastive = True
     usage = 'predict(clf, ["a gripping, beautifully acted film"])'
 

@@ -18,6 +18,9 @@ Task heads on a pretrained encoder (default: the embedded **all-MiniLM-L6-v2**, 
 the task tabs, train your own in **Train**, manage them in **Models**, and see the numbers in **How it works**."""
 
 
+#: The dashboard's own styles (passed to ``demo.launch(css=CSS)``): a column picker the data needs stands out.
+CSS = ".ftclf-missing { outline: 2px solid #f59e0b; border-radius: 6px; }"
+
 READONLY_NOTICE = ("\n\n🔒 **Read-only demo**: predictions and *How it works* are open to everyone; training, saving, "
                    "deleting and the Hub are turned off on this server.")
 _VISITOR = re.compile(r"^[0-9a-f]{32}$")

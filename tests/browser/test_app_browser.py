@@ -269,6 +269,8 @@ def test_own_csv_trains_by_picked_columns_survives_a_reload_and_saves(page, tmp_
             for category, templates in SUPPORT.items():
                 for template in templates:
                     writer.writerow([template.format(i=i), category])
+    page.reload()  # a fresh form (an earlier test left its upload in the file box)
+    page.get_by_role("tab", name="Train").wait_for()
     open_tab(page, "Train")
     page.locator("#train-task").get_by_text("(sequence)").click()
     page.locator("#train-source").get_by_text("Upload a file").click()
