@@ -90,11 +90,6 @@ def _column_hint(role: str, how: str) -> str:
     return f"{how} in the {box} box below (Preview shows the columns)"
 
 
-def is_column_problem(message: str) -> bool:
-    """Whether a data error says only that a column was not found (picking one in the form fixes it)."""
-    return bool(_NAME_COLUMN.search(message) or _PASS_COLUMN.search(message))
-
-
 def for_browser(message: str) -> str:
     """An error message in the browser's language: server paths redacted, command-line hints
     (``ColumnMap(text=...)``) replaced by the form's boxes."""

@@ -24,7 +24,7 @@ from ..service import MAX_UPLOAD_BYTES, DataSource, TrainRequest, samples
 from ..tasks import TASKS, get_task
 from ..training import TrainingEvent
 from . import charts
-from .context import browser_key, for_browser, is_column_problem, jobs, md, redact, store, ui_error, ui_errors
+from .context import browser_key, for_browser, jobs, md, redact, store, ui_error, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
@@ -78,7 +78,7 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
 
 
 #: Shown where Train waits for a preview (an upload or a hub dataset is read and checked first).
-PREVIEW_FIRST = "Preview the data first: Train starts once the preview has read it without a problem."
+PREVIEW_FIRST = "Train (preview the data first)"
 #: A run's score rests on few examples below this many: the status says how little.
 FEW_EXAMPLES = 200
 COLUMN_LABELS = {"text_column": "Text column", "text_pair_column": "Second text column", "label_column": "Label column"}
@@ -113,7 +113,7 @@ def on_preview(values: dict[str, Any]):
         data = read_form(values).data
     except FtclfError as exc:
         return (gr.Dataframe(value=[], headers=["(nothing read)"]), _failed(for_browser(str(exc))),
-                *_column_dropdowns(task, [], (None, None, None)), gr.Button(interactive=False))
+                *_column_dropdowns(task, [], (None, None, None)), gr.Button(PREVIEW_FIRST, interactive=False))
     chosen = (data.columns.text, data.columns.text_pair, data.columns.label)
     try:
         info = data.preview()
@@ -126,27 +126,38 @@ def on_preview(values: dict[str, Any]):
         detected = detect_columns(columns, data.columns, get_task(task).text_pairs) if columns else None
         shown = (detected.text, detected.text_pair, detected.label) if detected else chosen
         notice = _failed(for_browser(str(exc)))
-        if is_column_problem(str(exc)):
-            notice += " The file's columns are in the pickers below."
         return (gr.Dataframe(value=[], headers=["(no rows parsed)"]), notice,
-                *_column_dropdowns(task, columns, shown), gr.Button(interactive=False))
+                *_column_dropdowns(task, columns, shown), gr.Button(PREVIEW_FIRST, interactive=False))
     rows, picked = info["rows"], info["chosen"]
     counts = ", ".join(f"{md(k)}: {v}" for k, v in sorted(info["counts"].items()))
     summary = f"**{info['examples']} examples** parsed · {info['counted']}: {counts}"
     table = gr.Dataframe(value=[list(r.values()) for r in rows], headers=list(rows[0]) if rows else [])
     return (table, summary, *_column_dropdowns(task, info["columns"], (picked.text, picked.text_pair, picked.label)),
-            gr.Button(interactive=True))
+            gr.Button("Train", interactive=True))
+
+
+def _no_columns() -> list:
+    """The column pickers emptied and hidden: they belong to the data previewed last, not to new data."""
+    return [gr.Dropdown(choices=[""], value="", visible=False, label=label, elem_classes=[])
+            for label in COLUMN_LABELS.values()]
 
 
 def on_source_change(source: str):
     """The data source's own box shows; Train waits for a preview unless the data is a built-in sample."""
     boxes = [gr.update(visible=source == v) for v in ("sample", "upload", "hub")]
-    return (*boxes, gr.Button(interactive=source == "sample"), "" if source == "sample" else PREVIEW_FIRST)
+    ready = source == "sample"
+    return (*boxes, gr.Button("Train" if ready else PREVIEW_FIRST, interactive=ready), *_no_columns())
+
+
+def on_new_data():
+    """Another file or dataset: the pickers start afresh and Train waits for its preview."""
+    return (gr.Button(PREVIEW_FIRST, interactive=False), *_no_columns())
 
 
 def needs_preview():
-    """New data or another column: Train waits for a new preview."""
-    return gr.Button(interactive=False), PREVIEW_FIRST
+    """New data or another column: Train waits for a new preview (the button says so; the preview line,
+    which a preview may be writing at this moment, is left alone)."""
+    return gr.Button(PREVIEW_FIRST, interactive=False)
 
 
 #: The head name box's example, by task.
@@ -402,7 +413,8 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
         status = gr.Markdown(elem_id="train-status")
         curves = gr.Plot(label="Live curves", elem_id="train-curves")
         with gr.Row():
-            metrics = gr.Dataframe(label="Validation metrics", interactive=False, elem_id="train-metrics")
+            metrics = gr.Dataframe(label="Validation metrics", interactive=False, elem_id="train-metrics", wrap=True,
+                                   column_widths=["36%", "16%", "16%", "16%", "16%"])  # every column in its panel
             matrix = gr.Plot(label="Confusion matrix / per-type scores", elem_id="train-matrix")
         confused = gr.Dataframe(label="Most confused validation examples", interactive=False, wrap=True)
         with gr.Row():
@@ -428,13 +440,16 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
         previewed = [table, counts, form["text_column"], form["text_pair_column"], form["label_column"], train_button]
         form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
             "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape"))])
+        columns = [form["text_column"], form["text_pair_column"], form["label_column"]]
         form["source"].change(on_source_change, [form["source"]],
-                              [form["sample"], form["upload"], form["hub"], train_button, counts])
+                              [form["sample"], form["upload"], form["hub"], train_button, *columns])
         preview_button.click(preview, set(form.values()), previewed)
-        form["sample"].change(preview, set(form.values()), previewed)  # a built-in sample previews itself
-        for changed in (form["upload"].upload, form["upload"].clear, form["hub"].input, form["text_column"].input,
-                        form["text_pair_column"].input, form["label_column"].input):
-            changed(needs_preview, None, [train_button, counts], queue=False)
+        # a built-in sample previews itself, with its own columns (not the ones of the data before)
+        form["sample"].change(_no_columns, None, columns, queue=False).then(preview, set(form.values()), previewed)
+        for changed in (form["upload"].upload, form["upload"].clear, form["hub"].input):
+            changed(on_new_data, None, [train_button, *columns], queue=False)
+        for changed in (c.input for c in columns):
+            changed(needs_preview, None, [train_button], queue=False)
         train_event = train_button.click(train, {*form.values(), visitor}, [curves, status, metrics, matrix, confused],
                                          concurrency_limit=2)
         cancel_button.click(cancel_train, [visitor], [status], queue=False)

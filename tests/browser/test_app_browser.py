@@ -221,6 +221,7 @@ def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     pick(page, "#train-label-column", "verdict")
     page.locator("#train-preview").click()
     page.locator("#train-counts").get_by_text("32 examples").wait_for()
+    page.wait_for_function("!document.querySelector('#train-run').disabled")  # the preview worked: Train is on
     counts = page.locator("#train-counts").inner_text()
     assert EVIL_LINK in counts and EVIL_URL in counts, counts
     assert page.locator("#train-counts a").count() == 0  # neither the tag nor the bare URL became a link
