@@ -94,6 +94,28 @@ def test_the_installed_package_is_not_the_checkout(venv):
     assert str(venv) in out.stdout and str(ROOT) not in out.stdout
 
 
+DASHBOARD = """
+import json, urllib.request
+from ftclf.ui import build_demo
+demo = build_demo()
+_, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+call = urllib.request.Request(url + "gradio_api/call/sentiment", json.dumps({"data": ["sentiment-sst2", "a moving film"]})
+                              .encode(), {"Content-Type": "application/json"})
+event = json.loads(urllib.request.urlopen(call, timeout=60).read())["event_id"]
+print(urllib.request.urlopen(url + "gradio_api/call/sentiment/" + event, timeout=120).read().decode())
+demo.close()
+"""
+
+
+@pytest.mark.slow
+def test_the_installed_app_extra_runs_the_dashboard(venv, tmp_path):
+    """With the app's packages (here: the machine's, as `.[app]` installs them) the installed package serves the
+    dashboard, shipped heads included, and answers its Text classification endpoint."""
+    out = run(venv, "python", "-c", DASHBOARD, env={"FTCLF_BACKEND": "torch", "FTCLF_USER_HEADS": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "event: complete" in out.stdout and '"positive"' in out.stdout, out.stdout[-1000:]
+
+
 @pytest.mark.slow
 def test_the_wheel_requires_the_app_and_onnx_packages_only_in_its_extras(venv):
     (metadata,) = venv.glob("lib/python*/site-packages/ftclf-*.dist-info/METADATA")
