@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .fake_hub import fake_hub  # noqa: F401 (a fixture for every test module)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 POSITIVE = ["good", "great", "excellent", "wonderful", "lovely", "superb", "brilliant", "happy"]

@@ -15,7 +15,7 @@ from ftclf.errors import FtclfError
 from ftclf.service import AccessDenied, DataSource, HeadStore, TrainingJobs, TrainRequest, owner_key, policy
 from ftclf.service.access import visitor_secret
 
-from .test_hub_heads import TOKEN, FakeHub
+from .fake_hub import TOKEN
 
 ME, STRANGER = "0123456789abcdef" * 2, "fedcba9876543210" * 2
 
@@ -99,19 +99,6 @@ def test_the_read_only_dashboard_has_no_train_tab_and_its_handlers_refuse(monkey
 
 
 # ------------------------------------------------------------------------------ tokens and the Hub
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    from ftclf import hub_heads
-
-    fake = FakeHub(tmp_path)
-    monkeypatch.setattr(hub_heads, "HfApi", fake.api)
-    monkeypatch.setattr(hub_heads, "snapshot_download", fake.snapshot_download)
-    monkeypatch.setattr(hub_heads.hub, "require", lambda what: None)
-    monkeypatch.setattr(hub_heads.hub, "reachable", lambda timeout=3.0: True)
-    monkeypatch.setattr(hub_heads.hub, "cached_snapshot", lambda repo_id: None)
-    return fake
-
-
 @pytest.fixture
 def ui_store(store):
     from ftclf.ui import context

@@ -189,6 +189,16 @@ def test_empty_input_shows_error_and_server_keeps_serving(page):
     page.locator("#sentiment-label").get_by_text("negative").first.wait_for()
 
 
+def upload_for_training(page, data: Path) -> None:
+    """Train tab, a text classification task, the file uploaded (its name shown)."""
+    open_tab(page, "Train")
+    page.locator("#train-task").get_by_text("(sequence)").click()
+    page.locator("#train-source").get_by_text("Upload a file").click()
+    page.locator("#train-upload").wait_for(state="visible")
+    page.locator("#train-upload input[type=file]").set_input_files(str(data))
+    page.locator("#train-upload").get_by_text(data.name).first.wait_for()
+
+
 EVIL_LINK = '<a href="https://evil.example/">click</a>'
 EVIL_URL = "www.evil.example"
 
@@ -208,12 +218,7 @@ def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
         for i in range(16):
             writer.writerow([f"a wonderful, moving film number {i}", EVIL_LINK])
             writer.writerow([f"a dull, boring mess number {i}", EVIL_URL])
-    open_tab(page, "Train")
-    page.locator("#train-task").get_by_text("(sequence)").click()
-    page.locator("#train-source").get_by_text("Upload a file").click()
-    page.locator("#train-upload").wait_for(state="visible")
-    page.locator("#train-upload input[type=file]").set_input_files(str(data))
-    page.locator("#train-upload").get_by_text("hostile.csv").first.wait_for()
+    upload_for_training(page, data)
     page.locator("#train-preview").click()
     page.locator("#train-counts").get_by_text("pick the text column in the Text column box").wait_for()
     assert "--text-column" not in page.locator("#train-counts").inner_text()
@@ -272,12 +277,7 @@ def test_own_csv_trains_by_picked_columns_survives_a_reload_and_saves(page, tmp_
                     writer.writerow([template.format(i=i), category])
     page.reload()  # a fresh form (an earlier test left its upload in the file box)
     page.get_by_role("tab", name="Train").wait_for()
-    open_tab(page, "Train")
-    page.locator("#train-task").get_by_text("(sequence)").click()
-    page.locator("#train-source").get_by_text("Upload a file").click()
-    page.locator("#train-upload").wait_for(state="visible")
-    page.locator("#train-upload input[type=file]").set_input_files(str(data))
-    page.locator("#train-upload").get_by_text("support.csv").first.wait_for()
+    upload_for_training(page, data)
     assert page.locator("#train-run").is_disabled()  # Train waits for a preview of the upload
     page.locator("#train-preview").click()
     page.locator("#train-counts").get_by_text("Preview failed").wait_for()
