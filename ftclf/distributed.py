@@ -9,6 +9,8 @@ contrastive tuning, batch prediction — while only the main process writes file
 from __future__ import annotations
 
 import atexit
+import contextlib
+import datetime
 import os
 import sys
 from dataclasses import dataclass
@@ -76,18 +78,25 @@ def placement() -> Placement:
     return Placement(state.process_index, state.num_processes)
 
 
+#: Seconds a process waits at the end for its peers to reach the end too (a failed peer never does).
+FINISH_WAIT = 20
+
+
 def finish() -> None:
     """Take this process's group down before the interpreter exits (a no-op unless one is up).
 
     A gloo group left up at exit can abort the process ("terminate called without an active
-    exception") while its worker threads are torn down. Local: it waits for no other process, so a
-    process whose work failed still leaves at once.
+    exception") while its worker threads are torn down, so the processes first wait for each other (at
+    most ``FINISH_WAIT`` seconds: a process whose peer failed still leaves).
     """
     if "torch.distributed" not in sys.modules:  # nothing was ever set up
         return
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":  # leave together: a group torn down while a peer still talks can abort
+            with contextlib.suppress(Exception):  # a peer failed or left first: leave anyway
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=FINISH_WAIT))
         dist.destroy_process_group()
 
 

@@ -181,6 +181,8 @@ class Job:
     drafts: object = None
     #: pages showing this run now (a closed tab with no page coming back cancels it)
     watchers: int = 1
+    #: whether the finished run's head was moved into its browser's draft (which outlives this job)
+    persisted: bool = False
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -209,8 +211,7 @@ class Job:
         self.process = context.Process(target=_train_in_child, name="ftclf-train", daemon=True,
                                        args=(self.request, messages, self.cancel, dict(os.environ)))
         self.process.start()
-        self._messages = messages
-        self.thread = threading.Thread(target=self._run, daemon=True, name="ftclf-train-events")
+        self.thread = threading.Thread(target=self._run, args=(messages,), daemon=True, name="ftclf-train-events")
         self.thread.start()
 
     def _collect(self, messages) -> None:
@@ -252,15 +253,13 @@ class Job:
                 "result": {k: getattr(result, k) for k in ("metrics", "seconds", "stopped_early", "cancelled",
                                                            "selection", "validation", "metric_name")}}
 
-    def _run(self) -> None:
+    def _run(self, messages) -> None:
         """Collect the run's messages, then wake everyone who waits on it."""
         try:
-            self._collect(self._messages)
+            self._collect(messages)
         finally:
             with self.changed:
                 self.changed.notify_all()
-
-    persisted: bool = False
 
     def discard(self) -> None:
         """Remove the temporary draft of a run nobody saved (a browser's draft on disk stays its own)."""
