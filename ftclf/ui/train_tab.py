@@ -441,8 +441,8 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
         form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
             "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape"))])
         columns = [form["text_column"], form["text_pair_column"], form["label_column"]]
-        form["source"].change(on_source_change, [form["source"]],
-                              [form["sample"], form["upload"], form["hub"], train_button, *columns])
+        form["source"].change(on_source_change, [form["source"]],  # a pure form update: no queue, no wait
+                              [form["sample"], form["upload"], form["hub"], train_button, *columns], queue=False)
         preview_button.click(preview, set(form.values()), previewed)
         # a built-in sample previews itself, with its own columns (not the ones of the data before)
         form["sample"].change(_no_columns, None, columns, queue=False).then(preview, set(form.values()), previewed)

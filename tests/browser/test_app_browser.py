@@ -196,7 +196,7 @@ def upload_for_training(page, data: Path) -> None:
     page.locator("#train-source").get_by_text("Upload a file").click()
     page.locator("#train-upload").wait_for(state="visible")
     page.locator("#train-upload input[type=file]").set_input_files(str(data))
-    page.locator("#train-upload").get_by_text(data.name).first.wait_for()
+    page.locator("#train-upload").get_by_text(data.name).first.wait_for(timeout=120_000)  # a loaded CI machine
 
 
 EVIL_LINK = '<a href="https://evil.example/">click</a>'
