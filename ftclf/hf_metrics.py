@@ -20,7 +20,7 @@ import datasets
 import evaluate
 
 from .errors import DataError
-from .metrics import classification_metrics, token_metrics
+from .metrics import token_metrics
 
 
 class TaskMetric(evaluate.Metric):
@@ -51,21 +51,14 @@ def task_metrics(task, gold: Sequence, predicted: Sequence, labels: Sequence[str
     return metric.compute(predictions=list(predicted), references=list(gold))
 
 
-class ClassificationMetric(evaluate.Metric):
-    """Accuracy, macro-F1 (+ positive-class F1), per-class P/R/F1 and the confusion matrix."""
+class ClassificationMetric(TaskMetric):
+    """Accuracy, macro-F1 (+ positive-class F1), per-class P/R/F1 and the confusion matrix: the sequence
+    task's metrics (those of every one-label task)."""
 
     def __init__(self, labels: list[str], **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.label_names = list(labels)
+        from .tasks import get_task
 
-    def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description="ftclf classification metrics", citation="", inputs_description="label ids",
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
-        )
-
-    def _compute(self, predictions, references) -> dict:
-        return classification_metrics(references, predictions, self.label_names)
+        super().__init__(get_task("sequence"), labels, **kwargs)
 
 
 class EntityMetric(evaluate.Metric):
