@@ -70,6 +70,24 @@ class Policy:
                                f"(FTCLF_READONLY=1): {what} is turned off here; predictions still work, and "
                                "your own copy of ftclf (pip install, python app.py) does all of it")
 
+    def push_token(self, token: str | None) -> str | None:
+        """The token a visitor's push uses: their own; with none, the server's ``HF_TOKEN`` (returned as
+        None: the hub client's own) only where the operator opted in, else AccessDenied."""
+        self.check_writable("pushing to the Hub")
+        token = (token or "").strip()
+        if token:
+            return token
+        if self.push_with_server_token and os.environ.get("HF_TOKEN"):
+            return None
+        raise AccessDenied("expected your own Hugging Face token with write access, got an empty box; paste one in "
+                           "the token box (this server does not push with its own token)")
+
+    def pull_token(self, token: str | None) -> str | bool:
+        """The token a visitor's pull sends: their own, or none at all (False), never the server's (which
+        could read its owner's private repositories)."""
+        self.check_writable("loading heads from the Hub")
+        return (token or "").strip() or False
+
     def is_admin(self, token: str | None) -> bool:
         """Whether ``token`` is the operator token (compared in constant time; no token set: nobody is)."""
         return bool(self.admin_token) and bool(token) and hmac.compare_digest(str(token), self.admin_token)

@@ -10,7 +10,7 @@ import gradio as gr
 
 from .. import hub_heads
 from ..errors import InputError
-from ..service import AccessDenied, policy
+from ..service import policy
 from ..tasks import get_task
 from . import charts
 from .context import md, redact, store, ui_errors
@@ -82,7 +82,7 @@ def download_head(name: str):
 
 
 def server_token_pushes() -> bool:
-    """Whether an empty token box pushes with the server's own token (an operator's opt-in)."""
+    """Whether an empty token box pushes with the server's own token (an operator's opt-in): the box says so."""
     return policy().push_with_server_token and bool(os.environ.get("HF_TOKEN"))
 
 
@@ -90,14 +90,10 @@ def server_token_pushes() -> bool:
 def push_head(name: str, repo_id: str, private: bool, token: str) -> str:
     """Upload a head with the visitor's token (never shown or logged); the server's ``HF_TOKEN`` only where
     the operator opted in (``FTCLF_HUB_PUSH_WITH_SERVER_TOKEN=1``)."""
-    policy().check_writable("pushing to the Hub")
+    token = policy().push_token(token)  # the visitor's own (the server's only where the operator opted in)
     if not name:
         raise InputError("expected a head to push, got none; pick one")
-    token = (token or "").strip()
-    if not token and not server_token_pushes():
-        raise AccessDenied("expected your own Hugging Face token with write access, got an empty box; paste one in "
-                           "the token box (this server does not push with its own token)")
-    url = hub_heads.push(store().info(name).path, repo_id, token=token or None, private=private)
+    url = hub_heads.push(store().info(name).path, repo_id, token=token, private=private)
     return f"Pushed **{md(name)}** to [{md(hub_heads.check_repo_id(repo_id))}]({url})."
 
 
@@ -105,13 +101,12 @@ def push_head(name: str, repo_id: str, private: bool, token: str) -> str:
 def load_from_hub(repo_id: str, name: str, token: str, visitor: str | None = None) -> str:
     """Download a pushed head and add it to the user heads (under ``name``, default the repository's name)."""
     rules = policy()
-    rules.check_writable("loading heads from the Hub")
+    token = rules.pull_token(token)  # the visitor's own or none: never the server's
     repo_id = hub_heads.check_repo_id(repo_id)
     name = (name or "").strip() or repo_id.split("/")[1].lower()
     store().check_new_name(name)  # before the download: a bad name or a full store costs nothing
     store().check_quota()
-    # a visitor's pull sends the visitor's token or none: never the server's (its private repositories)
-    path = hub_heads.pull(repo_id, token=(token or "").strip() or False, max_bytes=rules.max_pull_bytes)
+    path = hub_heads.pull(repo_id, token=token, max_bytes=rules.max_pull_bytes)
     info = store().add(path, name, owner=visitor)
     return f"Loaded **{md(repo_id)}** as the user head **{md(info.name)}** ({info.task}); it is in every picker now."
 
