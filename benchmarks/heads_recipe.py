@@ -273,7 +273,7 @@ RECIPES = {r.name: r for r in [
 
 #: shipped head name -> the recipe it is trained with (chosen on validation metrics, see README)
 SHIPPED = {
-    "sentiment-sst2": "sst2-lora",
+    "sentiment-sst2": "sst2s-lora",
     "paraphrase-mrpc": "mrpc-lora32-cross",
     "nli-sick": "sick-lora32-cross",
     "ner-conll2003": "conll-lora32-crf-shape",

@@ -1,11 +1,13 @@
 """Put trained recipe outputs into assets/heads under their shipped names, re-measured on the CPU.
 
     python benchmarks/ship_heads.py --from runs/heads [--to assets/heads]
+    python benchmarks/ship_heads.py --recalibrate [NAME ...]     # refit the shipped heads' calibration only
 
 For each shipped head (heads_recipe.SHIPPED) this loads SRC/RECIPE onto the exact embedded
 encoder, sets the label aliases of its source data, re-measures the validation metrics on the
 recipe's validation split, records the metric on a fixed slice (the first SLICE validation
-examples, which CI reproduces), and saves DEST/NAME atomically with its model card.
+examples, which CI reproduces), calibrates its probabilities on the same validation split
+(``ftclf.calibration``), and saves DEST/NAME atomically with its model card.
 
 Before a head is shipped, the app's backend (``ftclf.serving.DEFAULT_BACKEND``, onnx-int8) is measured
 on the same whole validation split: a head whose figure there moves more than INT8_BOUND from fp32
@@ -52,8 +54,40 @@ def check_int8(name: str, metric: str, fp32: float, backend: str, value: float, 
             "Retrain or fix the export (benchmarks/int8_fidelity.py shows why), or pass --allow-int8-shift to ship anyway")
 
 
+def calibrate(clf, val, recipe):
+    """The head's calibration, fitted on the recipe's validation split (never a test split)."""
+    from ftclf.calibration import fit_calibration
+    from ftclf.evaluation import decode_examples
+
+    examples, decoded = decode_examples(clf, val)
+    gold = clf.task.gold_ids(examples, clf.model_config.label2id)
+    return fit_calibration(clf, decoded, gold, fitted_on=validation_words(recipe, len(val)))
+
+
+def validation_words(recipe, n: int) -> str:
+    """The recipe's validation split, in words (what the shipped head's card and config say)."""
+    if recipe.data == "sst2+sentences":
+        return f"{n:,} held-out whole SST-2 training sentences (their phrases removed from training)"
+    if recipe.data.split("+")[0] in ("sst2", "mrpc"):
+        return f"a seeded {n:,}-example carve of the {recipe.data.split('+')[0].upper()} training file"
+    return f"the {recipe.data.split('+')[0].upper()} validation file ({n:,} examples)"
+
+
+def recalibrate(name: str, dest: Path) -> dict:
+    """Fit a shipped head's calibration again on its recipe's validation split, in place (weights and
+    recorded figures unchanged)."""
+    from ftclf.calibration import calibration_figures
+    from ftclf.recalibration import calibrate_saved
+
+    recipe = heads_recipe.recipe(name)
+    _, val = recipe.load()  # label aliases are applied when the head scores it
+    _, cal = calibrate_saved(dest / name, val, described=validation_words(recipe, len(val)))
+    return {"name": name, "calibration": cal.summary(), **calibration_figures(cal)}
+
+
 def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> dict:
     from ftclf import Classifier
+    from ftclf.calibration import calibration_figures
     from ftclf.evaluation import evaluate
 
     recipe = heads_recipe.recipe(name)
@@ -63,12 +97,15 @@ def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> di
     dataset = recipe.data.split("+")[0]
     clf.model_config.label_aliases = dict(heads_recipe.ALIASES.get(dataset, {}))
     _, val = recipe.load()
+    clf.calibration = None  # the recorded figures are the raw head's, then it is calibrated on the same split
     t0 = time.perf_counter()
-    metrics = evaluate(clf, val)
+    metrics = {k: v for k, v in evaluate(clf, val).items() if not k.startswith(("ece", "entity_ece", "nll", "brier"))}
     seconds = time.perf_counter() - t0
     metric = heads_recipe.main_metric(recipe.model.task, dataset)
     sliced = evaluate(clf, val[:SLICE])
+    clf.calibration = calibrate(clf, val, recipe)
     clf.metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    clf.metrics.update(calibration_figures(clf.calibration))
     clf.metrics.update({
         "main_metric": metric,
         "slice_examples": SLICE,
@@ -93,18 +130,26 @@ def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> di
     clf.save_pretrained(dest / name)
     return {"name": name, "metric": metric, "value": metrics[metric], "slice": sliced[metric],
             "device_value": trained["metrics"].get(metric), "eval_seconds": round(seconds, 1),
-            "app_backend": backend, "app_backend_value": served}
+            "app_backend": backend, "app_backend_value": served, "calibration": clf.calibration.summary()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="src", required=True)
+    parser.add_argument("--from", dest="src", help="the trained recipe outputs (runs/heads)")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="refit the named shipped heads' calibration on their validation splits, in place")
     parser.add_argument("--to", dest="dest", default=str(heads_recipe.ROOT / "assets" / "heads"))
     parser.add_argument("--allow-int8-shift", action="store_true",
                         help=f"ship a head even if the app's backend moves its figure more than {100 * INT8_BOUND:.1f} points")
     parser.add_argument("names", nargs="*")
     args = parser.parse_args()
     refused = []
+    if args.recalibrate:
+        for name in args.names or heads_recipe.SHIPPED:
+            print(json.dumps(recalibrate(name, Path(args.dest))), flush=True)
+        return 0
+    if not args.src:
+        parser.error("expected --from DIR (or --recalibrate)")
     for name in args.names or heads_recipe.SHIPPED:
         try:
             print(json.dumps(ship(name, Path(args.src), Path(args.dest), args.allow_int8_shift)), flush=True)

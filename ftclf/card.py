@@ -13,6 +13,25 @@ def _fmt(value) -> str:
 PIPELINE_TAGS = {"sequence": "text-classification", "pair": "text-classification", "token": "token-classification"}
 
 
+def _calibration(meta: Metadata) -> str:
+    cal = meta.calibration
+    if cal is None:
+        return "\nProbabilities: plain softmax, not calibrated (`ftclf calibrate` fits them to validation data).\n"
+    before, after = cal.metrics.get("before", {}), cal.metrics.get("after", {})
+    rows = "\n".join(f"| {k} | {_fmt(before.get(k, ''))} | {_fmt(after[k])} |"
+                     for k in ("ece", "entity_ece", "nll", "brier") if k in after)
+    threshold = (f" Operating point: `{meta.model.labels[1]}` when its probability is at least {cal.threshold:.3f}."
+                 if cal.threshold is not None else "")
+    return f"""
+## Calibration
+Probabilities are calibrated on {cal.fitted_on or 'validation data'}: {cal.summary()}.{threshold}
+
+| measure | uncalibrated | calibrated (cross-fitted) |
+|---|---|---|
+{rows}
+"""
+
+
 def model_card(meta: Metadata, repo_id: str | None = None) -> str:
     """The card of a saved head; with ``repo_id``, the card of its hub repository (usage by id)."""
     model, metrics, data, training = meta.model, meta.metrics, meta.data, meta.training
@@ -25,6 +44,7 @@ def model_card(meta: Metadata, repo_id: str | None = None) -> str:
     unlabeled = (f", and {data['unlabeled_examples']:,} unlabeled ones labelled by the teacher"
                  if data.get("unlabeled_examples") else "")
     pipeline = f"\npipeline_tag: {PIPELINE_TAGS[model.task]}" if model.task in PIPELINE_TAGS else ""
+    calibration = _calibration(meta)
     return f"""---
 library_name: ftclf
 base_model: {meta.encoder.name}{pipeline}
@@ -44,7 +64,7 @@ tags: [ftclf, {model.task}-classification, {meta.mode}]
 | metric | value |
 |---|---|
 {table}
-
+{calibration}
 ## Usage
 ```python
 from ftclf import Classifier, predict

@@ -1,4 +1,4 @@
-"""Command line: ``ftclf {train,evaluate,predict,export,push}`` (also ``python -m ftclf``); JSON on stdout,
+"""Command line: ``ftclf {train,evaluate,predict,calibrate,export,push}`` (also ``python -m ftclf``); JSON on stdout,
 progress on stderr.
 
 ``train``'s options are generated from the fields of ``ModelConfig`` and ``TrainingConfig`` (help
@@ -107,6 +107,21 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--backend", choices=BACKENDS, default="torch",
                              help="how the encoder runs (default: torch fp32; an exported head always runs on ONNX Runtime)")
 
+    cal = sub.add_parser("calibrate", help="fit a saved head's probabilities to labelled data (its confidence then "
+                                           "matches its accuracy); decisions do not change")
+    cal.add_argument("--model", required=True, help="a saved classifier directory, a head name or a hub id owner/name")
+    cal.add_argument("--data", help="labelled examples the head was not trained on (default: the head's recorded "
+                                    "validation split)")
+    cal.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    cal.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
+    cal.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
+    cal.add_argument("--label-column", help="default: detected (label, labels, gold_label, …)")
+    cal.add_argument("--output", help="directory to write the calibrated head to (default: in place; required for a "
+                                      "shipped head)")
+    cal.add_argument("--threshold", type=float, help="binary heads: predict the second label when its calibrated "
+                                                     "probability is at least this (default: the argmax)")
+    cal.add_argument("--backend", choices=BACKENDS, default="torch", help="how the encoder runs while scoring the data")
+
     push = sub.add_parser("push", help="upload a saved head to a Hugging Face Hub model repository")
     push.add_argument("--model", required=True, help="a saved classifier directory or a head name")
     push.add_argument("--repo", required=True, help="the repository id, owner/name (created if it does not exist)")
@@ -165,7 +180,8 @@ def cmd_train(args) -> dict | None:
         from .training.distill import read_unlabeled
 
         unlabeled = read_unlabeled(get_task(args.task), args.unlabeled)
-    data_info = {"train": str(args.data), **({"unlabeled": str(args.unlabeled)} if args.unlabeled else {})}
+    data_info = {"train": str(args.data), **({"unlabeled": str(args.unlabeled)} if args.unlabeled else {}),
+                 **({"validation_file": str(args.validation)} if args.validation else {})}
     where = placement()  # under accelerate launch / torchrun: this process's share
     clf, result = fit(model_config, training, train_examples, val_examples, on_event=_progress if where.is_main else None,
                       data_info=data_info, unlabeled=unlabeled)
@@ -220,6 +236,27 @@ def cmd_predict(args) -> list | dict:
     return summary if where.is_main else None  # one summary, from the main process
 
 
+def cmd_calibrate(args) -> dict:
+    from .recalibration import calibrate_saved
+    from .service import HeadStore
+
+    store = HeadStore()
+    directory = store.resolve(args.model)
+    if not args.output and directory.resolve().is_relative_to(store.shipped_dir.resolve()):
+        raise FtclfError(f"expected --output DIR for the shipped head {directory.name!r} (shipped heads are not changed "
+                         "in place), got none; add --output my-calibrated-head")
+    examples = None
+    if args.data:
+        from .format import read_metadata
+
+        examples = read_metadata(directory).model.task_spec.read(args.data, args.format, _columns(args))
+    out, cal = calibrate_saved(directory, examples, args.output, args.backend, args.threshold,
+                               described=f"{args.data}" if args.data else "")
+    return {"output": str(out), "method": cal.method, "temperature": round(cal.temperature, 5),
+            "threshold": cal.threshold, "fitted_on": cal.fitted_on, "examples": cal.examples,
+            "before": cal.metrics.get("before", {}), "after": cal.metrics.get("after", {}), "summary": cal.summary()}
+
+
 def cmd_push(args) -> dict:
     """Token: ``$HF_TOKEN`` or the hub login (never an option: it would land in shell histories)."""
     from .hub_heads import push
@@ -258,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         # Libraries (transformers' Trainer logs, tqdm.write) print to stdout; keep it for the JSON.
         with contextlib.redirect_stdout(sys.stderr):
             commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                        "push": cmd_push}
+                        "push": cmd_push, "calibrate": cmd_calibrate}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {for_command_line(str(exc))}", file=sys.stderr)

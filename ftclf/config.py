@@ -214,6 +214,9 @@ class TrainingConfig(_DictIO):
                                            "(p^(1/T), renormalised); the soft loss is scaled by T^2")
     distill_weight: float = _opt(0.5, "with a teacher: weight of the soft-label loss (KL to the teacher); the gold "
                                       "labels' loss gets 1 minus it (unlabeled text: soft loss only)")
+    calibrate: bool = _opt(True, "after training, fit the probabilities to the validation split (a temperature, and a "
+                                 "monotone confidence map where that calibrates better on held-out folds): a shown "
+                                 "probability of 0.9 is then right about 9 times in 10; decisions never change")
     #: what the run did and why, in words (set by the run; ``auto`` explains its choice here)
     recipe: str = _opt("", cli=False)
 

@@ -72,10 +72,11 @@ class CRF(nn.Module):
         last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
         return total + self.end_transitions[last]
 
-    def _alphas(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-        """Forward variables alpha_t (batch, num_tags) for every t (carried past a sequence's end)."""
-        trans = self._trans()
-        alpha = self._start() + emissions[:, 0]
+    def _alphas(self, emissions: torch.Tensor, mask: torch.Tensor, temperature=1.0) -> list[torch.Tensor]:
+        """Forward variables alpha_t (batch, num_tags) for every t (carried past a sequence's end);
+        ``emissions`` already divided by ``temperature``, the transition scores divided here."""
+        trans = self._trans() / temperature
+        alpha = self._start() / temperature + emissions[:, 0]
         alphas = [alpha]
         for t in range(1, emissions.size(1)):
             # shape: (batch, from, to) -> logsumexp over from
@@ -131,26 +132,29 @@ class CRF(nn.Module):
         return paths
 
     @torch.no_grad()
-    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None, temperature=1.0) -> torch.Tensor:
         """p(tag_t = k | emissions) by forward-backward -> (batch, seq_len, num_tags), 0 where masked."""
         mask = self._check(emissions, mask)
-        return self.log_marginals(emissions, mask).exp() * mask.unsqueeze(-1).to(emissions.dtype)
+        return self.log_marginals(emissions, mask, temperature).exp() * mask.unsqueeze(-1).to(emissions.dtype)
 
-    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None, temperature=1.0) -> torch.Tensor:
         """log p(tag_t = k | emissions) by forward-backward, differentiable (distillation trains a CRF
-        student on a teacher's per-word distributions through it) -> (batch, seq_len, num_tags);
-        rows at masked positions are meaningless."""
+        student on a teacher's per-word distributions through it; calibration fits ``temperature``, which
+        divides every emission and transition score) -> (batch, seq_len, num_tags); rows at masked
+        positions are meaningless. The Viterbi path is the same at every temperature."""
         mask = self._check(emissions, mask)
-        trans = self._trans()
-        alphas = self._alphas(emissions, mask)
-        log_z = torch.logsumexp(alphas[-1] + self.end_transitions, dim=1)
+        emissions = emissions / temperature
+        trans = self._trans() / temperature
+        end = self.end_transitions / temperature
+        alphas = self._alphas(emissions, mask, temperature)
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)
         seq_len = emissions.size(1)
-        beta = self.end_transitions.expand_as(alphas[0])
+        beta = end.expand_as(alphas[0])
         betas = [beta]
         for t in range(seq_len - 2, -1, -1):
             # shape: (batch, from, to) -> logsumexp over to
             nxt = torch.logsumexp(trans.unsqueeze(0) + (emissions[:, t + 1] + beta).unsqueeze(1), dim=2)
-            beta = torch.where(mask[:, t + 1 : t + 2], nxt, self.end_transitions.expand_as(nxt))
+            beta = torch.where(mask[:, t + 1 : t + 2], nxt, end.expand_as(nxt))
             betas.append(beta)
         betas = betas[::-1]
         return torch.stack([a + b for a, b in zip(alphas, betas)], dim=1) - log_z[:, None, None]

@@ -40,12 +40,16 @@ def score(clf, examples: Sequence, decoded: Sequence[Decoded]) -> dict:
 
 def evaluate(clf, examples: Sequence, batch_size: int = 64) -> dict:
     """Predict ``examples`` with a classifier and score them against their gold labels (through the
-    task's ``evaluate`` module: the numbers of :func:`score`)."""
+    task's ``evaluate`` module: the numbers of :func:`score`), with the calibration of the probabilities it
+    shows: ``ece`` (``entity_ece`` for token heads, over predicted entities), ``nll`` and ``brier``."""
+    from .calibration import shown_figures
     from .hf_metrics import task_metrics
 
     examples, decoded = decode_examples(clf, examples, batch_size)
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
-    return task_metrics(clf.task, gold, [d.ids for d in decoded], clf.labels)
+    metrics = task_metrics(clf.task, gold, [d.ids for d in decoded], clf.labels)
+    metrics.update(shown_figures(clf, decoded, gold))  # calibration of the probabilities it shows
+    return metrics
 
 
 def decode_logits(clf, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[list, list]:

@@ -38,6 +38,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
     probs = scores.softmax(-1)
     labels = clf.labels
     argmax = probs.argmax(-1).tolist()
+    cal = clf.calibration
     out = {
         "task": task.name, "head": clf.model_config.head, "labels": labels, "mode": clf.mode,
         "token_level": task.token_level, "text_pairs": task.text_pairs, "pooling": clf.model_config.pooling, "pair_mode": clf.model_config.pair_mode,
@@ -46,14 +47,24 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
         "scores": scores.tolist(), "probs": probs.tolist(),
         "argmax": [labels[i] for i in argmax] if task.token_level else labels[argmax],
         "truncated": any(item.truncated for item in items),
+        # calibration: softmax(scores / T) (+ the confidence map), and the label a saved threshold picks
+        "temperature": cal.temperature if cal is not None else None,
+        "confidence_map": bool(cal is not None and cal.map_x),
+        "threshold": cal.threshold if cal is not None else None,
     }
+    if cal is not None and not task.token_level:
+        calibrated = task.probabilities(scores, cal)
+        out["calibrated"] = calibrated.tolist()
+        out["decision"] = labels[int(cal.choose(scores, calibrated))]
+    elif cal is not None:
+        out["calibrated"] = task.log_probabilities(scores / cal.temperature).exp().tolist()
     if task.token_level:
         out["words"] = list(example.words)
     if traces[0].hidden is not None:
         out["hidden"] = _vector_summary(traces[0].hidden if not task.token_level else traces[0].hidden[0])
         out["hidden_active"] = int((traces[0].hidden > 0).sum())
     if get_head(clf.model_config.head).structured:
-        ids, marginals = clf.head.decode(scores.unsqueeze(0))
+        ids, marginals = clf.head.decode(scores.unsqueeze(0), None, cal)
         out["decoded"] = [labels[i] for i in ids[0]]
         out["marginals"] = marginals[0].tolist()
     return out

@@ -3,7 +3,8 @@ schema, validation on read, and the atomic write.
 
     DIR/config.json        Metadata: format tag and version, the ModelConfig, training mode,
                            encoder (name, weights fingerprint, hidden size), TrainingConfig,
-                           validation metrics, data, parameter counts, creation time
+                           validation metrics, data, parameter counts, creation time, and the
+                           calibration (temperature, confidence map, operating point, figures)
     DIR/head.safetensors   head weights (+ CRF transitions, + word-shape embedding)
     DIR/adapter/           peft LoRA adapter (mode "lora")
     DIR/encoder/           the fine-tuned encoder and tokenizer (mode "full")
@@ -29,6 +30,7 @@ from typing import Any
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .calibration import Calibration
 from .config import WEIGHT_MODES, ModelConfig, TrainingConfig
 from .errors import FtclfError, ModelFormatError
 
@@ -72,6 +74,9 @@ class Metadata:
     format_version: int = FORMAT_VERSION
     #: None: torch weights; "onnx" / "onnx-int8": an export whose encoder is ``encoder/model.onnx``
     runtime: str | None = None
+    #: how scores become calibrated probabilities (temperature, confidence map, operating point) and
+    #: what that was measured to do; None for heads saved without one (plain softmax)
+    calibration: Calibration | None = None
 
     def to_json(self) -> dict:
         out = {"format": FORMAT, **asdict(self)}
@@ -154,6 +159,7 @@ def _parse(raw: dict, where: Path) -> Metadata:
             ftclf_version=str(raw.get("ftclf_version", "")),
             format_version=version,
             runtime=raw.get("runtime"),
+            calibration=None if raw.get("calibration") is None else Calibration.from_dict(raw["calibration"]),
         )
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError is a ValueError
         what = f"the field {exc}" if isinstance(exc, KeyError) else str(exc)

@@ -63,12 +63,15 @@ class Head(nn.Module):
         return self.task.loss(logits, labels)
 
     @torch.no_grad()
-    def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
-        return self.task.decode(logits, mask)
+    def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None,
+               calibration=None) -> tuple[list, torch.Tensor]:
+        """(label ids, probabilities) of scores, calibrated by ``calibration`` (``ftclf.calibration``)."""
+        return self.task.decode(logits, mask, calibration)
 
-    def log_probs(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(label) per row, differentiable (a distilled student's side of the KL): log-softmax."""
-        return logits.log_softmax(-1)
+    def log_probs(self, logits: torch.Tensor, mask: torch.Tensor | None = None, temperature=1.0) -> torch.Tensor:
+        """log p(label) per row at a temperature, differentiable (a distilled student's side of the KL,
+        and what calibration fits T on): the task's probability function of ``logits / temperature``."""
+        return self.task.log_probabilities(logits / temperature)
 
     @torch.no_grad()
     def trace(self, x: torch.Tensor) -> HeadTrace:
@@ -126,14 +129,17 @@ class CRFHead(LinearHead):
     def loss(self, logits, labels, mask=None):
         return self.crf.neg_log_likelihood(logits, labels, mask)
 
-    def log_probs(self, logits, mask=None):
-        """log marginals p(tag_i = k) by forward-backward (what decode reports as confidences)."""
-        return self.crf.log_marginals(logits, mask)
+    def log_probs(self, logits, mask=None, temperature=1.0):
+        """log marginals p(tag_i = k) by forward-backward (what decode reports as confidences), with every
+        emission and transition score divided by ``temperature``."""
+        return self.crf.log_marginals(logits, mask, temperature)
 
     @torch.no_grad()
-    def decode(self, logits, mask=None):
-        """(Viterbi paths, forward-backward marginals (batch, n_words, num_labels))."""
-        return self.crf.decode(logits, mask), self.crf.marginals(logits, mask)
+    def decode(self, logits, mask=None, calibration=None):
+        """(Viterbi paths, forward-backward marginals (batch, n_words, num_labels)); a calibration's
+        temperature softens or sharpens the marginals, never the path."""
+        temperature = calibration.temperature if calibration is not None else 1.0
+        return self.crf.decode(logits, mask), self.crf.marginals(logits, mask, temperature)
 
 
 # --------------------------------------------------------------------------- registry

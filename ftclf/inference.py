@@ -45,7 +45,7 @@ class Predictor:
     def predict_inputs(self, inputs: Sequence) -> list:
         """Predictions for inputs already checked by ``task.inputs``."""
         clf = self.classifier
-        return [clf.task.prediction(x, d, clf.labels, cut) for x, (d, cut) in zip(inputs, self.decode(inputs))]
+        return [clf.task.prediction(x, d, clf.labels, cut, clf.calibration) for x, (d, cut) in zip(inputs, self.decode(inputs))]
 
     def decode(self, examples: Sequence) -> list[tuple[Decoded, bool]]:
         """(decoded labels and probabilities, whether the input was cut or windowed) per example."""
@@ -84,15 +84,17 @@ def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32
         features = first.features(batch, poolings)
         for k, clf in enumerate(classifiers):
             logits = clf.head(clf.head_input(features, batch.word_shape), mask=batch.word_mask).logits
-            for i, decoded in zip(ids, decode_rows(clf.head, logits, batch.word_mask)):
+            for i, decoded in zip(ids, decode_rows(clf.head, logits, batch.word_mask, clf.calibration)):
                 out[k][i] = decoded
     return out
 
 
-def decode_rows(head, logits: torch.Tensor, mask: torch.Tensor | None) -> list[Decoded]:
-    """One :class:`Decoded` per row of a head's scores (per-word rows without their padding)."""
-    labels, probs = head.decode(logits, mask)
-    return [Decoded(ids, (p[: len(ids)] if p.dim() == 2 else p).cpu()) for ids, p in zip(labels, probs)]
+def decode_rows(head, logits: torch.Tensor, mask: torch.Tensor | None, calibration=None) -> list[Decoded]:
+    """One :class:`Decoded` per row of a head's scores (per-word rows without their padding),
+    probabilities calibrated by ``calibration`` (``ftclf.calibration.Calibration``, or None)."""
+    labels, probs = head.decode(logits, mask, calibration)
+    cut = lambda t, ids: (t[: len(ids)] if t.dim() == 2 else t).cpu()  # noqa: E731
+    return [Decoded(ids, cut(p, ids), cut(s, ids)) for ids, p, s in zip(labels, probs, logits.detach())]
 
 
 def predict_heads(classifiers: Sequence, texts, text_pairs=None, batch_size: int = 32) -> list[list]:
@@ -109,7 +111,7 @@ def predict_heads(classifiers: Sequence, texts, text_pairs=None, batch_size: int
         inputs = first.task.inputs(texts, text_pairs)
         items = first.task.encode(first.tokenizer, inputs, first.model_config, first.max_length)
         for k, clf, decoded in zip(group, heads, run_heads(heads, items, batch_size)):
-            results[k] = [clf.task.prediction(x, d, clf.labels, cut)
+            results[k] = [clf.task.prediction(x, d, clf.labels, cut, clf.calibration)
                           for x, (d, cut) in zip(inputs, join_windows(items, decoded, len(inputs)))]
     return results
 
@@ -127,7 +129,9 @@ def join_windows(items: Sequence[Item], decoded: Sequence[Decoded], n: int) -> l
             out.append((pieces[0][1], cut))
         else:
             ids = [i for _, d in pieces for i in d.ids]
-            out.append((Decoded(ids, torch.cat([d.probs for _, d in pieces])), cut))
+            scores = [d.scores for _, d in pieces]
+            out.append((Decoded(ids, torch.cat([d.probs for _, d in pieces]),
+                                None if any(s is None for s in scores) else torch.cat(scores)), cut))
     return out
 
 

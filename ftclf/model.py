@@ -17,6 +17,7 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from . import __version__, format, hub_heads
+from .calibration import Calibration
 from .card import model_card
 from .config import ModelConfig, TrainingConfig
 from .encoders import Encoder, load_encoder
@@ -49,6 +50,8 @@ class Classifier(nn.Module):
         self.training_config: TrainingConfig | None = None
         self.metrics: dict = {}
         self.data_info: dict = {}
+        #: how the head's scores become calibrated probabilities (``ftclf.calibration``); None: plain softmax
+        self.calibration: Calibration | None = None
         in_features = self.task.in_features(encoder.hidden_size, config)
         self.shape_embedding = None
         if config.word_shape:
@@ -127,7 +130,7 @@ class Classifier(nn.Module):
     def metadata(self) -> format.Metadata:
         return format.Metadata(
             model=self.model_config, encoder=self.encoder_ref, mode=self.mode, training=self.training_config,
-            metrics=self.metrics, data=self.data_info, ftclf_version=__version__,
+            metrics=self.metrics, data=self.data_info, ftclf_version=__version__, calibration=self.calibration,
             parameters={
                 "head": sum(v.numel() for v in self.head_state_dict().values()),
                 "trainable": self.count_parameters(trainable_only=True),
@@ -188,6 +191,7 @@ class Classifier(nn.Module):
         clf.mode = meta.mode
         clf._load_head(head_state)
         clf.training_config, clf.metrics, clf.data_info = meta.training, dict(meta.metrics), dict(meta.data)
+        clf.calibration = meta.calibration
         clf.eval()
         clf.requires_grad_(False)
         return clf

@@ -11,11 +11,13 @@ import torch
 class Decoded:
     """A head's raw answer for one example: the label id(s) and the probabilities behind them.
 
-    ``ids``: one label id, or one per word. ``probs``: (num_labels,) or (n_words, num_labels).
+    ``ids``: one label id, or one per word. ``probs``: (num_labels,) or (n_words, num_labels), calibrated
+    when the head is. ``scores``: the head's raw scores of the same shape (what calibration is fitted on).
     """
 
     ids: int | list[int]
     probs: torch.Tensor
+    scores: torch.Tensor | None = None
 
 
 @dataclass

@@ -167,11 +167,25 @@ class TaskSpec:
         labelled IGNORE_INDEX (padding words) are skipped."""
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
-    def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
-        """(label ids, probabilities): softmax then argmax (eqs. 11.12/11.13); with a word mask,
+    def log_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The task's probability function, in log space and differentiable: log-softmax over labels
+        (eq. 11.12). Calibration divides the scores by a temperature before it."""
+        return logits.log_softmax(-1)
+
+    def probabilities(self, logits: torch.Tensor, calibration=None) -> torch.Tensor:
+        """Probabilities of raw scores as the dashboard shows them: softmax(scores / T), then the
+        calibration's map of the top probability (``ftclf.calibration``; none: plain softmax)."""
+        temperature = calibration.temperature if calibration is not None else 1.0
+        probs = self.log_probabilities(logits / temperature).exp()
+        return probs if calibration is None or self.token_level else calibration.map_top(probs)
+
+    def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None,
+               calibration=None) -> tuple[list, torch.Tensor]:
+        """(label ids, probabilities): the argmax of the scores (eq. 11.13; a calibration's saved
+        threshold decides a binary head instead) and their calibrated probabilities; with a word mask,
         each row's ids are cut to its real words."""
-        probs = logits.softmax(-1)
-        ids = probs.argmax(-1).tolist()
+        probs = self.probabilities(logits, calibration)
+        ids = (calibration.choose(logits, probs) if calibration is not None else logits.argmax(-1)).tolist()
         if mask is not None:
             ids = [row[:n] for row, n in zip(ids, mask.sum(1).tolist())]
         return ids, probs
@@ -191,7 +205,7 @@ class TaskSpec:
         """Every metric of predicted against gold label ids."""
         return classification_metrics(gold, predicted, labels)
 
-    def prediction(self, example, decoded: Decoded, labels: Sequence[str], truncated: bool):
+    def prediction(self, example, decoded: Decoded, labels: Sequence[str], truncated: bool, calibration=None):
         p = decoded.probs.tolist()
         return SequencePrediction(labels[decoded.ids], p[decoded.ids], dict(zip(labels, p)), truncated)
 

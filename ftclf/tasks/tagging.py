@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import iob
+from ..calibration import entity_confidence
 from ..data import TokenExample, read_conll, read_rows, rows_to_token_examples
 from ..errors import DataError, InputError
 from ..metrics import token_metrics
@@ -125,7 +126,7 @@ class TokenTask(TaskSpec):
     def metrics(self, gold, predicted, labels):
         return token_metrics([[labels[i] for i in row] for row in gold], [[labels[i] for i in row] for row in predicted])
 
-    def prediction(self, example: _Sentence, decoded, labels, truncated):
+    def prediction(self, example: _Sentence, decoded, labels, truncated, calibration=None):
         tags = [labels[i] for i in decoded.ids]
         words = [
             WordPrediction(w, s, e, tag, row[i], row)
@@ -134,7 +135,9 @@ class TokenTask(TaskSpec):
         entities = []
         for etype, first, last in iob.spans(tags):
             start, end = words[first].start, words[last].end
-            score = sum(w.score for w in words[first : last + 1]) / (last - first + 1)
+            score = entity_confidence(decoded.probs, decoded.ids, first, last)
+            if calibration is not None:
+                score = float(calibration.map_confidence(score))
             entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
         return TokenPrediction(example.text, entities, words, list(labels), truncated, getattr(example, "cut", False))
 

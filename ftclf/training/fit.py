@@ -80,6 +80,9 @@ def train(
         result.validation = "none: a class has a single example, too few to cross-validate; add examples"
     result.metrics = (score(clf, result.validation_examples, result.validation_predictions)
                       if result.validation_examples else {})
+    clf.calibration = None
+    if cfg.calibrate and result.validation_examples:
+        _calibrate(clf, result)
     clf.data_info = {**clf.data_info, "validation": result.validation}
     result.seconds = time.perf_counter() - t0
     clf.metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
@@ -87,6 +90,17 @@ def train(
     emit(TrainingEvent("done", metric=result.metrics.get(result.metric_name), metric_name=result.metric_name,
                        elapsed=result.seconds))
     return result
+
+
+def _calibrate(clf, result: TrainResult) -> None:
+    """Fit the head's calibration on what its metrics were measured on, recalibrate the validation
+    predictions, and add the calibration figures (cross-fitted) to the metrics."""
+    from ..calibration import calibrate_decoded, calibration_figures, fit_calibration
+
+    gold = clf.task.gold_ids(result.validation_examples, clf.model_config.label2id)
+    clf.calibration = fit_calibration(clf, result.validation_predictions, gold, fitted_on=result.validation)
+    result.validation_predictions = calibrate_decoded(clf, result.validation_predictions)
+    result.metrics.update(calibration_figures(clf.calibration))
 
 
 def _teacher(refs: Sequence[str], task: TaskSpec, labels) -> object:

@@ -14,6 +14,10 @@ EQUATIONS = r"""
 **Sequence / pair** (eq. 11.11): $y = \mathrm{softmax}(h \cdot W + b)$, where $h$ is the pooled encoder vector
 ($h_{CLS}$ or the mean of the token vectors; for concat-mode pairs $h = [h_a; h_b(; |h_a-h_b|; h_a \ast h_b)]$).
 
+**Calibration**: a calibrated head reads $\mathrm{softmax}(s / T)$ of the scores $s$, with the temperature $T$
+fitted on validation data so that its confidence matches its accuracy (a monotone map of the top probability may
+follow); the argmax does not move.
+
 **Token** (eqs. 11.12–11.13): $y_i = \mathrm{softmax}(h_i \cdot W + b)$, $t_i = \arg\max_k y_{ik}$; a CRF head instead
 picks the tag path with the best total of emission and transition scores (Viterbi), which never breaks IOB2.
 """
@@ -39,6 +43,8 @@ def _per_word(out: dict, vector: str):
     scores = "h_i·W + b" if out["weight_shape"] else "score(h_i)"
     md = (f"{vector} (first word)\n\n**2. Scores** {scores} for every word over {len(out['labels'])} tags "
           f"(head `{out['head']}`); **3. softmax** per word; **4. argmax** per word")
+    if out.get("temperature") is not None:
+        md += f"; confidences calibrated with T = {out['temperature']:.3f}"
     if decoded is not None:
         changed = sum(r[-1] == "≠" for r in rows)
         md += f"; **5. Viterbi** over the head's transition scores changes {changed} of {len(rows)} tags"
@@ -68,8 +74,26 @@ def run_explain(head: str, text: str, text_pair: str):
              if out["weight_shape"] else f"\n\n**2. Scores** of head `{md(out['head'])}` (its `score(h)`): ")
           + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out["scores"]))
           + "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out["probs"]))
-          + f"\n\n**4. argmax** → **{md(out['argmax'])}**\n" + EQUATIONS)
-    return shown, charts.score_bars(labels, out["scores"], out["probs"]), gr.Dataframe(visible=False)
+          + _calibrated(out)
+          + f"\n\n**4. argmax** → **{md(out['argmax'])}**" + _decision(out) + "\n" + EQUATIONS)
+    shown_probs = out.get("calibrated") or out["probs"]
+    return shown, charts.score_bars(labels, out["scores"], shown_probs), gr.Dataframe(visible=False)
+
+
+def _calibrated(out: dict) -> str:
+    """Step 3b: softmax(scores / T) beside the plain softmax (eq. 11.11), for a calibrated head."""
+    if out.get("temperature") is None:
+        return "\n\n**3b. Calibration**: none (plain softmax; `ftclf calibrate` fits a temperature on validation data)"
+    mapped = " then the monotone confidence map" if out["confidence_map"] else ""
+    return (f"\n\n**3b. Calibrated** softmax(scores / T) with T = {out['temperature']:.3f}{mapped}: "
+            + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(out["labels"], out["calibrated"])))
+
+
+def _decision(out: dict) -> str:
+    if out.get("threshold") is None:
+        return ""
+    return (f"; the saved operating point (p({md(out['labels'][1])}) ≥ {out['threshold']:.3f}) decides "
+            f"**{md(out['decision'])}**")
 
 
 def build_explain_tab() -> dict:
