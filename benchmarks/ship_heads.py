@@ -113,7 +113,8 @@ def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> di
         "train_seconds": trained["metrics"].get("train_seconds"),
         "trained_on_device_metric": trained["metrics"].get(metric),
     })
-    clf.data_info = {**clf.data_info, "recipe": heads_recipe.SHIPPED[name], "validation_examples": len(val)}
+    clf.data_info = {**clf.data_info, "recipe": heads_recipe.SHIPPED[name], "validation_examples": len(val),
+                     "validation": validation_words(recipe, len(val))}
     cfg = clf.training_config
     if cfg is not None and cfg.teacher:  # paths on the training machine: name the teachers' recipes instead
         portable = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -290,12 +291,22 @@ def write(
             os.chmod(tmp / HEAD_NAME, 0o644)
             if write_extra is not None:
                 write_extra(tmp)
-            (tmp / CONFIG_NAME).write_text(json.dumps(meta.to_json(), indent=2) + "\n", "utf-8")
+            write_config(tmp, meta)
             (tmp / CARD_NAME).write_text(card, "utf-8")
     except OSError as exc:  # a full or read-only disk: nothing half-saved, and a message that says so
         raise FtclfError(f"expected to save {target.name!r}, but the disk said: {(exc.strerror or str(exc)).lower()}; "
                          "free some space or choose another directory (nothing was saved)") from None
     return target
+
+
+_NUMBERS = re.compile(r"\[\s*(-?[\d.eE+-]+(?:,\s*-?[\d.eE+-]+)*)\s*\]")
+
+
+def write_config(directory: Path, meta: Metadata) -> None:
+    """``config.json``: indented JSON, with each list of numbers on one line (the calibration's points)."""
+    text = json.dumps(meta.to_json(), indent=2, ensure_ascii=False)
+    text = _NUMBERS.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
+    (directory / CONFIG_NAME).write_text(text + "\n", "utf-8")
 
 
 def _temporary(target: Path) -> Path:

@@ -6,7 +6,6 @@ every mode and every export (onnx, onnx-int8)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def rewrite(source: Path, target: Path, meta: format.Metadata) -> Path:
     target = format.check_target(target)
     with format.atomic_dir(target) as tmp:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
-        (tmp / format.CONFIG_NAME).write_text(json.dumps(meta.to_json(), indent=2) + "\n", "utf-8")
+        format.write_config(tmp, meta)
         (tmp / format.CARD_NAME).write_text(model_card(meta), "utf-8")
     return target
 

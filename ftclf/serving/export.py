@@ -12,7 +12,6 @@ that serves one with ONNX Runtime — no torch encoder, no base-encoder package 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -42,7 +41,7 @@ def export_head(directory: str | Path, output: str | Path, quantize: bool = Fals
         shutil.copy2(source / format.HEAD_NAME, tmp / format.HEAD_NAME)
         shutil.copy2(source / format.CARD_NAME, tmp / format.CARD_NAME) if (source / format.CARD_NAME).is_file() else None
         exported = dataclasses.replace(meta, runtime="onnx-int8" if quantize else "onnx")
-        (tmp / format.CONFIG_NAME).write_text(json.dumps(exported.to_json(), indent=2) + "\n", "utf-8")
+        format.write_config(tmp, exported)
     return target
 
 
