@@ -73,7 +73,7 @@ def reconstruction(name: str) -> dict:
     from ftclf import Classifier
     from ftclf.service import shipped_heads_dir
     from ftclf.serving.backends import smooth_for_int8
-    from ftclf.serving.calibration import calibration_batches
+    from ftclf.serving.int8_text import calibration_batches
 
     clf = Classifier.from_pretrained(shipped_heads_dir() / name, merged=True)
     batches = calibration_batches(clf.tokenizer, ["input_ids", "attention_mask", "token_type_ids"])

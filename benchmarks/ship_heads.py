@@ -70,7 +70,8 @@ def validation_words(recipe, n: int) -> str:
         return f"{n:,} held-out whole SST-2 training sentences (their phrases removed from training)"
     if recipe.data.split("+")[0] in ("sst2", "mrpc"):
         return f"a seeded {n:,}-example carve of the {recipe.data.split('+')[0].upper()} training file"
-    return f"the {recipe.data.split('+')[0].upper()} validation file ({n:,} examples)"
+    names = {"conll": "CoNLL-2003", "sick": "SICK trial", "mrpc": "MRPC", "sst2": "SST-2"}
+    return f"the {names.get(recipe.data.split('+')[0], recipe.data)} validation file ({n:,} examples)"
 
 
 def recalibrate(name: str, dest: Path) -> dict:

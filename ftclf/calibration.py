@@ -87,7 +87,8 @@ class Calibration:
         mapped = torch.as_tensor(self.map_confidence(top.detach().cpu().double().numpy()), dtype=probs.dtype,
                                  device=probs.device)
         rest = 1 - top
-        mapped = torch.maximum(mapped, second / (rest + second).clamp_min(1e-12))  # the top class stays on top
+        floor = second / (rest + second).clamp_min(1e-12)  # where the top would tie with the runner-up
+        mapped = torch.maximum(mapped, torch.minimum(floor + 1e-6, top))  # the top class stays on top
         share = torch.where(rest > 0, probs / rest.clamp_min(1e-12), torch.full_like(probs, 1 / (probs.size(-1) - 1)))
         return (share * (1 - mapped)).scatter(-1, where, mapped)
 
@@ -197,10 +198,17 @@ class _Rows:
                 out[j] = row if n is None else row[:n]
         return out
 
-    def nll(self, idx: Sequence[int], temperature: float) -> float:
-        picked = [p.gather(-1, torch.as_tensor(self.gold[i]).reshape(-1, 1)).clamp_min(1e-12).log()
-                  for i, p in zip(idx, self.probs(idx, temperature))]
-        return float(-torch.cat([v.reshape(-1) for v in picked]).mean())
+    def nll(self, idx: Sequence[int], temperature: float, smoothed: bool = False) -> float:
+        """Mean -log p(gold) of the examples ``idx`` (per word for token heads); ``smoothed``: against
+        gold labels smoothed by :func:`_smoothing` (what the temperature is fitted to)."""
+        logp = [p.clamp_min(1e-12).log().reshape(-1, p.size(-1)) for p in self.probs(idx, temperature)]
+        gold = torch.cat([torch.as_tensor(self.gold[i]).reshape(-1) for i in idx])
+        logp = torch.cat(logp)
+        loss = -logp.gather(-1, gold[:, None]).mean()
+        if not smoothed:
+            return float(loss)
+        eps = _smoothing(len(gold))
+        return float((1 - eps) * loss - eps * logp.mean())
 
     def fit_temperature(self, idx: Sequence[int]) -> float:
         """The temperature that minimises the NLL of the gold labels of ``idx``: L-BFGS on log T for
@@ -212,21 +220,31 @@ class _Rows:
             idx = list(idx)
             if len(idx) > TOKEN_FIT_SENTENCES:
                 idx = sorted(np.random.default_rng(0).choice(idx, TOKEN_FIT_SENTENCES, replace=False).tolist())
-            found = minimize_scalar(lambda log_t: self.nll(idx, float(np.exp(log_t))), bounds=(-3.0, 3.0),
+            found = minimize_scalar(lambda log_t: self.nll(idx, float(np.exp(log_t)), smoothed=True), bounds=(-3.0, 3.0),
                                     method="bounded", options={"xatol": 1e-2})
             return float(np.exp(found.x))
         scores, _, gold = self._batch(idx)
         log_t = torch.zeros((), requires_grad=True)
         optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=50, line_search_fn="strong_wolfe")
 
+        eps = _smoothing(len(gold))
+
         def closure():
             optimizer.zero_grad()
-            loss = -self.head.log_probs(scores, None, log_t.clamp(-4, 4).exp()).gather(-1, gold[:, None]).mean()
+            logp = self.head.log_probs(scores, None, log_t.clamp(-4, 4).exp())
+            loss = -(1 - eps) * logp.gather(-1, gold[:, None]).mean() - eps * logp.mean()
             loss.backward()
             return loss
 
         optimizer.step(closure)
         return float(log_t.detach().clamp(-4, 4).exp())
+
+
+def _smoothing(n: int) -> float:
+    """The temperature is fitted to gold labels smoothed by one example's worth of doubt (1/(n+1) of the
+    mass spread over every label): a validation split the head gets all right would otherwise drive the
+    temperature to zero and every probability to 100 %, which no finite sample can show."""
+    return 1.0 / (n + 1)
 
 
 def shown_confidences(task, probs: Sequence[torch.Tensor], gold: Sequence, ids: Sequence,

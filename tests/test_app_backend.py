@@ -74,3 +74,36 @@ def test_the_app_serves_every_task_on_its_backend(cache, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+#: how far each backend's calibrated probabilities may be from fp32's on the CI slice
+AGREEMENT = {"onnx": 1e-3, "int8": 0.03, "onnx-int8": 0.03}
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_every_backend_agrees_with_fp32_on_calibrated_probabilities(name, cache, monkeypatch, shared_data):
+    """Calibration is applied to the scores any backend returns: on the fixed slice each shipped head's CI
+    check reads, every backend's calibrated probabilities stay within AGREEMENT of fp32's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import heads_recipe
+
+    from ftclf.evaluation import decode_examples
+
+    monkeypatch.setenv("FTCLF_CACHE", str(cache))
+    directory = shipped_heads_dir() / name
+    meta = json.loads((directory / "config.json").read_text())
+    assert meta["calibration"]["temperature"] > 0  # shipped calibrated
+    _, val = heads_recipe.recipe(name).load(shared_data)
+    examples = val[: meta["metrics"]["slice_examples"]]
+
+    def probabilities(backend):
+        clf = EncoderPool(backend).load(directory)
+        assert clf.calibration is not None
+        import torch
+
+        return torch.cat([d.probs.reshape(-1) for d in decode_examples(clf, examples)[1]])
+
+    exact = probabilities("torch")
+    for backend, bound in AGREEMENT.items():
+        gap = float((probabilities(backend) - exact).abs().max())
+        assert gap <= bound, (backend, gap)

@@ -15,6 +15,7 @@ LAYERS = [
     ["ftclf.data", "ftclf.readers", "ftclf.samples", "ftclf.splits", "ftclf.metrics", "ftclf.encoders",
      "ftclf.tokenization", "ftclf.crf"],
     ["ftclf.stream"],
+    ["ftclf.calibration"],
     ["ftclf.tasks", "ftclf.tasks.base", "ftclf.tasks.text", "ftclf.tasks.tagging"],
     ["ftclf.heads"],
     ["ftclf.config"],
@@ -25,13 +26,14 @@ LAYERS = [
     ["ftclf.inference"],
     ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics", "ftclf.batch"],
     ["ftclf.serving", "ftclf.serving.backends", "ftclf.serving.batcher", "ftclf.serving.export", "ftclf.serving.pool",
-     "ftclf.serving.engine", "ftclf.serving.calibration"],
+     "ftclf.serving.engine", "ftclf.serving.int8_text"],
+    ["ftclf.recalibration"],
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
      "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
     ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.drafts", "ftclf.service.store", "ftclf.service.jobs"],
     ["ftclf.cli", "ftclf.__main__"],
-    ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
+    ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.calibration_panel", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
      "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],
 ]
 RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
@@ -140,7 +142,9 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_the_format_is_a_leaf_and_the_core_is_gradio_free():
-    assert graph()["ftclf.format"] <= {"ftclf.config", "ftclf.errors"}
+    # the saved format knows files and the records it stores (configs, the calibration), never models
+    assert graph()["ftclf.format"] <= {"ftclf.config", "ftclf.errors", "ftclf.calibration"}
+    assert graph()["ftclf.calibration"] <= {"ftclf.errors", "ftclf.iob", "ftclf.metrics", "ftclf.predictions"}
     core = [p for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts]
     assert [p.name for p in core if any(
         (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "gradio" for a in n.names))

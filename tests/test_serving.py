@@ -106,7 +106,7 @@ def test_smoothing_moves_activation_outliers_into_the_weights():
 
 
 def test_smoothing_wraps_every_int8_linear_of_an_encoder_and_keeps_it_exact(tiny_encoder):
-    from ftclf.serving.calibration import calibration_batches, calibration_texts
+    from ftclf.serving.int8_text import calibration_batches, calibration_texts
 
     texts = calibration_texts()
     assert len(texts) > 300 and any(isinstance(t, tuple) for t in texts)  # sentences and pairs from every sample

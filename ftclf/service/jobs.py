@@ -101,6 +101,9 @@ class TrainOutcome:
     task: str
     #: head, mode and the training settings actually used, for people
     recipe: str
+    #: the head's label names and its calibration (``Calibration.to_dict()``; None when not calibrated)
+    labels: list = field(default_factory=list)
+    calibration: dict | None = None
 
 
 def run_training(request: TrainRequest, on_event=None, cancel=None) -> TrainOutcome:
@@ -111,7 +114,8 @@ def run_training(request: TrainRequest, on_event=None, cancel=None) -> TrainOutc
     confused = clf.task.mistakes(result.validation_examples, result.validation_predictions, clf.labels)
     recipe = f"{clf.model_config.head} head; {clf.training_config.recipe}"
     draft = clf.save_pretrained(Path(tempfile.mkdtemp(prefix="ftclf-draft-")) / "head")
-    return TrainOutcome(result, confused, draft, clf.task.name, recipe)
+    calibration = clf.calibration.to_dict() if clf.calibration is not None else None
+    return TrainOutcome(result, confused, draft, clf.task.name, recipe, list(clf.labels), calibration)
 
 
 def _train_in_child(request: TrainRequest, messages, cancel, environ: dict | None = None) -> None:
@@ -249,6 +253,7 @@ class Job:
         """What a page shows of the finished run, as plain data (the same as a draft's ``run.json``)."""
         outcome, result = self.outcome, self.outcome.result
         return {"task": outcome.task, "recipe": outcome.recipe, "confused": outcome.confused,
+                "labels": outcome.labels, "calibration": outcome.calibration,
                 "events": [dataclasses.asdict(e) for e in self.history],
                 "result": {k: getattr(result, k) for k in ("metrics", "seconds", "stopped_early", "cancelled",
                                                            "selection", "validation", "metric_name")}}

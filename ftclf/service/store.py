@@ -55,9 +55,20 @@ class HeadInfo:
             "mode": self.meta.mode, "pair mode": model.pair_mode if model.task_spec.text_pairs else "",
             "encoder": self.meta.encoder.name, "data": str(self.meta.data.get("train", "")),
             "validation": f"{key} {100 * value:.1f}" if value is not None else "",
+            "calibration": _calibration_cell(self.meta.calibration),
             "size (MB)": round(self.size_bytes / 2**20, 2), "created": self.meta.created[:16].replace("T", " "),
             "source": "shipped" if self.shipped else "user",
         }
+
+
+def _calibration_cell(cal) -> str:
+    """The Models table's calibration column: the cross-fitted ECE and how it was reached, or "none"."""
+    if cal is None:
+        return "none (plain softmax)"
+    after = cal.metrics.get("after", {})
+    key = "entity_ece" if "entity_ece" in after else "ece"
+    shown = f"{'entity ' if key == 'entity_ece' else ''}ECE {after[key]:.3f}, " if key in after else ""
+    return f"{shown}T {cal.temperature:.2f}" + (f", threshold {cal.threshold:.2f}" if cal.threshold is not None else "")
 
 
 @dataclass
@@ -346,6 +357,27 @@ class HeadStore:
                                  "the head is unchanged") from None
             self._owner_file(name).unlink(missing_ok=True)
             shutil.rmtree(trash, ignore_errors=True)
+
+    def set_threshold(self, name: str, threshold: float | None, visitor: str | None = None,
+                      admin_token: str | None = None) -> HeadInfo:
+        """Save a binary user head's operating point (None: back to the argmax); who may is who may delete it."""
+        from ..recalibration import set_threshold
+
+        rules = policy()
+        rules.check_writable("changing heads")
+        info = self.info(name)
+        if info.shipped:
+            raise InputError(f"expected a user head, got the shipped head {name!r}; shipped heads cannot be changed: "
+                             "save a copy under your own name first (ftclf calibrate --model NAME --output DIR)")
+        if not (self.owned_by(name, visitor) or rules.is_admin(admin_token)):
+            raise AccessDenied(f"expected a head saved from this browser, but {name!r} was saved elsewhere; only the "
+                               "browser that saved it, or the server's operator, may change it")
+        with self._lock:
+            set_threshold(info.path, threshold)
+            if self._engine is not None:
+                self._engine.forget(info.path)
+            self._infos.pop(info.path, None)
+        return self._info(info.path, shipped=False)
 
     def export_zip(self, name: str, keep_seconds: float = 600.0) -> Path:
         """A zip of the head, in one temporary folder where zips older than ``keep_seconds`` are removed

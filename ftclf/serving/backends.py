@@ -242,7 +242,7 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
         if "token_type_ids" not in inspect.signature(model.forward).parameters:
             names = names[:2]  # e.g. MPNet, RoBERTa-style encoders without segment ids
         if quantize and smooth_alpha is not None:
-            from .calibration import calibration_batches
+            from .int8_text import calibration_batches
 
             model = smooth_for_int8(model, calibration_batches(tokenizer, names), smooth_alpha)
         example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)

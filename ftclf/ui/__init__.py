@@ -11,7 +11,7 @@ from .context import store
 from .explain_tab import build_explain_tab
 from .models_tab import build_models_tab, heads_table, user_head_names
 from .predict_tabs import build_ner_tab, build_pair_tab, build_sequence_tab, refresh_picker
-from .train_tab import build_train_tab, restore, save_trained
+from .train_tab import build_train_tab, restore, run_calibration, save_trained
 
 INTRO = """# ftclf — fine-tuning dashboard
 Task heads on a pretrained encoder (default: the embedded **all-MiniLM-L6-v2**, offline). Try the shipped heads in
@@ -62,9 +62,10 @@ def build_demo() -> gr.Blocks:
 
         demo.load(refresh_all, current, outputs)
         if train is not None:  # this browser's run: still going (reattach) or finished and unsaved (its draft)
-            demo.load(restore, [visitor], train["results"], concurrency_limit=None)
-            train["save_button"].click(save_trained, [train["name"], visitor], [train["saved"]]).then(
-                refresh_all, current, outputs)
+            demo.load(restore, [visitor], train["results"], concurrency_limit=None).then(
+                run_calibration, [visitor], train["calibration"])
+            train["save_button"].click(save_trained, [train["name"], visitor, train["threshold"], train["use_threshold"]],
+                                       [train["saved"]]).then(refresh_all, current, outputs)
         models["refresh"].click(refresh_all, current, outputs)
         models["delete_event"].then(refresh_all, current, outputs)
         models["load_event"].then(refresh_all, current, outputs)

@@ -117,3 +117,55 @@ def per_type_bars(per_type: dict[str, dict]) -> go.Figure:
                     for k in ("precision", "recall", "f1")],
                    title="Per-entity-type precision / recall / F1 (validation)", barmode="group",
                    yaxis={"range": [0, 1]}, height=320)
+
+
+def reliability_diagram(before: list[list], after: list[list], what: str = "top probability") -> go.Figure:
+    """Confidence against accuracy per confidence bin, before and after calibration ([confidence, accuracy,
+    count] points); on the diagonal, a shown probability is right that often. Marker area ~ bin count."""
+    def trace(points, name, colour):
+        biggest = max((c for _, _, c in points), default=1)
+        return {"type": "scatter", "mode": "lines+markers", "name": name, "x": [p[0] for p in points],
+                "y": [p[1] for p in points], "text": [f"{p[2]:,}" for p in points],
+                "marker": {"color": colour, "size": [6 + 14 * (p[2] / biggest) ** 0.5 for p in points]},
+                "line": {"color": colour}, "hovertemplate": "confidence %{x:.3f} → right %{y:.3f} (%{text})<extra></extra>"}
+
+    data = [{"type": "scatter", "mode": "lines", "x": [0, 1], "y": [0, 1], "name": "perfectly calibrated",
+             "line": {"color": "#9ca3af", "dash": "dash"}, "hoverinfo": "skip"}]
+    if before:
+        data.append(trace(before, "uncalibrated", "#f59e0b"))
+    if after:
+        data.append(trace(after, "calibrated (held-out folds)", "#4f46e5"))
+    return _figure(data, title="Reliability diagram (validation)", height=340,
+                   xaxis={"title": {"text": text(f"confidence ({what})")}, "range": [0, 1.02]},
+                   yaxis={"title": {"text": "accuracy"}, "range": [0, 1.02]}, legend={"orientation": "h", "y": -0.3})
+
+
+def operating_curves(gold: list[int], positive: list[float], threshold: float, label: str) -> go.Figure:
+    """Precision-recall and ROC curves of p(``label``) on validation, with the point of ``threshold``."""
+    import numpy as np
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    y, p = np.asarray(gold), np.asarray(positive)
+    precision, recall, _ = precision_recall_curve(y, p)
+    fpr, tpr, _ = roc_curve(y, p)
+    chosen = p >= threshold
+    tp, fp, fn, tn = (int((chosen & (y == 1)).sum()), int((chosen & (y == 0)).sum()),
+                      int((~chosen & (y == 1)).sum()), int((~chosen & (y == 0)).sum()))
+    at_p, at_r = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    at_fpr = fp / max(1, fp + tn)
+    data = [
+        {"type": "scatter", "mode": "lines", "x": recall.tolist(), "y": precision.tolist(), "name": "precision–recall",
+         "line": {"color": "#4f46e5"}},
+        {"type": "scatter", "mode": "lines", "x": fpr.tolist(), "y": tpr.tolist(), "name": f"ROC (AUC {auc(fpr, tpr):.3f})",
+         "xaxis": "x2", "yaxis": "y2", "line": {"color": "#059669"}},
+        {"type": "scatter", "mode": "markers", "x": [at_r], "y": [at_p], "name": f"threshold {threshold:.2f}",
+         "marker": {"color": "#dc2626", "size": 12}},
+        {"type": "scatter", "mode": "markers", "x": [at_fpr], "y": [at_r], "xaxis": "x2", "yaxis": "y2",
+         "marker": {"color": "#dc2626", "size": 12}, "showlegend": False},
+    ]
+    return _figure(data, title=f"Operating point for {label} (validation)", height=340,
+                   xaxis={"title": {"text": "recall"}, "domain": [0, 0.45], "range": [0, 1.02]},
+                   yaxis={"title": {"text": "precision"}, "range": [0, 1.02]},
+                   xaxis2={"title": {"text": "false positive rate"}, "domain": [0.55, 1], "range": [0, 1.02]},
+                   yaxis2={"title": {"text": "recall (true positive rate)"}, "anchor": "x2", "range": [0, 1.02]},
+                   legend={"orientation": "h", "y": -0.3})

@@ -12,11 +12,12 @@ from .. import hub_heads
 from ..errors import InputError
 from ..service import policy
 from ..tasks import get_task
-from . import charts
+from . import calibration_panel, charts
 from .context import md, redact, store, ui_errors
 from .predict_tabs import highlight
 
-COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "size (MB)", "created", "source"]
+COLUMNS = ["name", "task", "labels", "head", "mode", "pair mode", "encoder", "data", "validation", "calibration",
+           "size (MB)", "created", "source"]
 
 
 #: Damaged heads listed one per row at most; the rest are counted in one row.
@@ -111,6 +112,28 @@ def load_from_hub(repo_id: str, name: str, token: str, visitor: str | None = Non
     return f"Loaded **{md(repo_id)}** as the user head **{md(info.name)}** ({info.task}); it is in every picker now."
 
 
+@ui_errors
+def inspect_calibration(name: str):
+    """The calibration panel of a head (reliability diagram, figures, and the operating point of binary heads)."""
+    if not name:
+        raise InputError("expected a head to inspect, got none; pick one")
+    info = store().info(name)
+    return calibration_panel.show(info.meta.calibration, info.meta.model.labels, info.meta.model.task_spec.token_level)
+
+
+@ui_errors
+def save_threshold(name: str, threshold: float | None, visitor: str | None = None, admin_token: str = "") -> str:
+    """Save (or, with None, clear) a binary user head's operating point; its predictions use it from now on."""
+    if not name:
+        raise InputError("expected a head to change, got none; pick one you saved")
+    info = store().set_threshold(name, None if threshold is None else float(threshold), visitor=visitor,
+                                 admin_token=admin_token or None)
+    if threshold is None:
+        return f"**{md(info.name)}** predicts with the argmax again."
+    return (f"**{md(info.name)}** now predicts {md(info.meta.model.labels[1])} when its probability is at least "
+            f"{float(threshold):.2f} (task tabs, API and batch prediction).")
+
+
 def user_head_names(visitor: str | None = None) -> list[str]:
     """The user heads this browser saved (the ones it may delete)."""
     return store().owned_names(visitor)
@@ -144,6 +167,16 @@ def build_models_tab(visitor: gr.BrowserState) -> dict:
             with gr.Column():
                 right_spans = gr.HighlightedText(label="Head B", visible=False)
                 right_plot = gr.Plot(label="Head B")
+        gr.Markdown("### Calibration and operating point\nHow honest a head's probabilities are: a shown 90 % should "
+                    "be right 9 times in 10.")
+        with gr.Row():
+            to_inspect = _picker("Head to inspect", elem_id="models-inspect-head")
+            inspect_button = gr.Button("Show calibration", elem_id="models-inspect")
+        panel = calibration_panel.build_panel("models")
+        with gr.Row(visible=not rules.readonly):
+            threshold_button = gr.Button("Save this threshold to the head (user heads saved from this browser)",
+                                         elem_id="models-save-threshold")
+            argmax_button = gr.Button("Back to the argmax", elem_id="models-clear-threshold")
         gr.Markdown("### Manage" + ("" if not rules.readonly else
                                     "\nThis dashboard is **read-only**: deleting and the Hub are turned off."))
         with gr.Row():
@@ -175,9 +208,17 @@ def build_models_tab(visitor: gr.BrowserState) -> dict:
                 pull_button = gr.Button("Load from the Hub")
         message = gr.Markdown(elem_id="models-message")
         compare_button.click(compare, [left, right, text, text_pair], [left_spans, left_plot, right_spans, right_plot])
+        inspect_button.click(inspect_calibration, [to_inspect], panel.outputs)
+        threshold_event = threshold_button.click(save_threshold, [to_inspect, panel.threshold, visitor, admin_token],
+                                                 [message])
+        argmax_event = argmax_button.click(lambda name, v, a: save_threshold(name, None, v, a),
+                                           [to_inspect, visitor, admin_token], [message])
+        for event in (threshold_event, argmax_event):
+            event.then(inspect_calibration, [to_inspect], panel.outputs)
         download_button.click(download_head, [to_download], [file])
         delete_event = delete_button.click(delete_head, [to_delete, visitor, admin_token], [message])
         push_button.click(push_head, [to_push, push_repo, push_private, token], [message])
         load_event = pull_button.click(load_from_hub, [pull_repo, pull_name, token, visitor], [message])
-    return {"table": table, "refresh": refresh, "pickers": [left, right, to_download, to_push], "user_picker": to_delete,
+    return {"table": table, "refresh": refresh, "pickers": [left, right, to_download, to_push, to_inspect],
+            "user_picker": to_delete,
             "delete_event": delete_event, "load_event": load_event}

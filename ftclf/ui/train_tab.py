@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,7 +24,7 @@ from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainRequest, samples
 from ..tasks import TASKS, get_task
 from ..training import TrainingEvent
-from . import charts
+from . import calibration_panel, charts
 from .context import browser_key, for_browser, jobs, md, redact, store, ui_error, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
@@ -333,21 +334,41 @@ def cancel_train(visitor: str | None = None, request: gr.Request = None) -> str:
     return "Cancelling… the best head so far will be kept."
 
 
-@ui_errors
-def save_trained(name: str, visitor: str | None = None, request: gr.Request = None) -> str:
-    """Save this browser's finished run as a user head owned by this browser (``visitor``): the run of this
-    page, or the browser's draft kept on disk (from an earlier page, or before a restart)."""
+def _finished(visitor: str | None, request) -> tuple[dict, Path] | None:
+    """(summary, head directory) of this browser's finished run: the run of this page, or the browser's draft
+    kept on disk (from an earlier page, or before a restart); None when there is neither."""
     job = jobs().get(browser_key(visitor, request))
     if job is not None and job.outcome is not None:
-        head = job.outcome.draft
-    else:
-        draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
-        if draft is None:
-            raise InputError("expected a finished training run to save, found none; train a head first")
-        head = draft.head
-    info = store().add(head, name, owner=visitor)
+        return job.summary(), job.outcome.draft
+    draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
+    return (draft.run, draft.head) if draft is not None else None
+
+
+def run_calibration(visitor: str | None = None, request: gr.Request = None):
+    """The calibration panel of this browser's finished run (after a run, and on page load for a kept one)."""
+    found = _finished(visitor, request)
+    if found is None or "labels" not in found[0]:  # no run, or a draft kept before calibration was shown
+        return [gr.skip()] * 8
+    run = found[0]
+    return calibration_panel.show(run.get("calibration"), run["labels"], get_task(run["task"]).token_level)
+
+
+@ui_errors
+def save_trained(name: str, visitor: str | None = None, threshold: float | None = None, use_threshold: bool = False,
+                 request: gr.Request = None) -> str:
+    """Save this browser's finished run as a user head owned by this browser (``visitor``); with
+    ``use_threshold``, a binary head predicts with the operating point ``threshold``."""
+    found = _finished(visitor, request)
+    if found is None:
+        raise InputError("expected a finished training run to save, found none; train a head first")
+    info = store().add(found[1], name, owner=visitor)
+    point = ""
+    if use_threshold and threshold is not None and found[0].get("calibration", {}).get("validation"):
+        info = store().set_threshold(info.name, float(threshold), visitor=visitor)
+        point = f" It predicts {md(found[0]['labels'][1])} from a probability of {float(threshold):.2f}."
     key, value = info.meta.main_metric
-    return f"Saved **{md(info.name)}** ({info.task}, validation {key} {value:.3f}). It is now selectable in its task tab."
+    return (f"Saved **{md(info.name)}** ({info.task}, validation {key} {value:.3f}).{point} It is now selectable in "
+            "its task tab.")
 
 
 def build_train_tab(visitor: gr.BrowserState) -> dict:
@@ -417,6 +438,10 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
                                    column_widths=["36%", "16%", "16%", "16%", "16%"])  # every column in its panel
             matrix = gr.Plot(label="Confusion matrix / per-type scores", elem_id="train-matrix")
         confused = gr.Dataframe(label="Most confused validation examples", interactive=False, wrap=True)
+        with gr.Accordion("Calibration: are the probabilities honest?", open=True):
+            panel = calibration_panel.build_panel("train")
+            use_threshold = gr.Checkbox(label="Save this threshold with the head (its predictions then use it instead "
+                                              "of the argmax)", value=False, elem_id="train-use-threshold")
         with gr.Row():
             name = gr.Textbox(label="Head name", placeholder=NAME_EXAMPLES.get(start_task, "my-head"), elem_id="train-name")
             save_button = gr.Button("Save head", elem_id="train-save")
@@ -452,8 +477,10 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             changed(needs_preview, None, [train_button], queue=False)
         train_event = train_button.click(train, {*form.values(), visitor}, [curves, status, metrics, matrix, confused],
                                          concurrency_limit=2)
+        train_event.then(run_calibration, [visitor], panel.outputs)
         cancel_button.click(cancel_train, [visitor], [status], queue=False)
         form["teacher"].focus(_refresh_teachers,
                               [form["task"], form["teacher"]], [form["teacher"]], queue=False)  # heads saved since
     return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event,
-            "results": [curves, status, metrics, matrix, confused]}
+            "results": [curves, status, metrics, matrix, confused], "calibration": panel.outputs,
+            "threshold": panel.threshold, "use_threshold": use_threshold}

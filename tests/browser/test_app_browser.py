@@ -152,10 +152,24 @@ def test_train_save_and_use_new_head(page):
     assert "cross-validation on the 120 training examples" in status, status
     page.locator("#train-curves .js-plotly-plot").wait_for()
     page.locator("#train-matrix .js-plotly-plot").wait_for()
+    # calibration: the reliability diagram, the figures with their interval (120 out-of-fold rows: noise first)
+    page.locator("#train-reliability .js-plotly-plot").wait_for(timeout=60_000)
+    figures = page.locator("#train-calibration").inner_text()
+    assert "read the interval" in figures and "90 % interval of the true ECE" in figures and "NLL" in figures, figures
+    # the operating point of a binary head: curves, and a slider whose confusion matrix follows it
+    page.locator("#train-pr-roc .js-plotly-plot").wait_for()
+    page.locator("#train-threshold-matrix .js-plotly-plot").wait_for()
+    page.locator("#train-threshold-readout").get_by_text("At 0.50").wait_for()
+    page.locator("#train-threshold input[type=range]").focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    page.locator("#train-threshold-readout").get_by_text("At 0.70").wait_for()
     shot(page, "train")
+    page.locator("#train-use-threshold input").check()
     page.locator("#train-name textarea, #train-name input").first.fill("browser-sentiment")
     page.locator("#train-save").click()
     page.locator("#train-saved").get_by_text("Saved").wait_for()
+    assert "from a probability of 0.70" in page.locator("#train-saved").inner_text()
     page.locator("#train-teacher input").click()  # the teacher picker offers the head just saved
     page.get_by_role("option", name="browser-sentiment").wait_for()
     page.keyboard.press("Escape")
@@ -173,9 +187,17 @@ def test_models_and_explain_tabs(page):
     open_tab(page, "Models")
     page.locator("#models-table").get_by_text("ner-conll2003").first.wait_for()
     shot(page, "models")
+    pick(page, "#models-inspect-head", "paraphrase-mrpc")  # a shipped binary head: diagram and operating point
+    page.locator("#models-inspect").click()
+    page.locator("#models-reliability .js-plotly-plot").wait_for()
+    assert "ECE 0.18" in page.locator("#models-calibration").inner_text()  # uncalibrated → calibrated
+    page.locator("#models-pr-roc .js-plotly-plot").wait_for()
+    page.locator("#models-threshold-readout").get_by_text("At 0.50").wait_for()
+    shot(page, "models-calibration")
     open_tab(page, "How it works")
     page.locator("#explain-run").click()
     page.locator("#explain-md").get_by_text("argmax").first.wait_for()
+    assert "alibrated" in page.locator("#explain-md").inner_text()  # the temperature beside the softmax
     shot(page, "explain")
 
 
