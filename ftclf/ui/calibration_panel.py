@@ -52,7 +52,7 @@ def build_panel(prefix: str) -> CalibrationPanel:
             readout = gr.Markdown(elem_id=f"{prefix}-threshold-readout")
     state = gr.State(None)
     panel = CalibrationPanel(figures, diagram, operating, curves, threshold, matrix, readout, state)
-    threshold.input(on_threshold, [threshold, state], [curves, matrix, readout], queue=False, show_progress="hidden")
+    threshold.change(on_threshold, [threshold, state], [curves, matrix, readout], queue=False, show_progress="hidden")
     return panel
 
 

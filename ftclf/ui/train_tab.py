@@ -354,8 +354,8 @@ def run_calibration(visitor: str | None = None, request: gr.Request = None):
 
 
 @ui_errors
-def save_trained(name: str, visitor: str | None = None, threshold: float | None = None, use_threshold: bool = False,
-                 request: gr.Request = None) -> str:
+def save_trained(name: str, visitor: str | None = None, request: gr.Request = None, threshold: float | None = None,
+                 use_threshold: bool = False) -> str:
     """Save this browser's finished run as a user head owned by this browser (``visitor``); with
     ``use_threshold``, a binary head predicts with the operating point ``threshold``."""
     found = _finished(visitor, request)

@@ -160,9 +160,7 @@ def test_train_save_and_use_new_head(page):
     page.locator("#train-pr-roc .js-plotly-plot").wait_for()
     page.locator("#train-threshold-matrix .js-plotly-plot").wait_for()
     page.locator("#train-threshold-readout").get_by_text("At 0.50").wait_for()
-    page.locator("#train-threshold input[type=range]").focus()
-    for _ in range(20):
-        page.keyboard.press("ArrowRight")
+    move_slider(page, "#train-threshold", 0.7)
     page.locator("#train-threshold-readout").get_by_text("At 0.70").wait_for()
     shot(page, "train")
     page.locator("#train-use-threshold input").check()
@@ -223,6 +221,14 @@ def upload_for_training(page, data: Path) -> None:
 
 EVIL_LINK = '<a href="https://evil.example/">click</a>'
 EVIL_URL = "www.evil.example"
+
+
+def move_slider(page, slider: str, value: float) -> None:
+    """Drag a gradio slider to ``value`` as a hand does: the range input takes it, then says so."""
+    page.locator(f"{slider} input[type=range]").evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true}));"
+        " el.dispatchEvent(new Event('change', {bubbles: true})); el.dispatchEvent(new PointerEvent('pointerup')); }",
+        str(value))
 
 
 def pick(page, dropdown: str, option: str) -> None:

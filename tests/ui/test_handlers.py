@@ -12,7 +12,7 @@ from ftclf.samples import sample
 from ftclf.service import HeadStore, shipped_heads_dir
 from ftclf.tasks import read_examples
 from ftclf.training import TrainingEvent
-from ftclf.ui import context, explain_tab, models_tab, predict_tabs, train_tab
+from ftclf.ui import calibration_panel, context, explain_tab, models_tab, predict_tabs, train_tab
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,21 @@ def test_train_save_compare_download_delete(ui_store, tmp_path):
         train_tab.save_trained("sentiment-sst2", VISITOR, REQ)
     with pytest.raises(gr.Error, match="expected a head name"):
         train_tab.save_trained("../escape", VISITOR, REQ)
+    panel = train_tab.run_calibration(VISITOR, REQ)  # the run's calibration: figures, diagram, operating point
+    figures, diagram, operating, curves, slider, threshold_matrix, readout, state = panel
+    assert "ECE" in figures and "read the interval" in figures and isinstance(diagram, go.Figure)
+    assert operating.visible and isinstance(curves, go.Figure) and "At **0.50**" in readout
+    _, moved, moved_readout = calibration_panel.on_threshold(0.8, state)
+    assert "At **0.80**" in moved_readout and isinstance(moved, go.Figure)
+    assert sum(map(sum, moved.data[0].z)) == sum(map(sum, threshold_matrix.data[0].z))  # every example, recounted
     assert "Saved" in train_tab.save_trained("my-head", VISITOR, REQ)
+    with pytest.raises(gr.Error, match="saved elsewhere"):
+        models_tab.save_threshold("my-head", 0.8, STRANGER)
+    assert "at least 0.80" in models_tab.save_threshold("my-head", 0.8, VISITOR)
+    assert ui_store.info("my-head").meta.calibration.threshold == 0.8
+    assert "argmax again" in models_tab.save_threshold("my-head", None, VISITOR)
+    with pytest.raises(gr.Error, match="shipped heads cannot be changed"):
+        models_tab.save_threshold("sentiment-sst2", 0.8, VISITOR)
     assert models_tab.user_head_names(VISITOR) == ["my-head"] and models_tab.user_head_names(STRANGER) == []
     assert "my-head" in ui_store.names("sequence")
     assert any(row[0] == "my-head" and row[-1] == "user" for row in models_tab.heads_table())
@@ -365,3 +379,13 @@ def test_the_train_button_maps_form_errors(ui_store, monkeypatch):
     monkeypatch.setattr(train_tab, "read_form", lambda values: {}["a bug"])
     status = last_status(list(event.fn(values, REQ, progress=lambda *a, **k: None)))
     assert "KeyError" in status
+
+
+def test_shipped_heads_show_their_calibration(ui_store):
+    figures, diagram, operating, *_ = models_tab.inspect_calibration("paraphrase-mrpc")
+    assert "ECE 0.18" in figures and "→ **0.0" in figures and isinstance(diagram, go.Figure) and operating.visible
+    figures, _, operating, *_ = models_tab.inspect_calibration("ner-conll2003")
+    assert "entities" in figures and not operating.visible  # entity confidences; no operating point for taggers
+    assert any("ECE" in row[models_tab.COLUMNS.index("calibration")] for row in models_tab.heads_table())
+    out = explain_tab.run_explain("sentiment-sst2", "a fine film", "")
+    assert "softmax(scores / T)" in out[0]
