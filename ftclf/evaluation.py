@@ -48,7 +48,8 @@ def evaluate(clf, examples: Sequence, batch_size: int = 64) -> dict:
     examples, decoded = decode_examples(clf, examples, batch_size)
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
     metrics = task_metrics(clf.task, gold, [d.ids for d in decoded], clf.labels)
-    metrics.update(shown_figures(clf, decoded, gold))  # calibration of the probabilities it shows
+    if clf.task.calibrates:
+        metrics.update(shown_figures(clf, decoded, gold))  # calibration of the probabilities it shows
     return metrics
 
 

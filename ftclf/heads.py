@@ -66,6 +66,8 @@ class Head(nn.Module):
     def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None,
                calibration=None) -> tuple[list, torch.Tensor]:
         """(label ids, probabilities) of scores, calibrated by ``calibration`` (``ftclf.calibration``)."""
+        if calibration is None:  # a task that replaces decode may predate calibration: two arguments
+            return self.task.decode(logits, mask)
         return self.task.decode(logits, mask, calibration)
 
     def log_probs(self, logits: torch.Tensor, mask: torch.Tensor | None = None, temperature=1.0) -> torch.Tensor:

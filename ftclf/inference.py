@@ -22,9 +22,11 @@ from .tokenization import Item, collate, length_sorted_batches
 class Predictor:
     """Serves one classifier: ``predict(texts, text_pairs=None)`` -> one prediction per text."""
 
-    def __init__(self, classifier, batch_size: int = 32) -> None:
+    def __init__(self, classifier, batch_size: int = 32, calibrated: bool = True) -> None:
         self.classifier = classifier
         self.batch_size = batch_size
+        #: False: the head's own probabilities (plain softmax / marginals), as a distilling teacher gives them
+        self.calibrated = calibrated
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, encoder=None, batch_size: int = 32) -> Predictor:
@@ -45,7 +47,7 @@ class Predictor:
     def predict_inputs(self, inputs: Sequence) -> list:
         """Predictions for inputs already checked by ``task.inputs``."""
         clf = self.classifier
-        return [clf.task.prediction(x, d, clf.labels, cut, clf.calibration) for x, (d, cut) in zip(inputs, self.decode(inputs))]
+        return [_prediction(clf, x, d, cut) for x, (d, cut) in zip(inputs, self.decode(inputs))]
 
     def decode(self, examples: Sequence) -> list[tuple[Decoded, bool]]:
         """(decoded labels and probabilities, whether the input was cut or windowed) per example."""
@@ -55,7 +57,7 @@ class Predictor:
 
     def run(self, items: Sequence[Item]) -> list[Decoded]:
         """Decoded output of every item, in the items' order."""
-        return run_heads([self.classifier], items, self.batch_size)[0]
+        return run_heads([self.classifier], items, self.batch_size, self.calibrated)[0]
 
 
 def shares_encoding(a, b) -> bool:
@@ -65,7 +67,8 @@ def shares_encoding(a, b) -> bool:
 
 
 @torch.no_grad()
-def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32) -> list[list[Decoded]]:
+def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32,
+              calibrated: bool = True) -> list[list[Decoded]]:
     """Decoded outputs of every head for every item; the heads must share their encoding (one encoder
     pass serves them all): group them with :func:`shares_encoding`, as :func:`predict_heads` does."""
     if not classifiers:
@@ -84,7 +87,8 @@ def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32
         features = first.features(batch, poolings)
         for k, clf in enumerate(classifiers):
             logits = clf.head(clf.head_input(features, batch.word_shape), mask=batch.word_mask).logits
-            for i, decoded in zip(ids, decode_rows(clf.head, logits, batch.word_mask, clf.calibration)):
+            calibration = clf.calibration if calibrated else None
+            for i, decoded in zip(ids, decode_rows(clf.head, logits, batch.word_mask, calibration)):
                 out[k][i] = decoded
     return out
 
@@ -111,9 +115,17 @@ def predict_heads(classifiers: Sequence, texts, text_pairs=None, batch_size: int
         inputs = first.task.inputs(texts, text_pairs)
         items = first.task.encode(first.tokenizer, inputs, first.model_config, first.max_length)
         for k, clf, decoded in zip(group, heads, run_heads(heads, items, batch_size)):
-            results[k] = [clf.task.prediction(x, d, clf.labels, cut, clf.calibration)
+            results[k] = [_prediction(clf, x, d, cut)
                           for x, (d, cut) in zip(inputs, join_windows(items, decoded, len(inputs)))]
     return results
+
+
+def _prediction(clf, example, decoded: Decoded, cut: bool):
+    """The task's prediction of one input (the calibration passed on only where there is one: a task
+    registered before calibration existed keeps its four-argument ``prediction``)."""
+    if clf.calibration is None:
+        return clf.task.prediction(example, decoded, clf.labels, cut)
+    return clf.task.prediction(example, decoded, clf.labels, cut, clf.calibration)
 
 
 def join_windows(items: Sequence[Item], decoded: Sequence[Decoded], n: int) -> list[tuple[Decoded, bool]]:

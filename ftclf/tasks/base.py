@@ -167,6 +167,13 @@ class TaskSpec:
         labelled IGNORE_INDEX (padding words) are skipped."""
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
+    @property
+    def calibrates(self) -> bool:
+        """Whether ``ftclf.calibration`` fits this task after training: tasks that decode through this
+        class's probability function do; a task that replaces :meth:`decode` owns its probabilities
+        (and says so by setting ``calibrates = True`` once it takes a calibration)."""
+        return type(self).decode is TaskSpec.decode
+
     def log_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """The task's probability function, in log space and differentiable: log-softmax over labels
         (eq. 11.12). Calibration divides the scores by a temperature before it."""

@@ -64,7 +64,8 @@ def teacher_probabilities(teacher, examples: Sequence, labels: Sequence[str], ba
     ensemble = members(teacher)
     for member in ensemble:
         order = [member.labels.index(label) for label in labels]
-        probs = [d.probs[..., order].float() for d, _ in Predictor(member, batch_size).decode(list(examples))]
+        decoded = Predictor(member, batch_size, calibrated=False).decode(list(examples))  # its own softmax, as trained
+        probs = [d.probs[..., order].float() for d, _ in decoded]
         total = probs if not total else [_padded_sum(a, b) for a, b in zip(total, probs)]
     return [p / len(ensemble) for p in total]
 

@@ -81,7 +81,7 @@ def train(
     result.metrics = (score(clf, result.validation_examples, result.validation_predictions)
                       if result.validation_examples else {})
     clf.calibration = None
-    if cfg.calibrate and result.validation_examples:
+    if cfg.calibrate and result.validation_examples and clf.task.calibrates:
         _calibrate(clf, result)
     clf.data_info = {**clf.data_info, "validation": result.validation}
     result.seconds = time.perf_counter() - t0
