@@ -195,6 +195,7 @@ def cmd_train(args) -> dict | None:
         "recipe": clf.training_config.recipe,
         "selection": result.selection,
         "measured_on": result.validation,
+        "calibration": result.calibration,
         "validation": result.metrics,
         "history": result.history,
         "train_seconds": round(result.seconds, 1),

@@ -126,6 +126,8 @@ def test_contrastive_mode_tunes_adapters_then_fits_the_head(tiny_encoder_dir, tm
     assert any(e.detail == "contrastive" for e in events) and any(e.stage == "recipe" for e in events)
     lora_b = [p for n, p in clf.encoder.named_parameters() if "lora_B" in n]
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # the adapters moved
+    # its out-of-fold predictions were held out from the head, not from the tuned encoder: no calibration
+    assert clf.calibration is None and result.calibration.startswith("not fitted: the encoder was tuned on every")
     out = clf.save_pretrained(tmp_path / "c")
     assert (out / "adapter").is_dir()
     again = Classifier.from_pretrained(out)

@@ -256,7 +256,7 @@ class Job:
                 "labels": outcome.labels, "calibration": outcome.calibration,
                 "events": [dataclasses.asdict(e) for e in self.history],
                 "result": {k: getattr(result, k) for k in ("metrics", "seconds", "stopped_early", "cancelled",
-                                                           "selection", "validation", "metric_name")}}
+                                                           "selection", "validation", "metric_name", "calibration")}}
 
     def _run(self, messages) -> None:
         """Collect the run's messages, then wake everyone who waits on it."""

@@ -36,6 +36,8 @@ class TrainResult:
     selection: str = ""
     #: what ``metrics`` were measured on, in words (a validation split, or cross-validation)
     validation: str = ""
+    #: the probabilities' calibration in one line (or why there is none); "" when calibration was off
+    calibration: str = ""
     #: the validation examples the metrics were computed on (carved or given; label aliases applied)
     validation_examples: list = field(default_factory=list, repr=False)
     #: the final decoded predictions on them (``ftclf.predictions.Decoded``)

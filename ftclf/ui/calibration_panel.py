@@ -56,11 +56,12 @@ def build_panel(prefix: str) -> CalibrationPanel:
     return panel
 
 
-def figures_text(cal: Calibration | None) -> str:
+def figures_text(cal: Calibration | None, why_none: str = "") -> str:
     """The figures in words: ECE before → after with its interval and the noise floor, NLL, Brier."""
     if cal is None:
-        return ("**Calibration:** none: this head shows a plain softmax, which fine-tuned heads tend to make "
-                "over-confident. Train it again (calibration is on by default) or run `ftclf calibrate`.")
+        why = f" ({md(why_none)})" if why_none else ""
+        return (f"**Calibration:** none{why}: this head shows a plain softmax, which fine-tuned heads tend to make "
+                "over-confident. `ftclf calibrate --model NAME --data held-out.csv` fits it to labelled data.")
     before, after = cal.metrics.get("before", {}), cal.metrics.get("after", {})
     key = "entity_ece" if "entity_ece" in after else "ece"
     unit = "entities" if key == "entity_ece" else "examples"
@@ -83,8 +84,8 @@ def figures_text(cal: Calibration | None) -> str:
     return " · ".join(lines)
 
 
-def show(calibration: dict | Calibration | None, labels: list[str], token_level: bool = False):
-    """Values of the panel's outputs for a head's calibration (None: an uncalibrated head)."""
+def show(calibration: dict | Calibration | None, labels: list[str], token_level: bool = False, why_none: str = ""):
+    """Values of the panel's outputs for a head's calibration (None: an uncalibrated head, ``why_none`` says why)."""
     cal = Calibration.from_dict(calibration) if isinstance(calibration, dict) else calibration
     what = "an entity's confidence" if token_level else "top probability"
     diagram = (charts.reliability_diagram(cal.reliability.get("before", []), cal.reliability.get("after", []), what)
@@ -92,7 +93,7 @@ def show(calibration: dict | Calibration | None, labels: list[str], token_level:
     binary = cal is not None and len(labels) == 2 and not token_level and bool(cal.validation.get("gold"))
     state = {"calibration": cal.to_dict() if cal is not None else None, "labels": list(labels)} if cal else None
     if not binary:
-        return (figures_text(cal), diagram, gr.Group(visible=False), None, gr.Slider(value=0.5), None, "", state)
+        return (figures_text(cal, why_none), diagram, gr.Group(visible=False), None, gr.Slider(value=0.5), None, "", state)
     threshold = cal.threshold if cal.threshold is not None else 0.5
     curves, matrix, readout = on_threshold(threshold, state)
     return (figures_text(cal), diagram, gr.Group(visible=True), curves, gr.Slider(value=threshold), matrix, readout,

@@ -350,7 +350,8 @@ def run_calibration(visitor: str | None = None, request: gr.Request = None):
     if found is None or "labels" not in found[0]:  # no run, or a draft kept before calibration was shown
         return [gr.skip()] * 8
     run = found[0]
-    return calibration_panel.show(run.get("calibration"), run["labels"], get_task(run["task"]).token_level)
+    return calibration_panel.show(run.get("calibration"), run["labels"], get_task(run["task"]).token_level,
+                                  why_none=run["result"].get("calibration", ""))
 
 
 @ui_errors
