@@ -21,7 +21,6 @@ saved head's ``config.json`` (section ``calibration``, versioned; heads without 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -31,6 +30,7 @@ import torch
 from . import iob
 from .errors import ModelFormatError
 from .metrics import ece_interval, expected_calibration_error, probability_metrics, reliability
+from .threads import one_thread
 
 CALIBRATION_VERSION = 1
 #: folds of the cross-fitted measurement and of the choice between methods
@@ -336,15 +336,6 @@ def _mean(results: list[dict]) -> dict:
     return {k: round(float(np.mean([r[k] for r in results])), 5) for k in results[0]}
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Small tensors: one intra-op thread is fastest, and far faster than several on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def fit_calibration(clf, decoded: Sequence, gold: Sequence, fitted_on: str = "validation", folds: int = FOLDS,
@@ -362,7 +353,7 @@ def fit_calibration(clf, decoded: Sequence, gold: Sequence, fitted_on: str = "va
 
         raise DataError("expected validation predictions with their scores to calibrate on, got none; "
                         "pass labelled validation examples")
-    with _one_thread():
+    with one_thread():
         return _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold)
 
 
@@ -488,7 +479,7 @@ def shown_figures(clf, decoded: Sequence, gold: Sequence) -> dict:
     """ECE (``entity_ece`` for token heads), NLL and Brier score of the probabilities ``clf`` shows
     (calibrated when it is) on labelled examples: what ``ftclf evaluate`` reports beside accuracy."""
     task = clf.task
-    with _one_thread():
+    with one_thread():
         probs = [d.probs for d in decoded]
         conf, hit = shown_confidences(task, probs, gold, [d.ids for d in decoded], clf.labels)
         if task.token_level and clf.calibration is not None:

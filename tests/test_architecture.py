@@ -11,7 +11,8 @@ BENCHMARKS = PACKAGE.parent / "benchmarks"
 
 #: Lower layers never import higher ones. Same-layer imports are allowed within one package only.
 LAYERS = [
-    ["ftclf", "ftclf.errors", "ftclf.registry", "ftclf.iob", "ftclf.hub", "ftclf.predictions", "ftclf.distributed"],
+    ["ftclf", "ftclf.errors", "ftclf.registry", "ftclf.iob", "ftclf.hub", "ftclf.predictions", "ftclf.distributed",
+     "ftclf.threads"],
     ["ftclf.data", "ftclf.readers", "ftclf.samples", "ftclf.splits", "ftclf.metrics", "ftclf.encoders",
      "ftclf.tokenization", "ftclf.crf"],
     ["ftclf.stream"],
@@ -144,7 +145,8 @@ def test_the_cycle_finder_finds_cycles():
 def test_the_format_is_a_leaf_and_the_core_is_gradio_free():
     # the saved format knows files and the records it stores (configs, the calibration), never models
     assert graph()["ftclf.format"] <= {"ftclf.config", "ftclf.errors", "ftclf.calibration"}
-    assert graph()["ftclf.calibration"] <= {"ftclf.errors", "ftclf.iob", "ftclf.metrics", "ftclf.predictions"}
+    assert graph()["ftclf.calibration"] <= {"ftclf.errors", "ftclf.iob", "ftclf.metrics", "ftclf.predictions",
+                                            "ftclf.threads"}
     core = [p for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts]
     assert [p.name for p in core if any(
         (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "gradio" for a in n.names))

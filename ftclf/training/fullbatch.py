@@ -18,13 +18,13 @@ import copy
 import random
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import TrainingCancelled
 from ..evaluation import score_logits
+from ..threads import one_thread
 from .events import EventHandler, TrainingEvent, TrainResult
 
 #: Candidate weight decays (an L2 penalty on the head's weight matrices, biases excluded).
@@ -88,19 +88,9 @@ def _fit(clf, batch, weight_decay: float, max_iter: int) -> float:
     return float(optimizer.step(closure).detach())
 
 
-@contextmanager
-def _one_thread():
-    """Head-sized problems: many tiny operations, which thread hand-offs only slow down (10x on a
-    busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
-@_one_thread()
+@one_thread()
 def fit_head_cv(clf, make_batch, n: int, strata: list, seed: int, emit: EventHandler, cancel, result: TrainResult,
                 t0: float, max_iter: int = 100) -> CrossValidation:
     """Choose the weight decay by cross-validation, then fit the head on all ``n`` examples.
