@@ -45,7 +45,9 @@ def server(tmp_path_factory):
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "FTCLF_BACKEND": "torch",
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
            "FTCLF_USER_HEADS": str(tmp_path_factory.mktemp("user-heads")),
-           "FTCLF_CACHE": str(tmp_path_factory.mktemp("cache"))}
+           "FTCLF_CACHE": str(tmp_path_factory.mktemp("cache")),
+           # this server's uploads in its own folder: another run's server, exiting, never clears them
+           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio"))}
     log = open(tmp_path_factory.mktemp("log") / "app.log", "w")  # noqa: SIM115 (the app's log)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -267,6 +269,11 @@ def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     ticks = page.locator("#train-matrix .xtick text").all_text_contents()
     assert EVIL_LINK in ticks and EVIL_URL in ticks, ticks  # drawn as the characters themselves
     assert page.locator("#train-matrix svg a").count() == 0
+    # the calibration panel names the second label too (curves' title, the threshold's readout): as text
+    page.locator("#train-threshold-readout").get_by_text("precision").wait_for()
+    assert EVIL_URL in page.locator("#train-threshold-readout").inner_text()
+    assert page.locator("#train-threshold-readout a").count() == 0
+    assert page.locator("#train-pr-roc svg a").count() == 0
     shot(page, "hostile-train")
     page.locator("#train-name textarea, #train-name input").first.fill("hostile-labels")
     page.locator("#train-save").click()
