@@ -88,7 +88,7 @@ def recalibrate(name: str, dest: Path) -> dict:
 
 def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> dict:
     from ftclf import Classifier
-    from ftclf.calibration import calibration_figures
+    from ftclf.calibration import calibration_figures, without_figures
     from ftclf.evaluation import evaluate
 
     recipe = heads_recipe.recipe(name)
@@ -100,7 +100,7 @@ def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> di
     _, val = recipe.load()
     clf.calibration = None  # the recorded figures are the raw head's, then it is calibrated on the same split
     t0 = time.perf_counter()
-    metrics = {k: v for k, v in evaluate(clf, val).items() if not k.startswith(("ece", "entity_ece", "nll", "brier"))}
+    metrics = without_figures(evaluate(clf, val))
     seconds = time.perf_counter() - t0
     metric = heads_recipe.main_metric(recipe.model.task, dataset)
     sliced = evaluate(clf, val[:SLICE])

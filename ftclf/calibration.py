@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import iob
-from .errors import ModelFormatError
+from .errors import ConfigError, DataError, ModelFormatError
 from .metrics import ece_interval, expected_calibration_error, probability_metrics, reliability
 from .threads import one_thread
 
@@ -136,8 +136,6 @@ class Calibration:
     def with_threshold(self, threshold: float | None) -> Calibration:
         """A copy with this operating point (None: back to the argmax)."""
         if threshold is not None and not 0 <= float(threshold) <= 1:
-            from .errors import ConfigError
-
             raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}; pick a probability")
         return Calibration(**{**self.to_dict(), "threshold": None if threshold is None else float(threshold)})
 
@@ -349,8 +347,6 @@ def fit_calibration(clf, decoded: Sequence, gold: Sequence, fitted_on: str = "va
     Text heads refit the temperature on every fold; token heads share one temperature (fitted on at
     most TOKEN_FIT_SENTENCES sentences: a CRF's forward-backward is the costly part)."""
     if not decoded or any(d.scores is None for d in decoded):
-        from .errors import DataError
-
         raise DataError("expected validation predictions with their scores to calibrate on, got none; "
                         "pass labelled validation examples")
     with one_thread():
@@ -459,6 +455,15 @@ def calibrate_decoded(clf, decoded: Sequence) -> list:
             ids = d.ids
         out.append(Decoded(ids, p, d.scores))
     return out
+
+
+#: the metric keys calibration adds (``ece_low``, ``nll_uncalibrated``, ``temperature`` …)
+FIGURE_PREFIXES = ("ece", "entity_ece", "nll", "brier", "temperature")
+
+
+def without_figures(metrics: dict) -> dict:
+    """``metrics`` without the calibration figures (before new ones replace them)."""
+    return {k: v for k, v in metrics.items() if not k.startswith(FIGURE_PREFIXES)}
 
 
 def calibration_figures(calibration: Calibration | None) -> dict:

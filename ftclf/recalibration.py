@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from . import format
-from .calibration import Calibration, fit_calibration
+from .calibration import Calibration, calibration_figures, fit_calibration, without_figures
 from .card import model_card
 from .errors import DataError, FtclfError
 
@@ -71,15 +71,8 @@ def calibrate_saved(directory: str | Path, examples: list | None = None, output:
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
     cal = fit_calibration(clf, decoded, gold, fitted_on=described or f"{len(examples):,} labelled examples",
                           threshold=threshold)
-    metrics = {k: v for k, v in meta.metrics.items() if not _calibration_key(k)}
-    from .calibration import calibration_figures
-
-    metrics.update(calibration_figures(cal))
+    metrics = {**without_figures(meta.metrics), **calibration_figures(cal)}
     return rewrite(source, target, dataclasses.replace(meta, calibration=cal, metrics=metrics)), cal
-
-
-def _calibration_key(key: str) -> bool:
-    return key.split("_")[0] in ("ece", "entity", "nll", "brier", "temperature") and key != "entity"
 
 
 def set_threshold(directory: str | Path, threshold: float | None, output: str | Path | None = None) -> Path:

@@ -45,9 +45,7 @@ def server(tmp_path_factory):
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "FTCLF_BACKEND": "torch",
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
            "FTCLF_USER_HEADS": str(tmp_path_factory.mktemp("user-heads")),
-           "FTCLF_CACHE": str(tmp_path_factory.mktemp("cache")),
-           # this server's uploads in its own folder: another run's server, exiting, never clears them
-           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio"))}
+           "FTCLF_CACHE": str(tmp_path_factory.mktemp("cache"))}
     log = open(tmp_path_factory.mktemp("log") / "app.log", "w")  # noqa: SIM115 (the app's log)
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
