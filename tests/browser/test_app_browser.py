@@ -215,17 +215,15 @@ def upload_for_training(page, data: Path) -> None:
     page.locator("#train-task").get_by_text("(sequence)").click()
     page.locator("#train-source").get_by_text("Upload a file").click()
     page.locator("#train-upload").wait_for(state="visible")
-    shown = page.locator("#train-upload").get_by_text(data.name).first
-    for attempt in (1, 2):  # a loaded CI machine: once in a while the first upload never reports back
-        page.locator("#train-upload input[type=file]").set_input_files(str(data))
-        try:
-            shown.wait_for(timeout=75_000)
-            return
-        except sync_api.TimeoutError:
-            shot(page, f"upload-{attempt}-not-shown-{data.stem}")
-            seen = page.locator("#train-upload").inner_text()
-            if attempt == 2:
-                raise AssertionError(f"expected the upload box to show {data.name}, it shows {seen!r}") from None
+    page.locator("#train-upload input[type=file]").set_input_files(str(data))
+    try:  # the box's rendered text names the file, stem and extension in separate elements
+        page.wait_for_function("name => document.querySelector('#train-upload').innerText.replace(/\\s/g, '')"
+                               ".includes(name)",
+                               arg=data.name, timeout=120_000)
+    except sync_api.TimeoutError:
+        shot(page, f"upload-not-shown-{data.stem}")
+        raise AssertionError(f"expected the upload box to show {data.name}, it shows "
+                             f"{page.locator('#train-upload').inner_text()!r}") from None
 
 
 EVIL_LINK = '<a href="https://evil.example/">click</a>'
