@@ -169,7 +169,7 @@ class _Rows:
     def _batch(self, idx: Sequence[int]):
         rows = [self.scores[i] for i in idx]
         if not self.token_level:
-            return torch.stack(rows), None, torch.tensor([self.gold[i] or 0 for i in idx])
+            return torch.stack(rows), None, torch.tensor([self.gold[i] for i in idx])
         length = max(r.size(0) for r in rows)
         scores = torch.zeros(len(rows), length, rows[0].size(-1))
         mask = torch.zeros(len(rows), length, dtype=torch.bool)
@@ -196,17 +196,11 @@ class _Rows:
                 out[j] = row if n is None else row[:n]
         return out
 
-    def nll(self, idx: Sequence[int], temperature: float, smoothed: bool = False) -> float:
-        """Mean -log p(gold) of the examples ``idx`` (per word for token heads); ``smoothed``: against
-        gold labels smoothed by :func:`_smoothing` (what the temperature is fitted to)."""
-        logp = [p.clamp_min(1e-12).log().reshape(-1, p.size(-1)) for p in self.probs(idx, temperature)]
-        gold = torch.cat([torch.as_tensor(self.gold[i]).reshape(-1) for i in idx])
-        logp = torch.cat(logp)
-        loss = -logp.gather(-1, gold[:, None]).mean()
-        if not smoothed:
-            return float(loss)
-        eps = _smoothing(len(gold))
-        return float((1 - eps) * loss - eps * logp.mean())
+    def smoothed_nll(self, idx: Sequence[int], temperature: float) -> float:
+        """What the temperature is fitted to: :func:`_smoothed_nll` of the examples ``idx`` (per word for
+        token heads)."""
+        logp = torch.cat([p.clamp_min(1e-12).log().reshape(-1, p.size(-1)) for p in self.probs(idx, temperature)])
+        return float(_smoothed_nll(logp, torch.cat([torch.as_tensor(self.gold[i]).reshape(-1) for i in idx])))
 
     def fit_temperature(self, idx: Sequence[int]) -> float:
         """The temperature that minimises the NLL of the gold labels of ``idx``: L-BFGS on log T for
@@ -218,19 +212,16 @@ class _Rows:
             idx = list(idx)
             if len(idx) > TOKEN_FIT_SENTENCES:
                 idx = sorted(np.random.default_rng(0).choice(idx, TOKEN_FIT_SENTENCES, replace=False).tolist())
-            found = minimize_scalar(lambda log_t: self.nll(idx, float(np.exp(log_t)), smoothed=True), bounds=(-3.0, 3.0),
+            found = minimize_scalar(lambda log_t: self.smoothed_nll(idx, float(np.exp(log_t))), bounds=(-3.0, 3.0),
                                     method="bounded", options={"xatol": 1e-2})
             return float(np.exp(found.x))
         scores, _, gold = self._batch(idx)
         log_t = torch.zeros((), requires_grad=True)
         optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=50, line_search_fn="strong_wolfe")
 
-        eps = _smoothing(len(gold))
-
         def closure():
             optimizer.zero_grad()
-            logp = self.head.log_probs(scores, None, log_t.clamp(-4, 4).exp())
-            loss = -(1 - eps) * logp.gather(-1, gold[:, None]).mean() - eps * logp.mean()
+            loss = _smoothed_nll(self.head.log_probs(scores, None, log_t.clamp(-4, 4).exp()), gold)
             loss.backward()
             return loss
 
@@ -238,11 +229,12 @@ class _Rows:
         return float(log_t.detach().clamp(-4, 4).exp())
 
 
-def _smoothing(n: int) -> float:
-    """The temperature is fitted to gold labels smoothed by one example's worth of doubt (1/(n+1) of the
-    mass spread over every label): a validation split the head gets all right would otherwise drive the
-    temperature to zero and every probability to 100 %, which no finite sample can show."""
-    return 1.0 / (n + 1)
+def _smoothed_nll(logp: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """Mean NLL of log-probability rows (n, num_labels) against gold labels smoothed by one example's worth
+    of doubt (1/(n+1) of the mass spread over every label): a validation split the head gets all right would
+    otherwise drive the temperature to zero and every probability to 100 %, which no finite sample can show."""
+    eps = 1.0 / (len(gold) + 1)
+    return -(1 - eps) * logp.gather(-1, gold[:, None]).mean() - eps * logp.mean()
 
 
 def shown_confidences(task, probs: Sequence[torch.Tensor], gold: Sequence, ids: Sequence,
@@ -439,22 +431,19 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
 
 def calibrate_decoded(clf, decoded: Sequence) -> list:
     """Decoded predictions (with their raw ``scores``) with probabilities as ``clf.calibration`` gives
-    them (one batched pass, no encoder)."""
+    them (one batched pass, no encoder): text heads decode their stacked scores as prediction does;
+    token heads keep their tags and read their calibrated per-word probabilities."""
     from .predictions import Decoded
 
     if clf.calibration is None or not decoded:
         return list(decoded)
+    if not clf.task.token_level:
+        scores = torch.stack([d.scores for d in decoded])
+        ids, probs = clf.head.decode(scores, None, clf.calibration)
+        return [Decoded(i, p, s) for i, p, s in zip(ids, probs, scores)]
     rows = _Rows(clf.head, [d.scores for d in decoded], [None] * len(decoded))
     probs = rows.probs(range(len(decoded)), clf.calibration.temperature)
-    out = []
-    for d, p in zip(decoded, probs):
-        if not clf.task.token_level:
-            p = clf.calibration.map_top(p)
-            ids = int(clf.calibration.choose(d.scores, p))
-        else:
-            ids = d.ids
-        out.append(Decoded(ids, p, d.scores))
-    return out
+    return [Decoded(d.ids, p, d.scores) for d, p in zip(decoded, probs)]
 
 
 #: the metric keys calibration adds (``ece_low``, ``nll_uncalibrated``, ``temperature`` …)
