@@ -49,7 +49,7 @@ import heads_recipe  # noqa: E402
 HEADS = list(heads_recipe.SHIPPED)
 SMALL_PER_CLASS = 64
 SMALL_SEED = 42
-METHODS = ("temperature", "temperature+platt", "temperature+isotonic")
+METHODS = ("temperature", "temperature+beta", "temperature+platt", "temperature+isotonic")
 
 
 # --------------------------------------------------------------------------- shipped heads

@@ -3,13 +3,15 @@
     python benchmarks/int8_fidelity.py [HEAD ...]      # default: the four shipped heads
 
 For each shipped head, on its whole validation split (../shared/data or $FTCLF_DATA): the fp32 figure,
-then three ONNX int8 exports of its encoder — s8 weights unsmoothed (ONNX Runtime's default weight
-type), u8 weights unsmoothed, and ftclf's export (u8 weights, inputs smoothed with SMOOTH_ALPHA) —
-each with its figure, its shift from fp32 and how many examples it decodes differently from fp32.
-Then the int8 reconstruction error of the up-projections on the calibration text (the built-in
-samples) per smoothing strength, the criterion SMOOTH_ALPHA was chosen by. The s8 export's figures
-depend on the CPU (16-bit saturation without VNNI); the other two do not. Prints tables and one
-JSON line.
+then four ONNX int8 exports of its encoder — dynamic int8 (activations quantized per call) with s8
+weights unsmoothed (ONNX Runtime's default weight type), u8 weights unsmoothed, u8 weights with inputs
+smoothed with SMOOTH_ALPHA, and ftclf's export (weight-only int8: 8-bit MatMulNBits, fp32 compute) —
+each with its figure, its shift from fp32, how many examples it decodes differently from fp32, and the
+largest and mean |difference| of its calibrated probabilities from fp32's (every probability of every
+example; per word for the NER head). Then the int8 reconstruction error of the up-projections on the
+calibration text (the built-in samples) per smoothing strength, the criterion SMOOTH_ALPHA was chosen
+by. The s8 export's figures depend on the CPU (16-bit saturation without VNNI); the others do not.
+Prints tables and one JSON line.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import heads_recipe
 
 HEADS = ["paraphrase-mrpc", "nli-sick", "ner-conll2003", "sentiment-sst2"]
-EXPORTS = {"s8, unsmoothed": {"weights": "s8", "smooth_alpha": None},
-           "u8, unsmoothed": {"weights": "u8", "smooth_alpha": None},
-           "u8, smoothed (ftclf)": {}}
+EXPORTS = {"dynamic, s8, unsmoothed": {"int8": "dynamic", "weights": "s8", "smooth_alpha": None},
+           "dynamic, u8, unsmoothed": {"int8": "dynamic", "weights": "u8", "smooth_alpha": None},
+           "dynamic, u8, smoothed": {"int8": "dynamic"},
+           "weight-only (ftclf)": {}}
 ALPHAS = (None, 0.5, 0.65, 0.8, 0.9)
 
 
@@ -47,6 +50,8 @@ def onnx_classifier(directory: Path, folder: Path, **recipe):
 
 
 def fidelity(name: str, tmp: Path) -> dict:
+    import torch
+
     from ftclf import Classifier
     from ftclf.evaluation import decode_examples, score
     from ftclf.service import shipped_heads_dir
@@ -58,12 +63,14 @@ def fidelity(name: str, tmp: Path) -> dict:
     examples, decoded = decode_examples(reference, val)
     fp32 = score(reference, examples, decoded)[key]
     row = {"metric": key, "examples": len(examples), "fp32": fp32}
+    exact = torch.cat([d.probs.reshape(-1) for d in decoded])
     for label, recipe in EXPORTS.items():
         clf = onnx_classifier(directory, tmp / f"{name}-{len(row)}", **recipe)
         _, got = decode_examples(clf, val)
         value = score(clf, examples, got)[key]
-        row[label] = {"value": value, "shift": value - fp32,
-                      "differ": sum(a.ids != b.ids for a, b in zip(decoded, got))}
+        gap = (torch.cat([d.probs.reshape(-1) for d in got]) - exact).abs()
+        row[label] = {"value": value, "shift": value - fp32, "differ": sum(a.ids != b.ids for a, b in zip(decoded, got)),
+                      "max_gap": float(gap.max()), "mean_gap": float(gap.mean())}
     return row
 
 
@@ -136,6 +143,11 @@ def main() -> None:
         cells = [f"{100 * row[k]['value']:.2f} ({100 * row[k]['shift']:+.2f}; {row[k]['differ']} of {row['examples']} differ)"
                  for k in EXPORTS]
         print(f"| {name} | {row['metric']} | {100 * row['fp32']:.2f} | " + " | ".join(cells) + " |")
+    print("\nCalibrated probabilities against fp32's, largest / mean |difference| over the whole validation split:\n")
+    print("| head | " + " | ".join(EXPORTS) + " |")
+    print("|---|" + "---|" * len(EXPORTS))
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row[k]['max_gap']:.3f} / {row[k]['mean_gap']:.4f}" for k in EXPORTS) + " |")
     print("\nInt8 error of the up-projections on the calibration text, by smoothing strength (mean over layers):\n")
     print("| head | " + " | ".join(f"alpha={a}" if a is not None else "unsmoothed" for a in ALPHAS) + " |")
     print("|---|" + "---|" * len(ALPHAS))

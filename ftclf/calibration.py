@@ -9,10 +9,12 @@ two steps, each applied to the scores any backend returns:
    every emission and transition score divided by ``T``). It never changes the argmax (or the
    Viterbi path);
 2. where one temperature is not enough, a **monotone map of the shown confidence** (the top
-   probability; an entity's confidence for token tasks) by isotonic regression, chosen only when it
-   calibrates better on held-out folds of validation. It is clipped so that the top class stays on
-   top: calibration never changes a decision. Only an explicitly saved operating-point
-   ``threshold`` (binary heads) does.
+   probability; an entity's confidence for token tasks), chosen only when it calibrates better on
+   held-out folds of validation. A map of the top probability is the identity up to 1/2 and passes
+   through (1/2, 1/2): where two labels tie, both sides of the tie show the same probabilities, so a
+   change of input (or an int8 backend's rounding) that flips a near-tie moves the chart by as little
+   as it moves the scores. It never moves the top class off the top: calibration never changes a
+   decision. Only an explicitly saved operating-point ``threshold`` (binary heads) does.
 
 Every reported "after" figure is cross-fitted: the calibration fitted on k-1 folds, measured on the
 fold left out, with a bootstrap 90 % interval (small splits are noisy). The result is stored in the
@@ -39,7 +41,9 @@ FOLDS = 5
 MIN_MAP_ROWS = 200
 #: validation scores kept in the head for the operating-point panel (binary heads)
 MAX_KEPT_SCORES = 5000
-METHODS = ("temperature", "temperature+platt", "temperature+isotonic")
+#: "beta": anchored beta calibration of the top probability (text heads); "platt": Platt scaling of an
+#: entity's confidence (token heads; a text head saved with it before the anchor still loads)
+METHODS = ("temperature", "temperature+beta", "temperature+platt", "temperature+isotonic")
 #: cross-fitting is repeated over this many random fold splits (one split of a few hundred examples is noisy)
 REPEATS = 5
 #: token heads fit their temperature on at most this many validation sentences
@@ -52,7 +56,7 @@ class Calibration:
 
     #: scores are divided by it before the task's probability function
     temperature: float = 1.0
-    #: "temperature", or "temperature+platt" / "temperature+isotonic" (then ``map_x`` -> ``map_y``, linear
+    #: "temperature", or "temperature+beta" / "temperature+platt" / "temperature+isotonic" (then ``map_x`` -> ``map_y``, linear
     #: between knots, maps the shown confidence)
     method: str = "temperature"
     map_x: list[float] = field(default_factory=list)
@@ -258,19 +262,30 @@ def entity_confidence(word_probs, ids: Sequence[int], first: int, last: int) -> 
     return float(sum(float(word_probs[k][ids[k]]) for k in range(first, last + 1)) / (last - first + 1))
 
 
-# monotone maps of the shown confidence: (confidence, correct, floor) -> knots (x, y), or None
-def _isotonic(confidence: np.ndarray, correct: np.ndarray, floor: float):
+# monotone maps of the shown confidence: (confidence, correct, floor) -> knots (x, y), or None. Maps of a text
+# head's top probability are anchored (``anchored=True``): the identity up to 1/2, through (1/2, 1/2) and
+# above it from there (two labels can tie only where the top probability is at most 1/2).
+TIE = 0.5
+
+
+def _isotonic(confidence: np.ndarray, correct: np.ndarray, floor: float, anchored: bool = False):
     """Isotonic regression of correctness on confidence (linear between its knots)."""
     from sklearn.isotonic import IsotonicRegression
 
+    if anchored:
+        above = confidence > TIE
+        if above.sum() < 2:
+            return None
+        confidence, correct, floor = confidence[above], correct[above], TIE
     iso = IsotonicRegression(y_min=floor, y_max=_ceiling(len(confidence)), increasing=True, out_of_bounds="clip")
     iso.fit(confidence, correct.astype(np.float64))
-    return [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
+    x, y = [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
+    return ([0.0, TIE] + x, [0.0, TIE] + y) if anchored else (x, y)
 
 
-def _platt(confidence: np.ndarray, correct: np.ndarray, floor: float):
-    """Logistic regression of correctness on logit(confidence) (Platt scaling of the top label: two
-    numbers), written as knots; None when it would not be increasing."""
+def _platt(confidence: np.ndarray, correct: np.ndarray, floor: float, anchored: bool = False):
+    """Logistic regression of correctness on logit(confidence) (Platt scaling of the shown confidence:
+    two numbers), written as knots; None when it would not be increasing. For entity confidences."""
     from sklearn.linear_model import LogisticRegression
 
     if correct.all() or not correct.any():
@@ -279,12 +294,48 @@ def _platt(confidence: np.ndarray, correct: np.ndarray, floor: float):
     slope, bias = float(model.coef_[0, 0]), float(model.intercept_[0])
     if slope <= 0:
         return None
-    x = np.unique(np.concatenate([np.linspace(floor, 0.9, 40), 1 - np.geomspace(0.1, 1e-7, 80), [1.0]]))
-    y = np.clip(1 / (1 + np.exp(-(slope * _logit(x) + bias))), floor, _ceiling(len(confidence)))
-    return [float(v) for v in x], [float(v) for v in np.maximum.accumulate(y)]
+    x = _grid(floor)
+    return _knots(x, 1 / (1 + np.exp(-(slope * _logit(x) + bias))), floor, len(confidence))
 
 
-MAPS = {"platt": _platt, "isotonic": _isotonic}
+def _beta(confidence: np.ndarray, correct: np.ndarray, floor: float, anchored: bool = True):
+    """Beta calibration (Kull et al., 2017) of the top probability p, anchored at the tie:
+    ``logit(q) = a ln(2p) - b ln(2(1 - p))`` with a, b >= 0 fitted by log-loss on the rows above 1/2
+    (a = b = 1 is the identity; a = b = s a temperature 1/s on the top label). Monotone, continuous,
+    q(1/2) = 1/2, and the identity below 1/2."""
+    from scipy.optimize import minimize
+
+    above = confidence > TIE
+    p, y = confidence[above], correct[above].astype(np.float64)
+    if len(p) < 2 or y.all() or not y.any():
+        return None
+    features = np.stack([np.log(2 * p), -np.log(np.clip(2 * (1 - p), 1e-12, None))], 1)
+
+    def loss(ab):
+        z = features @ ab
+        return float(np.mean(np.logaddexp(0, z) - y * z)), features.T @ (1 / (1 + np.exp(-z)) - y) / len(y)
+
+    ab = minimize(loss, np.ones(2), jac=True, method="L-BFGS-B", bounds=[(0, None), (0, None)]).x
+    x = _grid(TIE)
+    q = 1 / (1 + np.exp(-(ab[0] * np.log(2 * x) - ab[1] * np.log(np.clip(2 * (1 - x), 1e-12, None)))))
+    x, y = _knots(x, q, TIE, len(confidence))
+    return [0.0] + x, [0.0] + y
+
+
+def _grid(start: float) -> np.ndarray:
+    """Knots from ``start`` to 1, denser towards 1 (where confidences crowd)."""
+    return np.unique(np.concatenate([np.linspace(start, 0.9, 40), 1 - np.geomspace(0.1, 1e-7, 80), [1.0]]))
+
+
+def _knots(x: np.ndarray, y: np.ndarray, floor: float, n: int):
+    y = np.maximum.accumulate(np.clip(y, floor, _ceiling(n)))
+    return [float(v) for v in x], [float(v) for v in y]
+
+
+#: the maps a head's shown confidence may get: text heads map their top probability (anchored at the
+#: tie), token heads their entities' confidences
+TEXT_MAPS = {"beta": _beta, "isotonic": _isotonic}
+TOKEN_MAPS = {"platt": _platt, "isotonic": _isotonic}
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -365,7 +416,8 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
     can_map = len(tuned_conf) >= MIN_MAP_ROWS
     per_example = [confidences([tuned[i]], [i]) for i in everyone] if task.token_level else []
     k = min(folds, n // 10)
-    methods = ["temperature"] + ([f"temperature+{m}" for m in MAPS] if can_map else [])
+    maps, anchored = (TOKEN_MAPS, False) if task.token_level else (TEXT_MAPS, True)
+    methods = ["temperature"] + ([f"temperature+{m}" for m in maps] if can_map else [])
     measured: dict[str, list[dict]] = {m: [] for m in methods}
     held_out: dict[str, tuple] = {}
     if k >= 2:
@@ -385,7 +437,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
                     test_probs = rows.probs(test, t)
                     test_conf, test_hit = confidences(test_probs, test)
                 for method in methods:
-                    knots = MAPS[method.split("+")[1]](train_conf, train_hit, floor) if "+" in method else None
+                    knots = maps[method.split("+")[1]](train_conf, train_hit, floor, anchored) if "+" in method else None
                     cal = Calibration(t, method, *(knots or ([], [])))
                     for i, p in zip(test, test_probs):
                         parts[method]["probs"][i] = p if task.token_level else cal.map_top(p)
@@ -400,7 +452,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
         method = min(methods, key=lambda m: np.mean([r[key] for r in measured[m]]))
     else:
         method = "temperature"
-    knots = MAPS[method.split("+")[1]](tuned_conf, tuned_hit, floor) if "+" in method else None
+    knots = maps[method.split("+")[1]](tuned_conf, tuned_hit, floor, anchored) if "+" in method else None
     cal = Calibration(temperature, method, *(knots or ([], [])), threshold=threshold, fitted_on=fitted_on,
                       examples=int(len(raw_conf)))
     if k >= 2:

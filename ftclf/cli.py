@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write a self-contained ONNX head (encoder with any adapter merged, tokenizer, head)")
     ex.add_argument("--model", required=True, help="a saved classifier directory or a head name")
     ex.add_argument("--format", choices=("onnx",), default="onnx")
-    ex.add_argument("--quantize", choices=("int8",), help="int8 (u8) weights for the encoder's up- and attention projections, their inputs smoothed")
+    ex.add_argument("--quantize", choices=("int8",), help="int8 weights (weight-only, blocks of 16, fp32 arithmetic) for every linear map of the encoder")
     ex.add_argument("--output", required=True, help="directory to write the exported head to")
     return parser
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ftclf import Classifier, ModelConfig, TrainingConfig, predict
-from ftclf.calibration import Calibration, fit_calibration
+from ftclf.calibration import Calibration, _beta, _isotonic, fit_calibration
 from ftclf.cli import main as cli
 from ftclf.crf import CRF
 from ftclf.errors import FtclfError, ModelFormatError
@@ -70,7 +70,37 @@ def test_fitted_temperature_recovers_the_temperature_that_made_the_labels():
     after, before = cal.metrics["after"], cal.metrics["before"]
     assert after["ece"] < before["ece"] and after["nll"] < before["nll"]
     assert after["ece_low"] <= 0.02  # calibrated up to sampling noise
-    assert set(cal.metrics["compared"]) == {"temperature", "temperature+platt", "temperature+isotonic"}
+    assert set(cal.metrics["compared"]) == {"temperature", "temperature+beta", "temperature+isotonic"}
+
+
+@pytest.mark.parametrize("fit", [_beta, lambda c, h, f: _isotonic(c, h, f, anchored=True)], ids=["beta", "isotonic"])
+def test_top_probability_maps_are_the_identity_up_to_the_tie_and_continuous_across_it(fit):
+    """Where two labels tie, either side of the tie shows the same probabilities: a near-tie that flips
+    (another input, an int8 backend's rounding) moves the chart by as little as it moves the scores."""
+    rng = np.random.default_rng(0)
+    top = rng.uniform(0.5, 1.0, 4000)
+    correct = rng.random(4000) < np.clip(top + 0.08, 0, 0.99)  # under-confident, also near the tie
+    x, y = fit(top, correct, 0.5)
+    cal = Calibration(1.0, "temperature+beta", x, y)
+    assert cal.map_confidence(0.5) == pytest.approx(0.5) and cal.map_confidence(0.3) == pytest.approx(0.3)
+    assert np.all(np.diff(y) >= 0)
+    for eps in (1e-3, 1e-4):
+        left, right = cal.map_top(torch.tensor([[0.5 + eps, 0.5 - eps]])), cal.map_top(torch.tensor([[0.5 - eps, 0.5 + eps]]))
+        assert float((left - right).abs().max()) < 50 * eps  # no step at the tie
+    three = cal.map_top(torch.tensor([[0.4, 0.4 - 1e-4, 0.2 + 1e-4]]))  # a three-way head's tie below 1/2: untouched
+    assert torch.allclose(three, torch.tensor([[0.4, 0.4 - 1e-4, 0.2 + 1e-4]]), atol=1e-6)
+
+
+def test_anchored_beta_recovers_a_known_distortion_of_the_top_probability():
+    rng = np.random.default_rng(1)
+    top = rng.uniform(0.5, 1.0, 20000)
+
+    def truth(p):
+        return 1 / (1 + np.exp(-(2.0 * np.log(2 * p) - 0.5 * np.log(2 * (1 - p)))))
+
+    x, y = _beta(top, rng.random(len(top)) < truth(top), 0.5)
+    grid = np.linspace(0.5, 0.99, 50)
+    assert np.abs(np.interp(grid, x, y) - truth(grid)).max() < 0.03
 
 
 def test_a_confidence_map_never_moves_the_top_class():

@@ -1,4 +1,4 @@
-"""Text that calibrates int8 serving: the built-in samples' sentences (offline, shipped with ftclf),
+"""Text that calibrates the dynamic int8 recipe's smoothing: the built-in samples' sentences (offline, shipped with ftclf),
 one at a time and as the pairs they are written in, so both input shapes a head sees are covered."""
 
 from __future__ import annotations

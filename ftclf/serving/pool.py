@@ -24,7 +24,7 @@ from .backends import ONNX_PACKAGES, SharedWeights, check_backend, quantize_int8
 from .export import export_in_child, load_exported
 
 #: Part of every ONNX cache key: bump it when the export or the quantization recipe changes.
-ONNX_RECIPE = "r2"
+ONNX_RECIPE = "r3"
 
 
 def onnx_cache_dir() -> Path:
