@@ -21,6 +21,8 @@ _EXPORTS = {
     "EntitySpan": "predictions", "SequencePrediction": "predictions", "TokenPrediction": "predictions",
     "WordPrediction": "predictions",
     "evaluate": "evaluation",
+    "Attribution": "attribution", "EntityAttribution": "attribution", "WordAttribution": "attribution",
+    "attribute": "attribution",
     "TrainResult": "training", "TrainingEvent": "training", "fit": "training", "train": "training",
 }
 

@@ -210,9 +210,11 @@ def _take_lock(path: Path, fcntl) -> tuple[int | None, str]:
 def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str | None = None,
                  columns: ColumnMap | None = None, model: str = "", chunk_size: int = DEFAULT_CHUNK,
                  batch_size: int = PASS_BATCH_SIZE, overwrite: bool = False, progress: bool = True,
-                 where: Placement | None = None) -> dict:
+                 where: Placement | None = None, attributions: str | None = None) -> dict:
     """Score every example of ``source`` into ``output`` (JSON lines); returns a summary (examples,
-    errors, resumed, seconds, examples per second, processes)."""
+    errors, resumed, seconds, examples per second, processes). ``attributions``: an attribution method
+    (``ftclf.attribution.METHODS``; one forward pass per word for occlusion) whose word scores join
+    each line as ``attributions``."""
     where = where or placement()
     output = Path(output)
     if output.is_dir():
@@ -223,6 +225,10 @@ def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str
         raise FtclfError(f"expected a chunk size of at least 1, got {chunk_size}")
     run = {"model": model, "data": str(source), "format": fmt, "chunk_size": chunk_size, "processes": where.world,
            "columns": [columns.text, columns.text_pair, columns.label] if columns else None}
+    if attributions is not None:
+        from .attribution import check_method
+
+        run["attributions"] = check_method(attributions)
     # a missing file or dataset, or columns that are not there, are reported before the output is touched
     stream = records(source, fmt)
     reader = InputReader(classifier.task, columns, Path(str(source)).name)
@@ -271,7 +277,7 @@ def _score_file(classifier, source, fmt, stream: Iterator[Record], reader: Input
                 continue
             mine = (chunk_no // where.world) * chunk_size  # lines of this part before this chunk
             skip = max(0, min(len(chunk), done - mine))
-            lines, n_errors = _score(predictor, reader, chunk[skip:], first + skip)
+            lines, n_errors = _score(predictor, reader, chunk[skip:], first + skip, run.get("attributions"))
             if lines:
                 handle.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode("utf-8"))
                 handle.flush()
@@ -298,8 +304,10 @@ def _chunks(stream: Iterator[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first: int) -> tuple[list[dict], int]:
-    """The JSON lines of one chunk, in order: predictions, and an error line for each bad record."""
+def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first: int,
+           attributions: str | None = None) -> tuple[list[dict], int]:
+    """The JSON lines of one chunk, in order: predictions (with their word attributions by the method
+    ``attributions``, if given), and an error line for each bad record."""
     lines: list[dict | None] = [None] * len(chunk)
     inputs, where = [], []
     for k, record in enumerate(chunk):
@@ -313,6 +321,14 @@ def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first
         gold = reader.gold(chunk[k])
         if gold is not None:
             lines[k]["gold"] = gold
+    if attributions is not None and inputs:
+        from .attribution import attribute_examples
+
+        explained = attribute_examples(predictor.classifier, inputs, method=attributions, batch_size=predictor.batch_size)
+        for k, attribution in zip(where, explained):
+            lines[k]["attributions"] = {key: value for key, value in attribution.to_dict().items()
+                                        if key in ("target", "method", "words", "pair_words", "entities", "delta")
+                                        and value is not None}
     return lines, len(chunk) - len(inputs)
 
 

@@ -17,6 +17,8 @@ import sys
 import types
 import typing
 
+from .attribution import DEFAULT_METHOD as DEFAULT_ATTRIBUTION
+from .attribution import METHODS as ATTRIBUTION_METHODS
 from .config import PASS_BATCH_SIZE, PREDICT_CHUNK, ModelConfig, TrainingConfig
 from .data import FORMATS, ColumnMap
 from .errors import FtclfError
@@ -103,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--chunk-size", type=int, default=PREDICT_CHUNK, help="examples read, scored and written at a time")
     pr.add_argument("--batch-size", type=int, default=PASS_BATCH_SIZE, help="examples per encoder batch")
     pr.add_argument("--overwrite", action="store_true", help="with --data: replace an --output of another run")
+    pr.add_argument("--attributions", nargs="?", const=DEFAULT_ATTRIBUTION, choices=ATTRIBUTION_METHODS,
+                    help=f"add each prediction's word attributions (default method: {DEFAULT_ATTRIBUTION})")
     for command in (ev, pr):
         command.add_argument("--backend", choices=BACKENDS, default="torch",
                              help="how the encoder runs (default: torch fp32; an exported head always runs on ONNX Runtime)")
@@ -121,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--threshold", type=float, help="binary heads: predict the second label when its calibrated "
                                                      "probability is at least this (default: the argmax)")
     cal.add_argument("--backend", choices=BACKENDS, default="torch", help="how the encoder runs while scoring the data")
+
+    exp = sub.add_parser("explain", help="which words made a head say what it says: a score per word (JSON)")
+    exp.add_argument("--model", required=True, help="a saved classifier directory, a head name or a hub id owner/name")
+    exp.add_argument("--text", action="append", required=True, help="repeat for several texts")
+    exp.add_argument("--text-pair", action="append", help="pair heads: the second text of each --text")
+    exp.add_argument("--target", help="the label to explain (default: the predicted one; token heads: an entity type)")
+    exp.add_argument("--method", choices=ATTRIBUTION_METHODS, default=None,
+                     help=f"default: {DEFAULT_ATTRIBUTION} (forward passes only); integrated_gradients needs the torch "
+                          "backend")
+    exp.add_argument("--backend", choices=BACKENDS, default="torch", help="how the encoder runs (default: torch fp32)")
 
     push = sub.add_parser("push", help="upload a saved head to a Hugging Face Hub model repository")
     push.add_argument("--model", required=True, help="a saved classifier directory or a head name")
@@ -219,7 +233,14 @@ def cmd_predict(args) -> list | dict:
     from .inference import predict
 
     if args.data is None:
-        return [p.to_dict() for p in predict(_classifier(args.model, args.backend), args.text, args.text_pair)]
+        clf = _classifier(args.model, args.backend)
+        predictions = [p.to_dict() for p in predict(clf, args.text, args.text_pair)]
+        if args.attributions:
+            from .attribution import attribute
+
+            for line, a in zip(predictions, attribute(clf, args.text, args.text_pair, method=args.attributions)):
+                line["attributions"] = a.to_dict()
+        return predictions
     from .batch import predict_file
     from .distributed import placement
     from .format import read_metadata
@@ -233,7 +254,8 @@ def cmd_predict(args) -> list | dict:
     identity = f"{directory} ({read_metadata(directory).created})"
     summary = predict_file(_classifier(str(directory), args.backend), args.data, args.output, fmt=args.format,
                            columns=_columns(args), model=identity, chunk_size=args.chunk_size,
-                           batch_size=args.batch_size, overwrite=args.overwrite, where=where)
+                           batch_size=args.batch_size, overwrite=args.overwrite, where=where,
+                           attributions=args.attributions)
     return summary if where.is_main else None  # one summary, from the main process
 
 
@@ -256,6 +278,13 @@ def cmd_calibrate(args) -> dict:
     return {"output": str(out), "method": cal.method, "temperature": round(cal.temperature, 5),
             "threshold": cal.threshold, "fitted_on": cal.fitted_on, "examples": cal.examples,
             "before": cal.metrics.get("before", {}), "after": cal.metrics.get("after", {}), "summary": cal.summary()}
+
+
+def cmd_explain(args) -> list:
+    from .attribution import attribute
+
+    clf = _classifier(args.model, args.backend)
+    return [a.to_dict() for a in attribute(clf, args.text, args.text_pair, target=args.target, method=args.method)]
 
 
 def cmd_push(args) -> dict:
@@ -296,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         # Libraries (transformers' Trainer logs, tqdm.write) print to stdout; keep it for the JSON.
         with contextlib.redirect_stdout(sys.stderr):
             commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                        "push": cmd_push, "calibrate": cmd_calibrate}
+                        "push": cmd_push, "calibrate": cmd_calibrate,
+                        "explain": cmd_explain}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {for_command_line(str(exc))}", file=sys.stderr)

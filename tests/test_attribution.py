@@ -1,0 +1,126 @@
+"""Word attributions: offsets into the text, occlusion against a brute-force leave-one-out, integrated
+gradients' completeness (Captum's delta), pairs (both texts) and entities (their own evidence)."""
+
+import json
+
+import pytest
+
+from ftclf import ModelConfig, TrainingConfig, fit, predict
+from ftclf.attribution import METHODS, attribute
+from ftclf.cli import main as cli
+from ftclf.errors import ConfigError, InputError
+
+from .conftest import pair_examples, sentiment_examples, token_examples
+
+
+@pytest.fixture(scope="module")
+def sentiment(tiny_encoder_dir):
+    clf, _ = fit(ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32),
+                 TrainingConfig(mode="frozen", head_fit="adamw", epochs=10, learning_rate=3e-2, batch_size=16,
+                                patience=0, seed=1), sentiment_examples(160))
+    return clf
+
+
+@pytest.fixture(scope="module", params=["cross", "concat"])
+def pair(tiny_encoder_dir, request):
+    clf, _ = fit(ModelConfig(task="pair", encoder=tiny_encoder_dir, max_length=32, pair_mode=request.param),
+                 TrainingConfig(mode="frozen", head_fit="adamw", epochs=5, batch_size=16, patience=0, seed=1),
+                 pair_examples(120))
+    return clf
+
+
+@pytest.fixture(scope="module")
+def tagger(tiny_encoder_dir):
+    clf, _ = fit(ModelConfig(task="token", head="crf", encoder=tiny_encoder_dir, max_length=32),
+                 TrainingConfig(mode="frozen", head_fit="adamw", epochs=8, learning_rate=3e-2, batch_size=16,
+                                patience=0, seed=1), token_examples(80))
+    return clf
+
+
+TEXT = "The film was good, great fun and not boring."
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_words_point_into_the_text_and_cover_every_word(sentiment, method):
+    (a,) = attribute(sentiment, [TEXT], method=method)
+    assert [TEXT[w.start:w.end] for w in a.words] == [w.word for w in a.words]
+    assert [w.word for w in a.words] == ["The", "film", "was", "good", ",", "great", "fun", "and", "not", "boring", "."]
+    (p,) = predict(sentiment, [TEXT])
+    assert a.label == p.label == a.target and a.probability == pytest.approx(p.score, abs=1e-6)
+
+
+def test_occlusion_equals_a_brute_force_leave_one_out(sentiment):
+    (a,) = attribute(sentiment, [TEXT], target="neg", method="occlusion")
+    shown = predict(sentiment, [TEXT])[0].probabilities["neg"]
+    for w in a.words:
+        without = TEXT[: w.start] + TEXT[w.end:]
+        assert w.score == pytest.approx(shown - predict(sentiment, [without])[0].probabilities["neg"], abs=1e-6)
+    assert a.target == "neg" and a.probability == pytest.approx(shown, abs=1e-6)
+
+
+def test_integrated_gradients_add_up_to_the_change_from_the_baseline(sentiment):
+    (a,) = attribute(sentiment, [TEXT], method="integrated_gradients", steps=64)
+    assert a.delta is not None and abs(a.delta) < 0.05 * max(1e-3, abs(sum(w.score for w in a.words)))
+    assert a.method == "integrated_gradients"
+
+
+def test_a_pair_is_explained_in_both_texts(pair):
+    first, second = "a man plays a guitar", "a person plays music"
+    for method in METHODS:
+        (a,) = attribute(pair, [first], [second], method=method)
+        assert [w.word for w in a.words] == first.split() and [w.word for w in a.pair_words] == second.split()
+        assert all(second[w.start:w.end] == w.word for w in a.pair_words)
+    (a,) = attribute(pair, [first], [second], method="occlusion")
+    shown = predict(pair, [first], [second])[0].probabilities[a.target]
+    w = a.pair_words[1]
+    without = second[: w.start] + second[w.end:]
+    assert w.score == pytest.approx(shown - predict(pair, [first], [without])[0].probabilities[a.target], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_entity_gets_its_own_evidence(tagger, method):
+    text = "the film was really john smith and mary quite a story ."
+    (p,) = predict(tagger, [text])
+    (a,) = attribute(tagger, [text], method=method)
+    assert a.entities and [(e.label, e.start, e.end) for e in a.entities] == [(e.label, e.start, e.end) for e in p.entities]
+    for entity, shown in zip(a.entities, p.entities):
+        assert entity.confidence == pytest.approx(shown.score, abs=1e-5)
+        assert len(entity.words) == len(a.words) and all(text[w.start:w.end] == w.word for w in entity.words)
+    assert a.label is None
+    for j, w in enumerate(a.words):  # the sentence's words sum every entity's scores
+        assert w.score == pytest.approx(sum(e.words[j].score for e in a.entities), abs=1e-6)
+
+
+def test_bad_requests_say_what_was_expected(sentiment, tagger):
+    with pytest.raises(ConfigError, match="attribution method"):
+        attribute(sentiment, [TEXT], method="lime")
+    with pytest.raises(InputError, match="target among"):
+        attribute(sentiment, [TEXT], target="maybe")
+    with pytest.raises(InputError, match="some content"):
+        attribute(sentiment, ["   "])
+    (a,) = attribute(tagger, ["nothing here"], target="PER")
+    assert all(e.label == "PER" for e in a.entities)
+
+
+def test_the_command_line_explains_texts_and_adds_attributions_to_file_predictions(sentiment, tagger, tmp_path, capsys):
+    head = sentiment.save_pretrained(tmp_path / "head")
+    assert cli(["explain", "--model", str(head), "--text", TEXT, "--method", "occlusion"]) == 0
+    (out,) = json.loads(capsys.readouterr().out)
+    assert out["method"] == "occlusion" and [TEXT[w["start"]:w["end"]] for w in out["words"]] == [w["word"] for w in out["words"]]
+    data = tmp_path / "rows.csv"
+    data.write_text("text\ngood great film\nawful boring plot\n")
+    assert cli(["predict", "--model", str(head), "--data", str(data), "--output", str(tmp_path / "p.jsonl"),
+                "--attributions"]) == 0
+    capsys.readouterr()
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [[w["word"] for w in line["attributions"]["words"]] for line in lines] == [["good", "great", "film"],
+                                                                                     ["awful", "boring", "plot"]]
+    assert all(line["attributions"]["target"] == line["label"] for line in lines)
+    tagged = tagger.save_pretrained(tmp_path / "tagger")
+    conll = tmp_path / "rows.conll"
+    conll.write_text("the\nmovie\njohn\nsmith\n\nmary\nwas\n")
+    assert cli(["predict", "--model", str(tagged), "--data", str(conll), "--output", str(tmp_path / "t.jsonl"),
+                "--attributions", "occlusion"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [len(line["attributions"]["words"]) for line in lines] == [4, 2]
+    assert all(len(e["words"]) == len(line["attributions"]["words"]) for line in lines for e in line["attributions"]["entities"])
