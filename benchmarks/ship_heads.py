@@ -9,7 +9,7 @@ recipe's validation split, records the metric on a fixed slice (the first SLICE 
 examples, which CI reproduces), calibrates its probabilities on the same validation split
 (``ftclf.calibration``), and saves DEST/NAME atomically with its model card.
 
-Before a head is shipped, the app's backend (``ftclf.serving.DEFAULT_BACKEND``, onnx-int8) is measured
+Before a head is shipped, the app's backend (``ftclf.serving.DEFAULT_BACKEND``) is measured
 on the same whole validation split: a head whose figure there moves more than INT8_BOUND from fp32
 (the bound tests/test_app_backend.py holds every shipped head to) is refused, and the script exits 1,
 unless ``--allow-int8-shift`` is given.

@@ -82,6 +82,23 @@ class Attribution:
         return asdict(self)
 
 
+@dataclass
+class Flip:
+    """The fewest words (taken in attribution order) whose removal changes a text head's label."""
+
+    #: the words removed, from the text and (a pair) from the second text
+    removed: list[WordAttribution]
+    removed_pair: list[WordAttribution]
+    #: the label then predicted, and its probability; None when removing every supporting word keeps the label
+    label: str | None
+    probability: float | None
+    text: str
+    text_pair: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def attribute(classifier, texts, text_pairs=None, *, target: str | None = None, method: str | None = None,
               steps: int = IG_STEPS, batch_size: int = 32) -> list[Attribution]:
     """Word attributions of ``classifier``'s predictions for ``texts`` (and ``text_pairs`` for a pair
@@ -363,3 +380,39 @@ def _ig_token(clf, example, ids, spans, steps):
         out.append(_per_word(attributions.sum(-1)[0].detach(), owner, len(example.words)))
         deltas.append(float(delta.abs().max()))
     return out, max(deltas)
+
+
+# ------------------------------------------------------------------------------ minimal flip
+def minimal_flip(classifier, attribution: Attribution, text: str, text_pair: str | None = None,
+                 batch_size: int = 32) -> Flip:
+    """Input reduction (AllenNLP's, LIT's ablation flip): remove the words that support the predicted
+    label, strongest first, one more at a time, and stop at the first removal that changes the label
+    (forward passes only, one batch). ``attribution`` is the text's (:func:`attribute`, for its predicted
+    label); text heads only."""
+    clf = classifier
+    if clf.task.token_level:
+        raise InputError("expected a text or pair head for a minimal flip, got a token head; explain its entities instead")
+    words = [(w, 0) for w in attribution.words] + [(w, 1) for w in attribution.pair_words or []]
+    ranked = [(w, side) for w, side in sorted(words, key=lambda x: -x[0].score) if w.score > 0]
+    variants = []
+    for k in range(1, len(ranked) + 1):
+        chosen = ranked[:k]
+        a = _cut(text, [w for w, side in chosen if side == 0])
+        b = _cut(text_pair, [w for w, side in chosen if side == 1]) if text_pair is not None else None
+        variants.append(Example(a, b))
+    decoded, _ = _run(clf, variants, batch_size) if variants else ([], [])
+    for k, d in enumerate(decoded):
+        if clf.labels[d.ids] != attribution.label:
+            chosen = ranked[: k + 1]
+            return Flip([w for w, side in chosen if side == 0], [w for w, side in chosen if side == 1],
+                        clf.labels[d.ids], float(d.probs[d.ids]), variants[k].text, variants[k].text_pair)
+    return Flip([w for w, side in ranked if side == 0], [w for w, side in ranked if side == 1], None, None,
+                variants[-1].text if variants else text, variants[-1].text_pair if variants else text_pair)
+
+
+def _cut(text: str, words: Sequence[WordAttribution]) -> str:
+    out, last = [], 0
+    for w in sorted(words, key=lambda w: w.start):
+        out.append(text[last:w.start])
+        last = w.end
+    return "".join(out + [text[last:]])

@@ -25,7 +25,7 @@ LAYERS = [
     ["ftclf.hub_heads"],
     ["ftclf.model"],
     ["ftclf.inference"],
-    ["ftclf.evaluation", "ftclf.explain", "ftclf.hf_metrics", "ftclf.batch"],
+    ["ftclf.evaluation", "ftclf.explain", "ftclf.attribution", "ftclf.hf_metrics", "ftclf.batch"],
     ["ftclf.serving", "ftclf.serving.backends", "ftclf.serving.batcher", "ftclf.serving.export", "ftclf.serving.pool",
      "ftclf.serving.engine", "ftclf.serving.int8_text"],
     ["ftclf.recalibration"],
@@ -35,7 +35,7 @@ LAYERS = [
     ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.drafts", "ftclf.service.store", "ftclf.service.jobs"],
     ["ftclf.cli", "ftclf.__main__"],
     ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.calibration_panel", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
-     "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],
+     "ftclf.ui.why", "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],
 ]
 RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
 

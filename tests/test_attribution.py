@@ -124,3 +124,23 @@ def test_the_command_line_explains_texts_and_adds_attributions_to_file_predictio
     lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [len(line["attributions"]["words"]) for line in lines] == [4, 2]
     assert all(len(e["words"]) == len(line["attributions"]["words"]) for line in lines for e in line["attributions"]["entities"])
+
+
+def test_a_minimal_flip_removes_the_fewest_supporting_words_that_change_the_label(sentiment, tagger):
+    from ftclf.attribution import minimal_flip
+
+    text = "good great film but a little boring"
+    (a,) = attribute(sentiment, [text])
+    flip = minimal_flip(sentiment, a, text)
+    assert flip.removed and all(w.score > 0 for w in flip.removed)
+    if flip.label is not None:
+        assert flip.label != a.label
+        if flip.text.strip():
+            assert predict(sentiment, [flip.text])[0].label == flip.label
+        fewer = sorted(flip.removed, key=lambda w: -w.score)[:-1]  # one word fewer keeps the label
+        kept = text
+        for w in sorted(fewer, key=lambda w: -w.start):
+            kept = kept[: w.start] + kept[w.end:]
+        assert predict(sentiment, [kept])[0].label == a.label
+    with pytest.raises(InputError, match="token head"):
+        minimal_flip(tagger, a, text)

@@ -147,7 +147,7 @@ def test_the_library_works_without_the_extras_and_the_onnx_backend_names_its_ext
     assert out.returncode == 0, out.stderr
     first, cli = out.stdout.split("\n", 1)
     result = json.loads(first)
-    assert result["default_backend"] == "torch"  # the app's onnx-int8 needs the extra
+    assert result["default_backend"] == "torch"  # the app's onnx backend needs the extra
     assert result["label"] == "positive"
     extra = "pip install 'ftclf[onnx]'"
     assert result["pool"].startswith("expected ONNX Runtime, onnx and onnxscript for the onnx-int8 backend, found them "

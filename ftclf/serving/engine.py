@@ -27,9 +27,12 @@ from .pool import EncoderPool
 
 logger = logging.getLogger(__name__)
 
-#: The app's backend unless FTCLF_BACKEND says otherwise: chosen by benchmarks/latency.py (README,
-#: "Serving"): the fastest whose accuracy stays within 0.5 points of fp32 on every shipped head.
-DEFAULT_BACKEND = "onnx-int8"
+#: The app's backend unless FTCLF_BACKEND says otherwise: chosen by benchmarks/latency.py (docs: Results,
+#: "Serving"): the fastest single-text prediction whose calibrated probabilities stay within 0.03 of fp32's.
+#: On CPUs without VNNI, int8 weights unpacked per call make onnx-int8 slower than this; it saves memory.
+DEFAULT_BACKEND = "onnx"
+#: fp32 copies of heads kept for gradients (Engine.inspect): each costs up to one encoder's weights
+MAX_INSPECTED = 2
 
 
 def default_backend() -> str:
@@ -53,6 +56,7 @@ class Engine:
         self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()
         self._loading: dict[Path, threading.Lock] = {}
         self._torch: EncoderPool | None = None
+        self._inspected: OrderedDict[Path, tuple[float, object]] = OrderedDict()  # fp32 copies for gradients
         self._lock = threading.RLock()
         self._batcher = MicroBatcher(self._handle, max_batch=max_batch, max_wait=max_wait)
         self._closed = threading.Event()
@@ -155,12 +159,47 @@ class Engine:
         inputs = clf.task.inputs(texts, text_pairs)  # bad input is refused here, in the caller's thread
         return self._batcher(clf, inputs)
 
+    def inspect(self, directory: str | Path):
+        """The head's fp32 torch classifier, for what needs gradients or the exact numbers (integrated
+        gradients, How it works): loaded on first use and kept for the MAX_INSPECTED most recently
+        inspected heads (its encoder shared with the base where the head's mode allows)."""
+        path = Path(directory).resolve()
+        stamp = (path / CONFIG_NAME).stat().st_mtime
+        with self._lock:
+            cached = self._inspected.get(path)
+            if cached is not None and cached[0] == stamp:
+                self._inspected.move_to_end(path)
+                return cached[1]
+        clf = (self.pool if self.backend == "torch" else self._fallback()).load(path)
+        with self._lock:
+            self._inspected[path] = (stamp, clf)
+            while len(self._inspected) > MAX_INSPECTED:
+                self._inspected.popitem(last=False)
+        return clf
+
+    def attribute(self, directory: str | Path, texts, text_pairs=None, *, target: str | None = None,
+                  method: str | None = None) -> list:
+        """Word attributions (:func:`ftclf.attribution.attribute`) of one head, computed on the worker
+        thread like every prediction: occlusion on the served backend, integrated gradients on the
+        head's fp32 copy (:meth:`inspect`)."""
+        from ..attribution import check_method
+
+        method = check_method(method)
+        clf = self.inspect(directory) if method == "integrated_gradients" else self.classifier(directory)
+        clf.task.inputs(texts, text_pairs)  # bad input is refused here, in the caller's thread
+        return self._batcher(("attribute", id(clf)), (clf, texts, text_pairs, target, method))
+
     def compare(self, directories: Sequence[str | Path], texts, text_pairs=None) -> list[list]:
         """Predictions of several heads on the same inputs (one encoder pass where they share one)."""
         heads = [self.classifier(d) for d in directories]
         return self._batcher(("compare", tuple(id(h) for h in heads)), (heads, texts, text_pairs))
 
     def _handle(self, key, payloads: list) -> list:
+        if isinstance(key, tuple) and key[0] == "attribute":  # one payload at a time
+            from ..attribution import attribute
+
+            return [attribute(clf, texts, pairs, target=target, method=method, batch_size=self.batch_size)
+                    for clf, texts, pairs, target, method in payloads]
         if isinstance(key, tuple):  # a comparison: one payload at a time
             return [predict_heads(heads, texts, pairs, self.batch_size) for heads, texts, pairs in payloads]
         inputs = [x for payload in payloads for x in payload]

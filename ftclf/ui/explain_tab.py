@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..attribution import attribute
 from ..errors import InputError
 from ..explain import explain
 from ..heads import HEADS
 from . import charts
 from .context import md, store, ui_errors
+from .why import scored_segments
 
 EQUATIONS = r"""
 **Sequence / pair** (eq. 11.11): $y = \mathrm{softmax}(h \cdot W + b)$, where $h$ is the pooled encoder vector
@@ -54,10 +56,25 @@ def _per_word(out: dict, vector: str):
 
 @ui_errors
 def run_explain(head: str, text: str, text_pair: str):
-    """-> (markdown with the numbers, score/probability chart, token table)"""
+    """-> (markdown with the numbers, score/probability chart, token table, the words' attributions)"""
     if not head:
         raise InputError("expected a head to be selected, got none; pick one")
-    out = explain(store().get(head), text, text_pair)
+    clf = store().get(head)
+    out = explain(clf, text, text_pair)
+    return (*_numbers(out), _why(clf, text, text_pair))
+
+
+def _why(clf, text: str, text_pair: str) -> list:
+    """Step 5: how far each word moves the shown probability of the top label (leave-one-word-out);
+    for a pair, both texts one after the other; for a tagger, every entity's evidence summed."""
+    (a,) = attribute(clf, [text], [text_pair] if clf.task.text_pairs else None)
+    segments = scored_segments(text, a.words)
+    if a.pair_words is not None:
+        segments += [("  ‖  ", None)] + scored_segments(text_pair, a.pair_words)
+    return segments
+
+
+def _numbers(out: dict):
     v = out["vector"]
     vector = (f"**1. Encoder vector** h: {v['dim']} numbers, norm {v['norm']:.3f}, mean {v['mean']:.4f}, "
               f"std {v['std']:.4f}; first values {_fmt(v['first'])}")
@@ -110,6 +127,9 @@ def build_explain_tab() -> dict:
             with gr.Column():
                 plot = gr.Plot(label="Scores and probabilities")
         md = gr.Markdown(elem_id="explain-md", latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+        why = gr.HighlightedText(label="5. Why: how far leaving each word out lowers the shown probability of the "
+                                       "label (red) or raises it (blue); for NER, of its entities",
+                                 elem_id="explain-why", show_legend=False, combine_adjacent=False)
         table = gr.Dataframe(label="Per word", interactive=False, visible=False)
-        button.click(run_explain, [head, text, text_pair], [md, plot, table])
+        button.click(run_explain, [head, text, text_pair], [md, plot, table, why])
     return {"picker": head}

@@ -9,7 +9,7 @@ import gradio as gr
 from ..errors import InputError
 from ..heads import get_head
 from ..tasks import max_text_chars
-from . import charts
+from . import charts, why
 from .context import md, no_head_notice, store, ui_errors
 
 ENTITY_COLORS = {"PER": "#fca5a5", "ORG": "#93c5fd", "LOC": "#86efac", "MISC": "#fde68a"}
@@ -192,6 +192,7 @@ def build_sequence_tab() -> dict:
                 summary = gr.Markdown(elem_id="sentiment-summary")
         gr.on([button.click, text.submit], predict_sequence, [head, text], [label, plot, summary], api_name="sentiment",
               **SERVING)
+        why.build_text_why("sentiment", head, text, SERVING)
     return {"task": "sequence", "picker": head, "notice": notice}
 
 
@@ -214,6 +215,7 @@ def build_pair_tab() -> dict:
                 summary = gr.Markdown(elem_id="pair-summary")
         gr.on([button.click, a.submit, b.submit], predict_pair, [head, a, b], [label, plot, summary], api_name="pair",
               **SERVING)
+        why.build_pair_why("pair", head, a, b, SERVING)
     return {"task": "pair", "picker": head, "notice": notice}
 
 
@@ -238,4 +240,5 @@ def build_ner_tab() -> dict:
         heat = gr.Plot(label="Per-token label probabilities", elem_id="ner-heatmap")
         gr.on([button.click, text.submit, threshold.release], tag_entities, [head, text, threshold],
               [spans, table, heat, summary], api_name="ner", **SERVING)
+        why.build_entity_why("ner", head, text, SERVING)
     return {"task": "token", "picker": head, "notice": notice}

@@ -177,10 +177,14 @@ def test_cancel_without_a_run():
 
 
 def test_explain_sequence_and_crf(ui_store):
-    md, fig, table = explain_tab.run_explain("sentiment-sst2", "a wonderful film", "")
+    md, fig, table, why = explain_tab.run_explain("sentiment-sst2", "a wonderful film", "")
     assert "softmax" in md and "argmax" in md and "384" in md and not table.visible
-    md, fig, table = explain_tab.run_explain("ner-conll2003", "Apple opened a store in London.", "")
+    assert "".join(s for s, _ in why) == "a wonderful film" and max(v for _, v in why if v is not None) == 1.0
+    md, fig, table, why = explain_tab.run_explain("ner-conll2003", "Apple opened a store in London.", "")
     assert "Viterbi" in md and table.visible and table.headers[-2] == "decoded tag (Viterbi)"
+    assert "".join(s for s, _ in why) == "Apple opened a store in London."
+    *_, why = explain_tab.run_explain("nli-sick", "A man plays.", "Nobody plays.")
+    assert "".join(s for s, _ in why) == "A man plays.  ‖  Nobody plays."
 
 
 def test_a_registered_head_appears_in_the_dashboard(monkeypatch):
@@ -389,3 +393,28 @@ def test_shipped_heads_show_their_calibration(ui_store):
     assert any("ECE" in row[models_tab.COLUMNS.index("calibration")] for row in models_tab.heads_table())
     out = explain_tab.run_explain("sentiment-sst2", "a fine film", "")
     assert "softmax(scores / T)" in out[0]
+
+
+def test_why_views_highlight_every_word_with_its_score(ui_store):
+    from ftclf.ui import why
+
+    text = "The staff were friendly and the room was spotless."
+    segments, summary = why.why_text("sentiment-sst2", text, why.PREDICTED, why.METHOD_NAMES["occlusion"])
+    assert "".join(s for s, _ in segments) == text
+    scored = {s: v for s, v in segments if v is not None}
+    assert max(scored, key=scored.get) == "spotless" and max(abs(v) for v in scored.values()) == 1.0
+    assert "Why **negative**" in summary and "occlusion" in summary and "Minimal flip" in summary
+    _, summary = why.why_text("sentiment-sst2", text, "positive", "integrated gradients")
+    assert "Why **positive**" in summary and "delta" in summary
+    first, second, summary = why.why_pair("nli-sick", "A man is playing a guitar.", "Nobody is playing a guitar.",
+                                          why.PREDICTED, None)
+    assert "".join(s for s, _ in second) == "Nobody is playing a guitar." and "contradiction" in summary
+    picker, evidence, summary, state = why.why_entities("ner-conll2003", "Angela Merkel visited Paris.", None)
+    assert picker.choices and "".join(s for s, _ in evidence) == "Angela Merkel visited Paris." and "PER" in summary
+    evidence, summary = why.show_entity(picker.choices[-1][0], state)
+    assert "LOC" in summary
+    assert {c[0] for c in why.target_choices("nli-sick").choices[1:]} == {"contradiction", "entailment", "neutral"}
+    with pytest.raises(gr.Error, match="empty box"):
+        why.why_text("sentiment-sst2", " ", None, None)
+    with pytest.raises(gr.Error, match="Why"):
+        why.show_entity("nothing", None)
