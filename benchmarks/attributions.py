@@ -208,7 +208,7 @@ def main() -> int:
     for key, r in results["faithfulness"].items():
         head, method = key.split("/")
         print(f"| {head} | {method} | {r['comprehensiveness']:.3f} | {r['random']:.3f} | {r['ratio']:.1f}× | "
-              f"{r.get('sufficiency', float('nan')):.3f} | {r.get('examples', r.get('entities'))} |")
+              f"{format(r['sufficiency'], '.3f') if 'sufficiency' in r else '—'} | {r.get('examples', r.get('entities'))} |")
     c = results["cost"]
     print(f"\nCost on {c['sentences']} sentences of 18-22 words (median, fp32 torch, this CPU):\n")
     print("| what | seconds | × one prediction |")
