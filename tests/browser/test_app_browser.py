@@ -181,28 +181,30 @@ def test_train_save_and_use_new_head(page):
     shot(page, "sentiment-user-head")
 
 
+def ask_why(page, tab: str, prefix: str, texts: dict[str, str], heading: str, answer: str) -> str:
+    """Fill a tab's inputs, open its "Why?" view, run it and wait for ``answer`` in its summary; returns the summary."""
+    open_tab(page, tab)
+    for box, text in texts.items():
+        page.locator(f"#{box} textarea").fill(text)
+    page.locator(f"#{prefix}-why").get_by_text(heading).click()
+    page.locator(f"#{prefix}-why-run").click()
+    page.locator(f"#{prefix}-why-summary").get_by_text(answer).wait_for()
+    return page.locator(f"#{prefix}-why-summary").inner_text()
+
+
 def test_why_views_show_scored_words_in_every_tab(page):
     """Each task tab's "Why?" view highlights the words with their scores: a label's, or an entity's."""
-    open_tab(page, "Text classification")
-    page.locator("#sentiment-text textarea").fill("The staff were friendly and the room was spotless.")
-    page.locator("#sentiment-why").get_by_text("Why? Which words made this label").click()
-    page.locator("#sentiment-why-run").click()
-    page.locator("#sentiment-why-summary").get_by_text("Strongest").wait_for()
+    summary = ask_why(page, "Text classification", "sentiment",
+                      {"sentiment-text": "The staff were friendly and the room was spotless."},
+                      "Why? Which words made this label", "Strongest")
+    assert "Why negative" in summary and "Minimal flip" in summary
     assert "spotless" in page.locator("#sentiment-why-text").inner_text()
-    assert "Why negative" in page.locator("#sentiment-why-summary").inner_text()
     shot(page, "sentiment-why")
-    open_tab(page, "Paraphrase / NLI")
-    page.locator("#pair-a textarea").fill("A man is playing a guitar on stage.")
-    page.locator("#pair-b textarea").fill("A person is playing an instrument.")
-    page.locator("#pair-why").get_by_text("Why? Which words of each text").click()
-    page.locator("#pair-why-run").click()
-    page.locator("#pair-why-summary").get_by_text("Strongest").wait_for()
+    ask_why(page, "Paraphrase / NLI", "pair", {"pair-a": "A man is playing a guitar on stage.",
+                                               "pair-b": "A person is playing an instrument."},
+            "Why? Which words of each text", "Strongest")
     assert "instrument" in page.locator("#pair-why-b").inner_text()
-    open_tab(page, "NER")
-    page.locator("#ner-text textarea").fill("Angela Merkel visited Paris.")
-    page.locator("#ner-why").get_by_text("Why? The evidence for each entity").click()
-    page.locator("#ner-why-run").click()
-    page.locator("#ner-why-summary").get_by_text("is PER").wait_for()
+    ask_why(page, "NER", "ner", {"ner-text": "Angela Merkel visited Paris."}, "Why? The evidence for each entity", "is PER")
     assert "Paris" in page.locator("#ner-why-text").inner_text()
     shot(page, "ner-why")
 
