@@ -174,14 +174,19 @@ def _text(clf, example: Example, target, method, steps, batch_size) -> Attributi
     return Attribution(label, clf.labels[goal], method, shown, words, pair_words, delta=delta, truncated=truncated)
 
 
-def _without(text: str, start: int, end: int) -> str:
-    return text[:start] + text[end:]
+def _cut(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` without the character spans (start, end) given."""
+    out, last = [], 0
+    for start, end in sorted(spans):
+        out.append(text[last:start])
+        last = end
+    return "".join(out + [text[last:]])
 
 
 def _occlude_text(clf, example, first, second, goal, shown, batch_size):
-    variants = [Example(_without(example.text, s, e), example.text_pair) for _, s, e in first]
+    variants = [Example(_cut(example.text, [(s, e)]), example.text_pair) for _, s, e in first]
     if second is not None:
-        variants += [Example(example.text, _without(example.text_pair, s, e)) for _, s, e in second]
+        variants += [Example(example.text, _cut(example.text_pair, [(s, e)])) for _, s, e in second]
     if not variants:
         return [], []
     decoded, _ = _run(clf, variants, batch_size)
@@ -278,18 +283,21 @@ def _temperature(clf) -> float:
     return clf.calibration.temperature if clf.calibration is not None else 1.0
 
 
-def _token_words(tokenizer, item_ids: list[int], text: str, words) -> list[int]:
-    """For every token position of an encoded text, the index of the word it falls in (-1: special)."""
-    enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=len(item_ids))
-    owner = [-1] * len(item_ids)
-    for position, (s, e) in enumerate(enc["offset_mapping"][: len(item_ids)]):
-        if e <= s:
+def _owners(offsets, words, keep=None) -> list[int]:
+    """For every token (its character offsets), the index of the word it falls in; -1 for special tokens and
+    for tokens ``keep`` (a per-token predicate) rejects."""
+    owner = [-1] * len(offsets)
+    for position, (s, e) in enumerate(offsets):
+        if e <= s or (keep is not None and not keep(position)):
             continue
-        for k, (_, ws, we) in enumerate(words):
-            if s < we and e > ws:
-                owner[position] = k
-                break
+        owner[position] = next((k for k, (_, ws, we) in enumerate(words) if s < we and e > ws), -1)
     return owner
+
+
+def _token_words(tokenizer, item_ids: list[int], text: str, words) -> list[int]:
+    """The word of every token position of an encoded text (-1: special)."""
+    enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=len(item_ids))
+    return _owners(enc["offset_mapping"][: len(item_ids)], words)
 
 
 def _per_word(token_scores: torch.Tensor, owner: list[int], n_words: int) -> list[float]:
@@ -335,17 +343,8 @@ def _ig_text(clf, example, first, second, goal, steps):
 def _pair_owner(tokenizer, ids, text, pair, first, second):
     """Token positions of a jointly encoded pair -> (word of the first text, word of the second)."""
     enc = tokenizer(text, pair, return_offsets_mapping=True, truncation=True, max_length=len(ids))
-    sequence = enc.sequence_ids()
-    owner_a, owner_b = [-1] * len(ids), [-1] * len(ids)
-    for position, ((s, e), which) in enumerate(zip(enc["offset_mapping"][: len(ids)], sequence[: len(ids)])):
-        if which is None or e <= s:
-            continue
-        words, owner = (first, owner_a) if which == 0 else (second, owner_b)
-        for k, (_, ws, we) in enumerate(words):
-            if s < we and e > ws:
-                owner[position] = k
-                break
-    return owner_a, owner_b
+    offsets, sequence = enc["offset_mapping"][: len(ids)], enc.sequence_ids()
+    return (_owners(offsets, first, lambda i: sequence[i] == 0), _owners(offsets, second, lambda i: sequence[i] == 1))
 
 
 def _ig_token(clf, example, ids, spans, steps):
@@ -397,8 +396,8 @@ def minimal_flip(classifier, attribution: Attribution, text: str, text_pair: str
     variants = []
     for k in range(1, len(ranked) + 1):
         chosen = ranked[:k]
-        a = _cut(text, [w for w, side in chosen if side == 0])
-        b = _cut(text_pair, [w for w, side in chosen if side == 1]) if text_pair is not None else None
+        a = _cut(text, [(w.start, w.end) for w, side in chosen if side == 0])
+        b = _cut(text_pair, [(w.start, w.end) for w, side in chosen if side == 1]) if text_pair is not None else None
         variants.append(Example(a, b))
     decoded, _ = _run(clf, variants, batch_size) if variants else ([], [])
     for k, d in enumerate(decoded):
@@ -409,10 +408,3 @@ def minimal_flip(classifier, attribution: Attribution, text: str, text_pair: str
     return Flip([w for w, side in ranked if side == 0], [w for w, side in ranked if side == 1], None, None,
                 variants[-1].text if variants else text, variants[-1].text_pair if variants else text_pair)
 
-
-def _cut(text: str, words: Sequence[WordAttribution]) -> str:
-    out, last = [], 0
-    for w in sorted(words, key=lambda w: w.start):
-        out.append(text[last:w.start])
-        last = w.end
-    return "".join(out + [text[last:]])

@@ -182,12 +182,24 @@ class Engine:
         """Word attributions (:func:`ftclf.attribution.attribute`) of one head, computed on the worker
         thread like every prediction: occlusion on the served backend, integrated gradients on the
         head's fp32 copy (:meth:`inspect`)."""
-        from ..attribution import check_method
+        from ..attribution import attribute, check_method
 
         method = check_method(method)
         clf = self.inspect(directory) if method == "integrated_gradients" else self.classifier(directory)
         clf.task.inputs(texts, text_pairs)  # bad input is refused here, in the caller's thread
-        return self._batcher(("attribute", id(clf)), (clf, texts, text_pairs, target, method))
+        return self._on_worker(clf, attribute, clf, texts, text_pairs, target=target, method=method,
+                               batch_size=self.batch_size)
+
+    def minimal_flip(self, directory: str | Path, attribution, text: str, text_pair: str | None = None):
+        """:func:`ftclf.attribution.minimal_flip` of one head's explained text, on the worker thread."""
+        from ..attribution import minimal_flip
+
+        clf = self.classifier(directory)
+        return self._on_worker(clf, minimal_flip, clf, attribution, text, text_pair, batch_size=self.batch_size)
+
+    def _on_worker(self, clf, function, *args, **kwargs):
+        """``function(*args, **kwargs)`` run on the worker thread, between batches of predictions."""
+        return self._batcher(("call", id(clf)), (function, args, kwargs))
 
     def compare(self, directories: Sequence[str | Path], texts, text_pairs=None) -> list[list]:
         """Predictions of several heads on the same inputs (one encoder pass where they share one)."""
@@ -195,11 +207,8 @@ class Engine:
         return self._batcher(("compare", tuple(id(h) for h in heads)), (heads, texts, text_pairs))
 
     def _handle(self, key, payloads: list) -> list:
-        if isinstance(key, tuple) and key[0] == "attribute":  # one payload at a time
-            from ..attribution import attribute
-
-            return [attribute(clf, texts, pairs, target=target, method=method, batch_size=self.batch_size)
-                    for clf, texts, pairs, target, method in payloads]
+        if isinstance(key, tuple) and key[0] == "call":  # one payload at a time
+            return [function(*args, **kwargs) for function, args, kwargs in payloads]
         if isinstance(key, tuple):  # a comparison: one payload at a time
             return [predict_heads(heads, texts, pairs, self.batch_size) for heads, texts, pairs in payloads]
         inputs = [x for payload in payloads for x in payload]

@@ -7,7 +7,7 @@ import time
 
 import gradio as gr
 
-from ..attribution import DEFAULT_METHOD, METHODS, minimal_flip
+from ..attribution import DEFAULT_METHOD, METHODS
 from ..errors import InputError
 from .context import md, store, ui_errors
 
@@ -78,7 +78,7 @@ def _flip(head: str, a, text: str, text_pair: str | None) -> str:
     """The minimal flip of a predicted label, as a line of Markdown (only when the predicted label is explained)."""
     if a.target != a.label:
         return ""
-    flip = minimal_flip(store().get(head), a, text, text_pair)
+    flip = store().engine.minimal_flip(store().info(head).path, a, text, text_pair)
     n = len(flip.removed) + len(flip.removed_pair)
     shown = struck(text, flip.removed) + (f"  ‖  {struck(text_pair, flip.removed_pair)}" if text_pair is not None else "")
     if flip.label is None:
