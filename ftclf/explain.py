@@ -4,6 +4,8 @@ per-word argmax."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 
 from .errors import InputError
@@ -11,13 +13,63 @@ from .heads import get_head
 from .tokenization import collate
 
 
-def _vector_summary(v: torch.Tensor) -> dict:
-    return {"dim": int(v.numel()), "norm": float(v.norm()), "mean": float(v.mean()), "std": float(v.std()),
-            "first": [round(float(x), 4) for x in v[:8]]}
+@dataclass
+class VectorSummary:
+    """A vector in a few numbers: its size, norm, mean, standard deviation and first values."""
+
+    dim: int
+    norm: float
+    mean: float
+    std: float
+    first: list[float]
+
+
+@dataclass
+class Explanation:
+    """The numbers along the chapter's path for one input (one row per word for token heads)."""
+
+    task: str
+    head: str
+    labels: list[str]
+    mode: str
+    token_level: bool
+    text_pairs: bool
+    pooling: str
+    pair_mode: str
+    #: the head's input h (the first word's, for token heads)
+    vector: VectorSummary
+    #: W's shape, or None for a head that only has a score function
+    weight_shape: list[int] | None
+    scores: list
+    probs: list
+    #: the label (one per word for token heads) of the plain softmax's argmax
+    argmax: str | list[str]
+    truncated: bool
+    #: calibration: softmax(scores / T) (then the confidence map), and the label a saved threshold picks
+    temperature: float | None = None
+    confidence_map: bool = False
+    threshold: float | None = None
+    calibrated: list | None = None
+    decision: str | None = None
+    #: token heads: the words; structured heads: the decoded path and its marginals
+    words: list[str] | None = None
+    decoded: list[str] | None = None
+    marginals: list | None = None
+    #: an MLP head's hidden layer, and how many of its units are active
+    hidden: VectorSummary | None = None
+    hidden_active: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _vector_summary(v: torch.Tensor) -> VectorSummary:
+    return VectorSummary(int(v.numel()), float(v.norm()), float(v.mean()), float(v.std()),
+                         [round(float(x), 4) for x in v[:8]])
 
 
 @torch.no_grad()
-def explain(clf, text: str, text_pair: str | None = None) -> dict:
+def explain(clf, text: str, text_pair: str | None = None) -> Explanation:
     """What ``clf`` computes for one input, step by step, as plain numbers."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("expected non-empty text to explain, got an empty string; type some text")
@@ -39,32 +91,27 @@ def explain(clf, text: str, text_pair: str | None = None) -> dict:
     labels = clf.labels
     argmax = probs.argmax(-1).tolist()
     cal = clf.calibration
-    out = {
-        "task": task.name, "head": clf.model_config.head, "labels": labels, "mode": clf.mode,
-        "token_level": task.token_level, "text_pairs": task.text_pairs, "pooling": clf.model_config.pooling, "pair_mode": clf.model_config.pair_mode,
-        "vector": _vector_summary(x[0] if task.token_level else x),
-        "weight_shape": None if traces[0].weight is None else list(traces[0].weight.shape),  # None: score() only
-        "scores": scores.tolist(), "probs": probs.tolist(),
-        "argmax": [labels[i] for i in argmax] if task.token_level else labels[argmax],
-        "truncated": any(item.truncated for item in items),
-        # calibration: softmax(scores / T) (+ the confidence map), and the label a saved threshold picks
-        "temperature": cal.temperature if cal is not None else None,
-        "confidence_map": bool(cal is not None and cal.map_x),
-        "threshold": cal.threshold if cal is not None else None,
-    }
+    out = Explanation(
+        task.name, clf.model_config.head, labels, clf.mode, task.token_level, task.text_pairs, clf.model_config.pooling,
+        clf.model_config.pair_mode, _vector_summary(x[0] if task.token_level else x),
+        None if traces[0].weight is None else list(traces[0].weight.shape), scores.tolist(), probs.tolist(),
+        [labels[i] for i in argmax] if task.token_level else labels[argmax], any(item.truncated for item in items),
+        temperature=cal.temperature if cal is not None else None, confidence_map=bool(cal is not None and cal.map_x),
+        threshold=cal.threshold if cal is not None else None,
+    )
     if cal is not None and not task.token_level:
         calibrated = task.probabilities(scores, cal)
-        out["calibrated"] = calibrated.tolist()
-        out["decision"] = labels[int(cal.choose(scores, calibrated))]
+        out.calibrated = calibrated.tolist()
+        out.decision = labels[int(cal.choose(scores, calibrated))]
     elif cal is not None:
-        out["calibrated"] = task.log_probabilities(scores / cal.temperature).exp().tolist()
+        out.calibrated = task.log_probabilities(scores / cal.temperature).exp().tolist()
     if task.token_level:
-        out["words"] = list(example.words)
+        out.words = list(example.words)
     if traces[0].hidden is not None:
-        out["hidden"] = _vector_summary(traces[0].hidden if not task.token_level else traces[0].hidden[0])
-        out["hidden_active"] = int((traces[0].hidden > 0).sum())
+        out.hidden = _vector_summary(traces[0].hidden if not task.token_level else traces[0].hidden[0])
+        out.hidden_active = int((traces[0].hidden > 0).sum())
     if get_head(clf.model_config.head).structured:
         ids, marginals = clf.head.decode(scores.unsqueeze(0), None, cal)
-        out["decoded"] = [labels[i] for i in ids[0]]
-        out["marginals"] = marginals[0].tolist()
+        out.decoded = [labels[i] for i in ids[0]]
+        out.marginals = marginals[0].tolist()
     return out

@@ -4,6 +4,7 @@ gradients' completeness (Captum's delta), pairs (both texts) and entities (their
 import json
 
 import pytest
+import torch
 
 from ftclf import ModelConfig, TrainingConfig, fit, predict
 from ftclf.attribution import METHODS, attribute
@@ -144,3 +145,27 @@ def test_a_minimal_flip_removes_the_fewest_supporting_words_that_change_the_labe
         assert predict(sentiment, [kept])[0].label == a.label
     with pytest.raises(InputError, match="token head"):
         minimal_flip(tagger, a, text)
+
+
+def test_word_scores_sum_their_pieces_and_add_up_to_the_change_from_the_baseline(sentiment):
+    """A word split into several sub-tokens gets their attributions summed; [CLS] and [SEP] keep their embedding
+    on the baseline, so they get none, and the words' scores add up to f(input) - f(baseline) (Captum's delta)."""
+    from ftclf.attribution import _embedding_path, _forward_embeds, _owners, _per_word
+    from ftclf.tokenization import collate
+
+    text = "an unbelievably wonderful film"
+    assert len(sentiment.tokenizer.tokenize("unbelievably")) > 1
+    (a,) = attribute(sentiment, [text], method="integrated_gradients", steps=64)
+    items = sentiment.task.encode(sentiment.tokenizer, sentiment.task.inputs([text]), sentiment.model_config, 32)
+    batch = collate(items, sentiment.tokenizer.pad_token_id)
+    x, baseline = _embedding_path(sentiment, batch)
+    goal = sentiment.labels.index(a.target)
+    t = sentiment.calibration.temperature
+
+    def f(e):
+        with torch.no_grad():
+            return float((_forward_embeds(sentiment, batch, {"first": e}) / t).softmax(-1)[0, goal])
+
+    assert sum(w.score for w in a.words) == pytest.approx(f(x) - f(baseline) + a.delta, abs=1e-4)
+    owner = _owners([(0, 2), (3, 7), (7, 10), (0, 0)], [("an", 0, 2), ("unbelievably", 3, 15)])
+    assert owner == [0, 1, 1, -1] and _per_word([0.5, 0.25, 0.125, 9.0], owner, 2) == [0.5, 0.375]

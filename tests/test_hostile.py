@@ -45,7 +45,7 @@ def test_a_pair_of_100_kb_texts_takes_bounded_time_and_memory(pair_clf):
     explained = explain(pair_clf, BIG, BIG)
     assert time.perf_counter() - t0 < 3.0  # was 32 s and +8 GB (quadratic pair truncation)
     assert rss_mb() - before < 150
-    assert pred.truncated and explained["truncated"]
+    assert pred.truncated and explained.truncated
 
 
 def test_very_long_ner_text_is_capped_and_flagged(ner_clf, monkeypatch):

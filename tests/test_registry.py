@@ -166,7 +166,7 @@ def test_a_registered_head_is_chosen_by_name_everywhere(cosine, tiny_encoder_dir
     text = " ".join(POSITIVE[:2])
     assert predict(loaded, [text])[0].probabilities == predict(clf, [text])[0].probabilities
     numbers = explain(loaded, text)
-    assert numbers["head"] == "cosine" and numbers["argmax"] == "pos" and numbers["weight_shape"] == [64, 2]
+    assert numbers.head == "cosine" and numbers.argmax == "pos" and numbers.weight_shape == [64, 2]
     assert predict(loaded, [" ".join(NEGATIVE[:2])])[0].label == "neg"
 
 
@@ -207,8 +207,8 @@ def test_a_head_with_only_score_works_in_the_how_it_works_numbers(monkeypatch, t
     [pred] = predict(clf, [text])
     # oracle: the default trace's scores are the head's own, so explain's softmax is what prediction reports
     probs = [w.probabilities for w in pred.words] if task == "token" else [list(pred.probabilities.values())]
-    assert torch.allclose(torch.tensor(numbers["probs"]).reshape(len(probs), -1), torch.tensor(probs), atol=1e-5)
-    assert numbers["weight_shape"] is None and "hidden" not in numbers
+    assert torch.allclose(torch.tensor(numbers.probs).reshape(len(probs), -1), torch.tensor(probs), atol=1e-5)
+    assert numbers.weight_shape is None and numbers.hidden is None
     monkeypatch.setattr(explain_tab, "store", lambda: SimpleNamespace(get=lambda name: clf))
     shown = explain_tab.run_explain("scorer", text, "")[0]
     assert "score(h" in shown and "h·W + b with W" not in shown

@@ -33,24 +33,24 @@ def _heads_md() -> str:
     return "**Heads**: " + "; ".join(f"`{name}` — {spec.description}" for name, spec in HEADS.items()) + "."
 
 
-def _per_word(out: dict, vector: str):
+def _per_word(out, vector: str):
     rows = []
-    decoded = out.get("decoded")
-    for i, word in enumerate(out["words"]):
-        row = [word, out["argmax"][i], round(max(out["probs"][i]), 3)]
+    decoded = out.decoded
+    for i, word in enumerate(out.words):
+        row = [word, out.argmax[i], round(max(out.probs[i]), 3)]
         if decoded is not None:
-            row += [decoded[i], "≠" if decoded[i] != out["argmax"][i] else ""]
+            row += [decoded[i], "≠" if decoded[i] != out.argmax[i] else ""]
         rows.append(row)
     headers = ["word", "argmax tag (11.13)", "max softmax prob"] + (["decoded tag (Viterbi)", "differs"] if decoded else [])
-    scores = "h_i·W + b" if out["weight_shape"] else "score(h_i)"
-    md = (f"{vector} (first word)\n\n**2. Scores** {scores} for every word over {len(out['labels'])} tags "
-          f"(head `{out['head']}`); **3. softmax** per word; **4. argmax** per word")
-    if out.get("temperature") is not None:
-        md += f"; confidences calibrated with T = {out['temperature']:.3f}"
+    scores = "h_i·W + b" if out.weight_shape else "score(h_i)"
+    md = (f"{vector} (first word)\n\n**2. Scores** {scores} for every word over {len(out.labels)} tags "
+          f"(head `{out.head}`); **3. softmax** per word; **4. argmax** per word")
+    if out.temperature is not None:
+        md += f"; confidences calibrated with T = {out.temperature:.3f}"
     if decoded is not None:
         changed = sum(r[-1] == "≠" for r in rows)
         md += f"; **5. Viterbi** over the head's transition scores changes {changed} of {len(rows)} tags"
-    fig = charts.token_heatmap(out["words"], out["labels"], out["probs"], title="Softmax of the emission scores per word")
+    fig = charts.token_heatmap(out.words, out.labels, out.probs, title="Softmax of the emission scores per word")
     return md + ".\n" + EQUATIONS, fig, gr.Dataframe(value=rows, headers=headers, visible=True)
 
 
@@ -74,43 +74,43 @@ def _why(clf, text: str, text_pair: str) -> list:
     return segments
 
 
-def _numbers(out: dict):
-    v = out["vector"]
-    vector = (f"**1. Encoder vector** h: {v['dim']} numbers, norm {v['norm']:.3f}, mean {v['mean']:.4f}, "
-              f"std {v['std']:.4f}; first values {_fmt(v['first'])}")
-    if out["token_level"]:
+def _numbers(out):
+    v = out.vector
+    vector = (f"**1. Encoder vector** h: {v.dim} numbers, norm {v.norm:.3f}, mean {v.mean:.4f}, "
+              f"std {v.std:.4f}; first values {_fmt(v.first)}")
+    if out.token_level:
         return _per_word(out, vector)
     hidden = ""
-    if "hidden" in out:
-        hidden = (f"\n\n**1b. MLP hidden layer** ReLU(h·W₁ + b₁): {out['hidden']['dim']} units, "
-                  f"{out['hidden_active']} active (> 0)")
-    labels = out["labels"]
-    shown = (f"{vector} ({out['pooling']} pooling"
-          + (f", {out['pair_mode']} pair mode" if out["text_pairs"] else "") + ")" + hidden
-          + (f"\n\n**2. Scores** h·W + b with W of shape {out['weight_shape'][0]}×{out['weight_shape'][1]}: "
-             if out["weight_shape"] else f"\n\n**2. Scores** of head `{md(out['head'])}` (its `score(h)`): ")
-          + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out["scores"]))
-          + "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out["probs"]))
+    if out.hidden is not None:
+        hidden = (f"\n\n**1b. MLP hidden layer** ReLU(h·W₁ + b₁): {out.hidden.dim} units, "
+                  f"{out.hidden_active} active (> 0)")
+    labels = out.labels
+    shown = (f"{vector} ({out.pooling} pooling"
+          + (f", {out.pair_mode} pair mode" if out.text_pairs else "") + ")" + hidden
+          + (f"\n\n**2. Scores** h·W + b with W of shape {out.weight_shape[0]}×{out.weight_shape[1]}: "
+             if out.weight_shape else f"\n\n**2. Scores** of head `{md(out.head)}` (its `score(h)`): ")
+          + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out.scores))
+          + "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out.probs))
           + _calibrated(out)
-          + f"\n\n**4. argmax** → **{md(out['argmax'])}**" + _decision(out) + "\n" + EQUATIONS)
-    shown_probs = out.get("calibrated") or out["probs"]
-    return shown, charts.score_bars(labels, out["scores"], shown_probs), gr.Dataframe(visible=False)
+          + f"\n\n**4. argmax** → **{md(out.argmax)}**" + _decision(out) + "\n" + EQUATIONS)
+    shown_probs = out.calibrated or out.probs
+    return shown, charts.score_bars(labels, out.scores, shown_probs), gr.Dataframe(visible=False)
 
 
-def _calibrated(out: dict) -> str:
+def _calibrated(out) -> str:
     """Step 3b: softmax(scores / T) beside the plain softmax (eq. 11.11), for a calibrated head."""
-    if out.get("temperature") is None:
+    if out.temperature is None:
         return "\n\n**3b. Calibration**: none (plain softmax; `ftclf calibrate` fits a temperature on validation data)"
-    mapped = " then the monotone confidence map" if out["confidence_map"] else ""
-    return (f"\n\n**3b. Calibrated** softmax(scores / T) with T = {out['temperature']:.3f}{mapped}: "
-            + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(out["labels"], out["calibrated"])))
+    mapped = " then the monotone confidence map" if out.confidence_map else ""
+    return (f"\n\n**3b. Calibrated** softmax(scores / T) with T = {out.temperature:.3f}{mapped}: "
+            + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(out.labels, out.calibrated)))
 
 
-def _decision(out: dict) -> str:
-    if out.get("threshold") is None:
+def _decision(out) -> str:
+    if out.threshold is None:
         return ""
-    return (f"; the saved operating point (p({md(out['labels'][1])}) ≥ {out['threshold']:.3f}) decides "
-            f"**{md(out['decision'])}**")
+    return (f"; the saved operating point (p({md(out.labels[1])}) ≥ {out.threshold:.3f}) decides "
+            f"**{md(out.decision)}**")
 
 
 def build_explain_tab() -> dict:
