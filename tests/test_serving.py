@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from ftclf import Classifier, ModelConfig, TrainingConfig, fit, predict
+from ftclf import Classifier, ModelConfig, TrainingConfig, attribute, fit, predict
 from ftclf.errors import ConfigError
 from ftclf.inference import predict_heads
 from ftclf.serving import EncoderPool, Engine
@@ -164,6 +164,9 @@ def test_every_backend_answers_like_fp32(saved_heads, backend, tolerance, tmp_pa
         served = pool.load(path)
         for a, b in zip(predict(served, TEXTS), reference(path)):
             assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=tolerance)
+        # occlusion needs forward passes only: it explains the served backend's probabilities as fp32's
+        (why,), (exact,) = attribute(served, TEXTS[2:3]), attribute(Classifier.from_pretrained(path), TEXTS[2:3])
+        assert [w.score for w in why.words] == pytest.approx([w.score for w in exact.words], abs=2 * tolerance)
     if backend.startswith("onnx"):
         assert len(list((tmp_path / "onnx").iterdir())) == 2  # base (frozen head) and the merged LoRA head, cached
         assert len(pool._shared._values) == 1  # the word embeddings, held once for both sessions
