@@ -37,6 +37,8 @@ METHODS = ("occlusion", "integrated_gradients")
 DEFAULT_METHOD = "occlusion"
 #: integrated gradients: points on the path from the baseline to the input
 IG_STEPS = 32
+#: a token head's sentence is explained up to this many words (occlusion re-tags it once per word)
+MAX_TOKEN_WORDS = 256
 
 
 @dataclass
@@ -143,10 +145,6 @@ def _has_gradients(clf) -> bool:
     return isinstance(clf.encoder, torch.nn.Module) and hasattr(clf.encoder, "get_input_embeddings")
 
 
-def _words(text: str) -> list[tuple[str, int, int]]:
-    return split_words(text)
-
-
 # ----------------------------------------------------------------------------- text heads
 def _run(clf, examples: Sequence, batch_size: int) -> tuple[list, list[bool]]:
     """(decoded, truncated) per example: its calibrated prediction, a long sentence's windows joined."""
@@ -162,8 +160,8 @@ def _text(clf, example: Example, target, method, steps, batch_size) -> Attributi
     label = clf.labels[decoded.ids]
     goal = clf.labels.index(target) if target is not None else decoded.ids
     shown = float(decoded.probs[goal])
-    first = _words(example.text)
-    second = _words(example.text_pair) if example.text_pair is not None else None
+    first = split_words(example.text)
+    second = split_words(example.text_pair) if example.text_pair is not None else None
     delta = None
     if method == "occlusion":
         scores_a, scores_b = _occlude_text(clf, example, first, second, goal, shown, batch_size)
@@ -184,18 +182,35 @@ def _cut(text: str, spans: Sequence[tuple[int, int]]) -> str:
 
 
 def _occlude_text(clf, example, first, second, goal, shown, batch_size):
-    variants = [Example(_cut(example.text, [(s, e)]), example.text_pair) for _, s, e in first]
+    """Leave each word out in turn; a word past the encoder's maximum length (cut off anyway) scores 0."""
+    read_a, read_b = _read_words(clf, example, first, second)
+    variants = [Example(_cut(example.text, [(s, e)]), example.text_pair) for k, (_, s, e) in enumerate(first) if k in read_a]
     if second is not None:
-        variants += [Example(example.text, _cut(example.text_pair, [(s, e)])) for _, s, e in second]
-    if not variants:
-        return [], []
-    decoded, _ = _run(clf, variants, batch_size)
-    drops = [shown - float(d.probs[goal]) for d in decoded]
-    return drops[: len(first)], drops[len(first):]
+        variants += [Example(example.text, _cut(example.text_pair, [(s, e)]))
+                     for k, (_, s, e) in enumerate(second) if k in read_b]
+    drops = iter([shown - float(d.probs[goal]) for d in _run(clf, variants, batch_size)[0]] if variants else [])
+    scores_a = [next(drops) if k in read_a else 0.0 for k in range(len(first))]
+    scores_b = [next(drops) if k in read_b else 0.0 for k in range(len(second))] if second is not None else []
+    return scores_a, scores_b
+
+
+def _read_words(clf, example, first, second) -> tuple[set[int], set[int]]:
+    """The words of each text that reach the encoder (at least one of their tokens survives truncation)."""
+    item = clf.task.encode(clf.tokenizer, [example], clf.model_config, clf.max_length)[0]
+    if second is not None and item.second is None:  # [CLS] a [SEP] b [SEP]
+        owner_a, owner_b = _pair_owner(clf.tokenizer, item.input_ids, example.text, example.text_pair, first, second)
+        return set(owner_a) - {-1}, set(owner_b) - {-1}
+    read_a = set(_token_words(clf.tokenizer, item.input_ids, example.text, first)) - {-1}
+    if second is None:
+        return read_a, set()
+    return read_a, set(_token_words(clf.tokenizer, item.second.input_ids, example.text_pair, second)) - {-1}
 
 
 # ------------------------------------------------------------------------------ token heads
 def _token(clf, example, target, method, steps, batch_size) -> Attribution:
+    if len(example.words) > MAX_TOKEN_WORDS:
+        raise InputError(f"expected a sentence of at most {MAX_TOKEN_WORDS} words to explain, got {len(example.words)} "
+                         "words; explain a shorter passage")
     (decoded,), _ = _run(clf, [example], batch_size)
     ids = list(decoded.ids)
     tags = [clf.labels[i] for i in ids]

@@ -169,3 +169,16 @@ def test_word_scores_sum_their_pieces_and_add_up_to_the_change_from_the_baseline
     assert sum(w.score for w in a.words) == pytest.approx(f(x) - f(baseline) + a.delta, abs=1e-4)
     owner = _owners([(0, 2), (3, 7), (7, 10), (0, 0)], [("an", 0, 2), ("unbelievably", 3, 15)])
     assert owner == [0, 1, 1, -1] and _per_word([0.5, 0.25, 0.125, 9.0], owner, 2) == [0.5, 0.375]
+
+
+def test_long_inputs_stay_bounded(sentiment, tagger):
+    """Words past the encoder's maximum length are cut off before the head sees them: they score 0 and cost no
+    pass; a tagger explains sentences of at most MAX_TOKEN_WORDS words and says so beyond."""
+    from ftclf.attribution import MAX_TOKEN_WORDS
+
+    long_text = " ".join(["great"] * 10 + ["awful"] * 300)
+    (a,) = attribute(sentiment, [long_text])
+    assert a.truncated and len(a.words) == 310
+    assert all(w.score == 0.0 for w in a.words[40:]) and any(w.score != 0.0 for w in a.words[:10])
+    with pytest.raises(InputError, match=f"at most {MAX_TOKEN_WORDS} words"):
+        attribute(tagger, [" ".join(["john"] * (MAX_TOKEN_WORDS + 1))])
