@@ -155,10 +155,15 @@ def _run(clf, examples: Sequence, batch_size: int) -> tuple[list, list[bool]]:
     return [d for d, _ in joined], [cut for _, cut in joined]
 
 
-def _text(clf, example: Example, target, method, steps, batch_size) -> Attribution:
+def _text(clf, example, target, method, steps, batch_size) -> Attribution:
+    example = Example(example.text, getattr(example, "text_pair", None))  # any one- or two-text task's input
     (decoded,), (truncated,) = _run(clf, [example], batch_size)
-    label = clf.labels[decoded.ids]
-    goal = clf.labels.index(target) if target is not None else decoded.ids
+    if isinstance(decoded.ids, list):  # a label set (multi-label): explain one label, by default the likeliest
+        label = "|".join(clf.labels[i] for i in decoded.ids)
+        goal = clf.labels.index(target) if target is not None else int(decoded.probs.argmax())
+    else:
+        label = clf.labels[decoded.ids]
+        goal = clf.labels.index(target) if target is not None else decoded.ids
     shown = float(decoded.probs[goal])
     first = split_words(example.text)
     second = split_words(example.text_pair) if example.text_pair is not None else None

@@ -91,17 +91,6 @@ class InputReader:
         return None if value is None else str(value)
 
 
-def _line(index: int, prediction) -> dict:
-    """The JSON line of one prediction: compact for token heads (words, tags, entities)."""
-    if hasattr(prediction, "entities"):
-        return {"index": index, "words": [w.word for w in prediction.words], "tags": [w.label for w in prediction.words],
-                "scores": [round(w.score, 4) for w in prediction.words],
-                "entities": [{"label": e.label, "start": e.start, "end": e.end, "text": e.text, "score": round(e.score, 4)}
-                             for e in prediction.entities],
-                **({"truncated": True} if prediction.truncated else {}), **({"windowed": True} if prediction.windowed else {})}
-    return {"index": index, "label": prediction.label, "score": round(prediction.score, 6),
-            "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
-            **({"truncated": True} if prediction.truncated else {})}
 
 
 # ------------------------------------------------------------------------------ resumable output
@@ -317,7 +306,7 @@ def _score(predictor: Predictor, reader: InputReader, chunk: list[Record], first
         except InputError as exc:  # this record only; a whole-input problem (DataError) stops the run
             lines[k] = {"index": first + k, "line": record.line, "error": str(exc)}
     for k, prediction in zip(where, predictor.predict_inputs(inputs) if inputs else []):
-        lines[k] = _line(first + k, prediction)
+        lines[k] = predictor.classifier.task.json_line(first + k, prediction)
         gold = reader.gold(chunk[k])
         if gold is not None:
             lines[k]["gold"] = gold

@@ -67,3 +67,16 @@ class TokenPrediction:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class MultiLabelPrediction:
+    """Any number of labels for one text: those whose probability reaches their threshold."""
+
+    labels: list[str]
+    probabilities: dict[str, float]
+    thresholds: dict[str, float]
+    truncated: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)

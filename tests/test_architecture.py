@@ -17,7 +17,7 @@ LAYERS = [
      "ftclf.tokenization", "ftclf.crf"],
     ["ftclf.stream"],
     ["ftclf.calibration"],
-    ["ftclf.tasks", "ftclf.tasks.base", "ftclf.tasks.text", "ftclf.tasks.tagging"],
+    ["ftclf.tasks", "ftclf.tasks.base", "ftclf.tasks.text", "ftclf.tasks.tagging", "ftclf.tasks.multilabel"],
     ["ftclf.heads"],
     ["ftclf.config"],
     ["ftclf.format"],

@@ -15,7 +15,7 @@ SEQ = get_task("sequence")
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(task="ranking"), "expected task to be one of sequence, pair, token, got 'ranking'"),
+        (dict(task="ranking"), "expected task to be one of sequence, pair, token, multilabel, got 'ranking'"),
         (dict(task="sequence", head="svm"), "expected head to be one of linear, mlp, crf, got 'svm'"),
         (dict(task="sequence", head="crf"), "expected head 'crf' only with a token-level task, got task 'sequence'; use one of linear, mlp"),
         (dict(task="sequence", pooling="max"), "expected pooling to be one of cls, mean, got 'max'"),

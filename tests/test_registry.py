@@ -173,7 +173,7 @@ def test_a_registered_head_is_chosen_by_name_everywhere(cosine, tiny_encoder_dir
 def test_registration_is_what_the_configs_check(topics, cosine):
     assert ModelConfig(task="topics", head="cosine").head == "cosine"
     del TASKS["topics"]
-    with pytest.raises(ValueError, match="expected task to be one of sequence, pair, token, got 'topics'"):
+    with pytest.raises(ValueError, match="expected task to be one of sequence, pair, token, multilabel, got 'topics'"):
         ModelConfig(task="topics")
     register_task(topics)
     register_head(cosine)

@@ -216,6 +216,12 @@ class TaskSpec:
         p = decoded.probs.tolist()
         return SequencePrediction(labels[decoded.ids], p[decoded.ids], dict(zip(labels, p)), truncated)
 
+    def json_line(self, index: int, prediction) -> dict:
+        """The JSON line of one prediction in a file's predictions (``ftclf predict --data``)."""
+        return {"index": index, "label": prediction.label, "score": round(prediction.score, 6),
+                "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+                **({"truncated": True} if prediction.truncated else {})}
+
     def mistakes(self, examples: Sequence, decoded: Sequence[Decoded], labels: Sequence[str], limit: int = 10) -> list[dict]:
         """The validation examples the head got most confidently wrong."""
         rows = []

@@ -141,6 +141,14 @@ class TokenTask(TaskSpec):
             entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
         return TokenPrediction(example.text, entities, words, list(labels), truncated, getattr(example, "cut", False))
 
+    def json_line(self, index, prediction):
+        """Compact: words, tags, their scores and the entities."""
+        return {"index": index, "words": [w.word for w in prediction.words], "tags": [w.label for w in prediction.words],
+                "scores": [round(w.score, 4) for w in prediction.words],
+                "entities": [{"label": e.label, "start": e.start, "end": e.end, "text": e.text, "score": round(e.score, 4)}
+                             for e in prediction.entities],
+                **({"truncated": True} if prediction.truncated else {}), **({"windowed": True} if prediction.windowed else {})}
+
     def mistakes(self, examples, decoded, labels, limit=10):
         rows = []
         for e, d in zip(examples, decoded):

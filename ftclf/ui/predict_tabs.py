@@ -8,6 +8,7 @@ import gradio as gr
 
 from ..errors import InputError
 from ..heads import get_head
+from ..predictions import MultiLabelPrediction
 from ..tasks import max_text_chars
 from . import charts, why
 from .context import md, no_head_notice, store, ui_errors
@@ -75,11 +76,17 @@ def _summary(pred, ms: float, name: str, meta, extra: str = "") -> str:
 
 @ui_errors
 def predict_sequence(head: str, text: str):
-    """-> (label probabilities for gr.Label, plotly bar chart, summary markdown)"""
+    """-> (label probabilities for gr.Label, plotly bar chart, summary markdown); a multi-label head's summary
+    names its label set (each label's own probability against its threshold)"""
     name = _head(head, "sequence")
     pred, ms, meta = _timed(name, [_text(text)])
     if pred.truncated:
         gr.Warning("The text was truncated to the encoder's maximum length.")
+    if isinstance(pred, MultiLabelPrediction):
+        chosen = ", ".join(f"**{md(label)}** {pred.probabilities[label]:.1%}" for label in pred.labels) or "**no label**"
+        summary = (f"Labels: {chosen} (each label with probability at least its threshold) · latency **{ms:.0f} ms** "
+                   f"· head `{name}` ({meta.model.head} head, {meta.mode}, one sigmoid per label)")
+        return pred.probabilities, charts.probability_bars(pred.probabilities), summary
     return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, meta)
 
 
@@ -138,6 +145,15 @@ def tag_entities(head: str, text: str, threshold: float = 0.5):
     return entity_view(pred, meta, name, threshold, ms)
 
 
+#: The tasks whose heads each tab serves (the Text classification tab: one label or a label set per text).
+TAB_TASKS = {"sequence": ("sequence", "multilabel")}
+
+
+def tab_heads(task: str) -> list[str]:
+    """The names of the heads a task tab lists."""
+    return [name for t in TAB_TASKS.get(task, (task,)) for name in store().names(t)]
+
+
 def default_head(task: str, names: list[str]) -> str | None:
     """The head a task tab opens on: its :data:`DEFAULT_HEADS` entry where it exists, else the first name."""
     preferred = DEFAULT_HEADS.get(task)
@@ -145,7 +161,7 @@ def default_head(task: str, names: list[str]) -> str | None:
 
 
 def head_picker(task: str, elem_id: str) -> gr.Dropdown:
-    names = store().names(task)
+    names = tab_heads(task)
     # any head that exists when the event runs is accepted (one saved after the page loaded, too): the
     # handler checks the name against the store, not against this page's choice list
     return gr.Dropdown(choices=names, value=default_head(task, names), label="Head", interactive=True, elem_id=elem_id,
@@ -154,7 +170,7 @@ def head_picker(task: str, elem_id: str) -> gr.Dropdown:
 
 def refresh_picker(task: str, current: str | None = None):
     """(picker, no-head notice) on a page load: the browser's choice kept while its head exists."""
-    names = store().names(task)
+    names = tab_heads(task)
     value = current if current in names else default_head(task, names)
     return gr.Dropdown(choices=names, value=value), gr.Markdown(no_head_notice(task), visible=not names)
 
@@ -179,7 +195,7 @@ def build_sequence_tab() -> dict:
                     "intents, spam …). The first shipped head, `sentiment-sst2`, tells **positive** from "
                     "**negative** reviews; train your own in **Train**. The encoder's pooled vector **h** goes "
                     "through the head, y = softmax(h·W + b) (eq. 11.11).")
-        notice = gr.Markdown(no_head_notice("sequence"), visible=not store().names("sequence"))
+        notice = gr.Markdown(no_head_notice("sequence"), visible=not tab_heads("sequence"))
         with gr.Row():
             with gr.Column():
                 head = head_picker("sequence", "sentiment-head")

@@ -210,7 +210,7 @@ def final_view(run: dict, note: str = ""):
     # the headline's Markdown is ours; a label from the user's file in it is made inert
     headline, headers, rows = get_task(run["task"]).report(metrics, quote=lambda label: f"“{md(label)}”")
     figure = (charts.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"]) if "confusion_matrix" in metrics
-              else charts.per_type_bars(metrics["per_type"]))
+              else charts.per_type_bars(metrics.get("per_type") or metrics["per_label"]))  # entity types, or labels
     done = "cancelled — the best head so far is kept" if result["cancelled"] else "finished"
     stopped = ", stopped early" if result["stopped_early"] else ""
     status = (f"{note}Training {done} in {result['seconds']:.0f} s{stopped}. **Recipe:** "

@@ -418,3 +418,39 @@ def test_why_views_highlight_every_word_with_its_score(ui_store):
         why.why_text("sentiment-sst2", " ", None, None)
     with pytest.raises(gr.Error, match="Why"):
         why.show_entity("nothing", None)
+
+
+def test_a_multilabel_upload_trains_in_the_train_tab_with_a_per_label_chart(ui_store, tmp_path):
+    import json
+
+    data = tmp_path / "topics.jsonl"
+    words = {"food": ["pizza", "pasta", "bread"], "music": ["guitar", "piano", "song"]}
+    rows = []
+    for i in range(60):
+        chosen = [["food"], ["music"], ["food", "music"], []][i % 4]
+        rows.append({"text": " ".join([words[t][i % 3] for t in chosen] + ["the", "day", str(i % 7)]), "labels": chosen})
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    _, counts, *_ = train_tab.on_preview(form(task="multilabel", source="upload", upload=str(data)))
+    assert "60 examples" in counts and "no label\\): 15" in counts and "food: 30" in counts
+    *_, last = train(form(task="multilabel", source="upload", upload=str(data), mode="frozen"))
+    figure = [x for x in last if isinstance(x, go.Figure)]
+    assert any("micro-F1" in str(x) for x in last) and figure
+
+
+def test_a_saved_multilabel_head_serves_in_the_text_classification_tab(ui_store, tmp_path, tiny_encoder_dir):
+    from ftclf import ModelConfig, TrainingConfig, fit
+    from ftclf.tasks.multilabel import LabelSet
+
+    examples = [LabelSet(f"{' '.join(ls)} the day", tuple(sorted(ls))) for ls in (["pizza"], ["song"], ["pizza", "song"], [])
+                for _ in range(10)]
+    clf, _ = fit(ModelConfig(task="multilabel", encoder=tiny_encoder_dir, max_length=32),
+                 TrainingConfig(mode="frozen", patience=0, seed=1), examples)
+    clf.save_pretrained(ui_store.user_dir / "topics-test")
+    try:
+        assert "topics-test" in predict_tabs.tab_heads("sequence")
+        probs, fig, summary = predict_tabs.predict_sequence("topics-test", "pizza the day")
+        assert set(probs) == {"pizza", "song"} and "Labels:" in summary and "one sigmoid per label" in summary
+    finally:
+        import shutil
+
+        shutil.rmtree(ui_store.user_dir / "topics-test")

@@ -1,0 +1,176 @@
+"""Any number of labels per text: the ``multilabel`` task. One sigmoid per label over the pooled vector,
+binary cross-entropy, a label set as the answer (the empty set included).
+
+Data: JSONL rows ``{"text": …, "labels": [...]}``, or a table whose labels column joins the labels with
+``|`` (an empty cell: no label).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+
+import torch.nn.functional as F
+
+from ..data import LABEL_COLUMNS, TEXT_COLUMNS, pick_column
+from ..errors import DataError
+from ..predictions import MultiLabelPrediction
+from ..tokenization import encode_texts
+from .base import TaskSpec, check_texts
+
+#: what joins the labels of one text in a table cell
+LABEL_SEP = "|"
+#: a label is predicted when its probability reaches this (per-label thresholds tuned on validation replace it)
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A text and the set of labels it carries (None: unlabelled)."""
+
+    text: str
+    labels: tuple[str, ...] | None = None
+
+    def texts(self) -> tuple[str, ...]:
+        return (self.text,)
+
+    def label_values(self) -> tuple[str, ...]:
+        return self.labels or ()
+
+    def relabel(self, aliases: dict[str, str]) -> LabelSet:
+        return replace(self, labels=tuple(aliases.get(x, x) for x in self.labels or ()))
+
+
+def split_labels(value, sep: str = LABEL_SEP) -> tuple[str, ...]:
+    """A label cell as a sorted label set: a JSON list, or labels joined by ``sep``; empty: no label."""
+    if value is None:
+        return ()
+    parts = value if isinstance(value, (list, tuple)) else str(value).split(sep)
+    return tuple(sorted({str(p).strip() for p in parts if str(p).strip()}))
+
+
+class MultiLabelTask(TaskSpec):
+    name = "multilabel"
+    title = "Multi-label classification"
+    metric = "micro_f1"
+    example_type = LabelSet
+    example_kind = "texts with label sets"
+    format_hint = 'use a table with a text column and a labels column joined by "|", or JSONL with a "labels" list'
+    usage = 'predict(clf, ["The pasta was great but the music far too loud"])'
+
+    def from_rows(self, rows, columns, name, labelled):
+        from ..data import ColumnMap
+
+        columns = columns or ColumnMap()
+        if not rows:
+            raise DataError(f"expected at least one example in {name}, found none; add examples")
+        keys = list(rows[0][1].keys())
+        text_col = pick_column(keys, columns.text, TEXT_COLUMNS, "text", name)
+        label_col = pick_column(keys, columns.label, LABEL_COLUMNS, "labels", name) if labelled else None
+        examples = []
+        for number, row in rows:
+            text = str(row.get(text_col) or "").strip()
+            if not text:
+                raise DataError(f"expected text in column {text_col!r} on line {number} of {name}, found it empty; "
+                                "fill it in or drop the line")
+            examples.append(LabelSet(text, split_labels(row.get(label_col)) if label_col else None))
+        return examples
+
+    def stratum(self, example):
+        return None
+
+    def check_training_labels(self, labels):
+        if not labels:
+            raise DataError("expected at least one label in the training data, found texts without any; "
+                            "add labels (joined by \"|\" in a table, a list in JSONL)")
+
+    def preview(self, examples, limit):
+        rows = [{"text": e.text, "labels": LABEL_SEP.join(e.labels or ())} for e in examples[:limit]]
+        counts = Counter(label for e in examples for label in e.label_values())
+        counts["(no label)"] = sum(1 for e in examples if not e.label_values())
+        return rows, dict(counts), "texts per label"
+
+    def inputs(self, texts, text_pairs=None):
+        if text_pairs is not None:
+            return super().inputs(texts, text_pairs)  # refused, with the message every one-text task gives
+        return [LabelSet(t) for t in check_texts(texts, "texts")]
+
+    def encode(self, tokenizer, examples, config, max_length, label2id=None):
+        items = encode_texts(tokenizer, [e.text for e in examples], None, max_length)
+        if label2id is not None:
+            for item in items:
+                chosen = set(examples[item.source].label_values())
+                item.label = [float(name in chosen) for name in label2id]  # multi-hot
+        return items
+
+    def loss(self, logits, labels):
+        return F.binary_cross_entropy_with_logits(logits, labels.float())
+
+    def log_probabilities(self, logits):
+        """One independent probability per label: log-sigmoid (not a distribution over labels)."""
+        return F.logsigmoid(logits)
+
+    def decode(self, logits, mask=None, calibration=None):
+        temperature = calibration.temperature if calibration is not None else 1.0
+        probs = self.log_probabilities(logits / temperature).exp()
+        chosen = probs >= DEFAULT_THRESHOLD
+        return [[j for j, on in enumerate(row) if on] for row in chosen.tolist()], probs
+
+    def gold_ids(self, examples, label2id):
+        return [sorted(label2id[x] for x in e.label_values()) for e in examples]
+
+    def label_rows(self, labels):
+        return [[j for j, v in enumerate(row) if v] for row in labels.tolist()]
+
+    def metrics(self, gold, predicted, labels):
+        return multilabel_metrics(gold, predicted, labels)
+
+    def prediction(self, example, decoded, labels, truncated, calibration=None):
+        probs = decoded.probs.tolist()
+        return MultiLabelPrediction([labels[i] for i in decoded.ids], dict(zip(labels, probs)),
+                                    {label: DEFAULT_THRESHOLD for label in labels}, truncated)
+
+    def json_line(self, index, prediction):
+        return {"index": index, "labels": prediction.labels,
+                "probabilities": {k: round(v, 6) for k, v in prediction.probabilities.items()},
+                **({"truncated": True} if prediction.truncated else {})}
+
+    def mistakes(self, examples, decoded, labels, limit=10):
+        rows = []
+        for e, d in zip(examples, decoded):
+            predicted = [labels[i] for i in d.ids]
+            if set(predicted) != set(e.label_values()):
+                wrong = set(predicted) ^ set(e.label_values())
+                confidence = max(abs(float(d.probs[labels.index(x)]) - 0.5) for x in wrong) + 0.5
+                rows.append({"text": e.text, "gold": LABEL_SEP.join(e.label_values()) or "(none)",
+                             "predicted": LABEL_SEP.join(predicted) or "(none)", "confidence": round(confidence, 3)})
+        return sorted(rows, key=lambda r: -r["confidence"])[:limit]
+
+    def report(self, metrics, quote=repr):
+        headline = (f"micro-F1 **{metrics['micro_f1']:.3f}**, macro-F1 **{metrics['macro_f1']:.3f}**, exact match "
+                    f"**{metrics['exact_match']:.3f}**, Hamming loss {metrics['hamming_loss']:.3f}")
+        rows = [[c, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
+                for c, m in metrics["per_label"].items()]
+        rows.append(["micro average", "", "", round(metrics["micro_f1"], 4), metrics["examples"]])
+        return headline, ["label", "precision", "recall", "f1", "support"], rows
+
+
+def multilabel_metrics(gold, predicted, labels) -> dict:
+    """Micro- and macro-F1, exact match, Hamming loss and per-label precision / recall / F1 / support (scikit-learn)
+    of label-id sets."""
+    from sklearn.metrics import f1_score, hamming_loss, precision_recall_fscore_support
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    binarizer = MultiLabelBinarizer(classes=list(range(len(labels))))
+    y_true, y_pred = binarizer.fit_transform(gold), binarizer.transform(predicted)
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, zero_division=0)
+    return {
+        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "exact_match": float((y_true == y_pred).all(1).mean()),
+        "hamming_loss": float(hamming_loss(y_true, y_pred)),
+        "per_label": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for label, p, r, f, s in zip(labels, precision, recall, f1, support)},
+        "labels": list(labels), "examples": len(gold),
+    }
+
