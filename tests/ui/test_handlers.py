@@ -445,6 +445,7 @@ def test_a_saved_multilabel_head_serves_in_the_text_classification_tab(ui_store,
                 for _ in range(10)]
     clf, _ = fit(ModelConfig(task="multilabel", encoder=tiny_encoder_dir, max_length=32),
                  TrainingConfig(mode="frozen", patience=0, seed=1), examples)
+    context.set_store(ui_store)  # a test before may have pointed the UI elsewhere
     clf.save_pretrained(ui_store.user_dir / "topics-test")
     try:
         assert "topics-test" in predict_tabs.tab_heads("sequence")
