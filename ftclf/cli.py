@@ -69,6 +69,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser, data_help: str) -> None
     parser.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
     parser.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
     parser.add_argument("--label-column", help="default: detected (label, labels, gold_label, …)")
+    parser.add_argument("--label-sep", default="|", help="multi-label tables: what joins a text's labels in one cell")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _columns(args) -> ColumnMap:
-    return ColumnMap(args.text_column, args.text_pair_column, args.label_column)
+    return ColumnMap(args.text_column, args.text_pair_column, args.label_column, getattr(args, "label_sep", "|"))
 
 
 def _progress(event) -> None:

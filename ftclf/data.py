@@ -69,11 +69,13 @@ class TokenExample:
 
 @dataclass
 class ColumnMap:
-    """Which columns hold the text(s) and the label; None = detect from the usual names."""
+    """Which columns hold the text(s) and the label; None = detect from the usual names. ``label_sep``: what
+joins the labels of one text in a multi-label table cell."""
 
     text: str | None = None
     text_pair: str | None = None
     label: str | None = None
+    label_sep: str = "|"
 
 
 def detect_format(path: str | Path) -> str:

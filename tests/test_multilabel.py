@@ -80,9 +80,10 @@ def test_the_command_line_trains_and_predicts_label_sets(tiny_encoder_dir, tmp_p
     from ftclf.cli import main as cli
 
     data = tmp_path / "train.csv"
-    data.write_text("text,labels\n" + "\n".join(f"{e.text},{'|'.join(e.labels)}" for e in label_sets(60)))
+    data.write_text("text,labels\n" + "\n".join(f"{e.text},{';'.join(e.labels)}" for e in label_sets(60)))
     assert cli(["train", "--task", "multilabel", "--data", str(data), "--output", str(tmp_path / "head"),
-                "--encoder", tiny_encoder_dir, "--mode", "frozen", "--max-length", "32"]) == 0
+                "--encoder", tiny_encoder_dir, "--mode", "frozen", "--max-length", "32", "--label-sep", ";"]) == 0
+    assert Classifier.from_pretrained(tmp_path / "head").labels == ["food", "music", "sport"]
     capsys.readouterr()
     assert cli(["predict", "--model", str(tmp_path / "head"), "--text", "pizza and a song"]) == 0
     (out,) = json.loads(capsys.readouterr().out)
@@ -102,3 +103,21 @@ def test_a_label_of_a_set_is_explained_by_its_own_probability(tiny_encoder_dir):
     w = next(w for w in a.words if w.word == "guitar")
     without = text[: w.start] + text[w.end:]
     assert w.score == pytest.approx(pred.probabilities["music"] - predict(clf, [without])[0].probabilities["music"], abs=1e-6)
+
+
+def test_another_separator_and_a_go_emotions_shaped_hub_dataset(tmp_path, monkeypatch):
+    import datasets
+
+    from ftclf import ColumnMap
+    from ftclf import data as data_module
+
+    (tmp_path / "a.csv").write_text("text,labels\npizza song,music;food\nthe film,\n")
+    examples = read_examples(tmp_path / "a.csv", "multilabel", columns=ColumnMap(label_sep=";"))
+    assert examples[0].labels == ("food", "music") and examples[1].labels == ()
+    features = datasets.Features({"text": datasets.Value("string"), "id": datasets.Value("string"),
+                                  "labels": datasets.Sequence(datasets.ClassLabel(names=["joy", "anger", "neutral"]))})
+    local = datasets.Dataset.from_dict({"text": ["so happy", "so angry and happy", "ok"], "id": ["a", "b", "c"],
+                                        "labels": [[0], [1, 0], []]}, features=features)
+    monkeypatch.setattr(data_module, "load_hub_dataset", lambda spec: (local, "go_emotions"))
+    examples = read_examples("hf:go_emotions:simplified:train", "multilabel")
+    assert [e.labels for e in examples] == [("joy",), ("anger", "joy"), ()]

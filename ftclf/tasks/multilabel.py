@@ -73,7 +73,7 @@ class MultiLabelTask(TaskSpec):
             if not text:
                 raise DataError(f"expected text in column {text_col!r} on line {number} of {name}, found it empty; "
                                 "fill it in or drop the line")
-            examples.append(LabelSet(text, split_labels(row.get(label_col)) if label_col else None))
+            examples.append(LabelSet(text, split_labels(row.get(label_col), columns.label_sep) if label_col else None))
         return examples
 
     def stratum(self, example):
