@@ -160,17 +160,11 @@ def rows_to_examples(
     rows: list[Row], pairs: bool, columns: ColumnMap | None = None, name: str = "data", labelled: bool = True,
 ) -> list[Example]:
     """Table rows to sequence examples (second text None) or, with ``pairs``, pair examples."""
-    columns = columns or ColumnMap()
-    if not rows:
-        raise DataError(f"expected at least one example in {name}, found none; add examples")
-    keys = list(rows[0][1].keys())
-    text_col = pick_column(keys, columns.text, TEXT_COLUMNS, "text", name)
-    pair_col = pick_column(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if pairs else None
-    label_col = pick_column(keys, columns.label, LABEL_COLUMNS, "label", name) if labelled else None
+    text_col, pair_col, label_col = table_columns(rows, columns, name, pairs, labelled)
     examples = []
     for number, row in rows:
-        text = _field(row, text_col, number, name)
-        pair = _field(row, pair_col, number, name) if pair_col else None
+        text = text_field(row, text_col, number, name)
+        pair = text_field(row, pair_col, number, name) if pair_col else None
         label = None
         if label_col:
             value = row.get(label_col)
@@ -181,7 +175,21 @@ def rows_to_examples(
     return examples
 
 
-def _field(row: dict, column: str, number: int, name: str) -> str:
+def table_columns(rows: list[Row], columns: ColumnMap | None, name: str, pairs: bool = False, labelled: bool = True,
+                  label_role: str = "label") -> tuple[str, str | None, str | None]:
+    """(text, text pair, label) column names of table rows: given ones checked, the others detected (None:
+    no pair column or, unlabelled, no label column); no rows at all are refused."""
+    columns = columns or ColumnMap()
+    if not rows:
+        raise DataError(f"expected at least one example in {name}, found none; add examples")
+    keys = list(rows[0][1].keys())
+    text_col = pick_column(keys, columns.text, TEXT_COLUMNS, "text", name)
+    pair_col = pick_column(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if pairs else None
+    label_col = pick_column(keys, columns.label, LABEL_COLUMNS, label_role, name) if labelled else None
+    return text_col, pair_col, label_col
+
+
+def text_field(row: dict, column: str, number: int, name: str) -> str:
     value = row.get(column)
     text = "" if value is None else str(value).strip()
     if not text:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import torch.nn.functional as F
 
-from ..data import LABEL_COLUMNS, TEXT_COLUMNS, pick_column
+from ..data import table_columns, text_field
 from ..errors import DataError
 from ..predictions import MultiLabelPrediction
 from ..tokenization import encode_texts
@@ -59,22 +59,10 @@ class MultiLabelTask(TaskSpec):
     usage = 'predict(clf, ["The pasta was great but the music far too loud"])'
 
     def from_rows(self, rows, columns, name, labelled):
-        from ..data import ColumnMap
-
-        columns = columns or ColumnMap()
-        if not rows:
-            raise DataError(f"expected at least one example in {name}, found none; add examples")
-        keys = list(rows[0][1].keys())
-        text_col = pick_column(keys, columns.text, TEXT_COLUMNS, "text", name)
-        label_col = pick_column(keys, columns.label, LABEL_COLUMNS, "labels", name) if labelled else None
-        examples = []
-        for number, row in rows:
-            text = str(row.get(text_col) or "").strip()
-            if not text:
-                raise DataError(f"expected text in column {text_col!r} on line {number} of {name}, found it empty; "
-                                "fill it in or drop the line")
-            examples.append(LabelSet(text, split_labels(row.get(label_col), columns.label_sep) if label_col else None))
-        return examples
+        sep = columns.label_sep if columns is not None else LABEL_SEP
+        text_col, _, label_col = table_columns(rows, columns, name, labelled=labelled, label_role="labels")
+        return [LabelSet(text_field(row, text_col, number, name), split_labels(row.get(label_col), sep) if label_col else None)
+                for number, row in rows]
 
     def stratum(self, example):
         return None
