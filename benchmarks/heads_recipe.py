@@ -100,6 +100,19 @@ def conll(data: Path):
     return read_examples(data / "conll2003" / "train.txt", "token"), read_examples(data / "conll2003" / "dev.txt", "token")
 
 
+def mentions(examples) -> list:
+    """CoNLL sentences as texts labelled with the entity types they mention (no entity: the empty set)."""
+    from ftclf.tasks.multilabel import LabelSet
+
+    return [LabelSet(" ".join(e.words), tuple(sorted({t[2:] for t in e.tags if t != "O"}))) for e in examples]
+
+
+def conll_mentions(data: Path):
+    """Which of PER / ORG / LOC / MISC a sentence mentions, from CoNLL-2003 train (dev: validation)."""
+    train, dev = conll(data)
+    return mentions(train), mentions(dev)
+
+
 def snli_pairs(data: Path):
     """SNLI dev's sentence pairs without their labels (text a distilling teacher labels)."""
     return [Example(e.text, e.text_pair) for e in read_examples(data / "snli" / "dev.tsv", "pair")]
@@ -136,7 +149,7 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 
 #: "mrpc+carve42": MRPC's seed-42 carve whatever the recipe's seed, so ``NAME@SEED`` varies only the initial
 #: weights and the data order (for distilled recipes, whose teacher was trained beside that carve and saw the others)
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll}
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions}
 
 
 @dataclass
@@ -267,6 +280,11 @@ RECIPES = {r.name: r for r in [
        **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
     _r("conll-lora32-crf-shape-e10", "conll", "token", "lora", "crf", word_shape=True, epochs=10, batch_size=32,
        note="the shipped recipe with 10 epochs instead of 6", **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
+    # which entity types a sentence mentions (multi-label; CoNLL dev is the validation split)
+    _r("mentions-frozen-mlp", "conll+mentions", "multilabel", "frozen", "mlp",
+       labels=["LOC", "MISC", "ORG", "PER"]),
+    _r("mentions-lora16", "conll+mentions", "multilabel", "lora", epochs=4, batch_size=32,
+       labels=["LOC", "MISC", "ORG", "PER"], **_LORA),
     _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        teacher=str(TEACHERS / "conll-teacher-mpnet"), **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
 ]}

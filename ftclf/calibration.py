@@ -43,7 +43,7 @@ MIN_MAP_ROWS = 200
 MAX_KEPT_SCORES = 5000
 #: "beta": anchored beta calibration of the top probability (text heads); "platt": Platt scaling of an
 #: entity's confidence (token heads; a text head saved with it before the anchor still loads)
-METHODS = ("temperature", "temperature+beta", "temperature+platt", "temperature+isotonic")
+METHODS = ("temperature", "temperature+beta", "temperature+platt", "temperature+isotonic", "temperature+label-platt")
 #: cross-fitting is repeated over this many random fold splits (one split of a few hundred examples is noisy)
 REPEATS = 5
 #: token heads fit their temperature on at most this many validation sentences
@@ -72,6 +72,12 @@ class Calibration:
     reliability: dict = field(default_factory=dict)
     #: binary heads: {"gold": [label id, ...], "positive": [calibrated p(labels[1]), ...]} on validation
     validation: dict = field(default_factory=dict)
+    #: multi-label heads (``ftclf.label_calibration``): Platt scaling per label of the tempered scores,
+    #: ``sigmoid(scales[j] * score_j / T + shifts[j])`` ("temperature+label-platt"; empty: none) ...
+    scales: list[float] = field(default_factory=list)
+    shifts: list[float] = field(default_factory=list)
+    #: ... and each label's decision threshold on its calibrated probability (empty: 0.5 for every label)
+    thresholds: list[float] = field(default_factory=list)
     version: int = CALIBRATION_VERSION
 
     # ------------------------------------------------------------------ apply
@@ -80,6 +86,15 @@ class Calibration:
         if not self.map_x:
             return confidence
         return np.interp(confidence, self.map_x, self.map_y)
+
+    def label_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """A multi-label head's scores (..., num_labels) divided by the temperature and mapped per label:
+        the sigmoid of these is the calibrated probability of each label."""
+        z = scores / self.temperature
+        if self.scales:
+            z = z * torch.as_tensor(self.scales, dtype=z.dtype, device=z.device) + torch.as_tensor(
+                self.shifts, dtype=z.dtype, device=z.device)
+        return z
 
     def map_top(self, probs: torch.Tensor) -> torch.Tensor:
         """Probability rows (..., num_labels) with the top probability mapped and the others rescaled to
@@ -125,6 +140,8 @@ class Calibration:
             cal.temperature = float(cal.temperature)
             cal.map_x, cal.map_y = [float(v) for v in cal.map_x], [float(v) for v in cal.map_y]
             cal.threshold = None if cal.threshold is None else float(cal.threshold)
+            cal.scales, cal.shifts = [float(v) for v in cal.scales], [float(v) for v in cal.shifts]
+            cal.thresholds = [float(v) for v in cal.thresholds]
         except (TypeError, ValueError):
             raise wrong("values of the wrong type") from None
         if not (np.isfinite(cal.temperature) and cal.temperature > 0):
@@ -135,6 +152,11 @@ class Calibration:
             raise wrong("a confidence map that is not monotone")
         if cal.threshold is not None and not 0 <= cal.threshold <= 1:
             raise wrong(f"threshold {cal.threshold!r} (it must lie in [0, 1])")
+        if len(cal.scales) != len(cal.shifts) or not all(np.isfinite(cal.scales + cal.shifts)) or any(
+                a <= 0 for a in cal.scales):
+            raise wrong("per-label scales and shifts that do not match (positive scales, one shift each)")
+        if not all(0 <= t <= 1 for t in cal.thresholds):
+            raise wrong(f"thresholds {cal.thresholds!r} (each must lie in [0, 1])")
         return cal
 
     def with_threshold(self, threshold: float | None) -> Calibration:
@@ -148,14 +170,17 @@ class Calibration:
         after = self.metrics.get("after", {})
         before = self.metrics.get("before", {})
         key = "entity_ece" if "entity_ece" in after else "ece"
-        parts = [f"T = {self.temperature:.3g}" + (f", then a {self.method.split('+')[1]} map" if "+" in self.method else "")]
+        parts = [f"T = {self.temperature:.3g}" + (f", then a {self.method.split('+')[1].replace('label-', 'per-label ')} map" if "+" in self.method else "")]
         if key in after:
             parts.append(f"{key.replace('_', ' ').upper() if key == 'ece' else 'entity ECE'} "
                          f"{before.get(key, float('nan')):.3f} → {after[key]:.3f} "
                          f"(90 % interval {after[key + '_low']:.3f}–{after[key + '_high']:.3f}, "
-                         f"{self.examples:,} {'entities' if key == 'entity_ece' else 'examples'}, cross-fitted)")
+                         f"{self.examples:,} {'entities' if key == 'entity_ece' else 'label probabilities' if self.thresholds else 'examples'}, "
+                         "cross-fitted)")
         if self.threshold is not None:
             parts.append(f"threshold {self.threshold:.3f}")
+        if self.thresholds:
+            parts.append(f"thresholds per label {min(self.thresholds):.2f}–{max(self.thresholds):.2f}")
         return "; ".join(parts)
 
 
@@ -388,12 +413,14 @@ def fit_calibration(clf, decoded: Sequence, gold: Sequence, fitted_on: str = "va
     the one with the lowest cross-fitted ECE, averaged over ``repeats`` random ``folds``-fold splits;
     the "after" figures are that average, so no figure is measured on data its map was fitted on.
     Text heads refit the temperature on every fold; token heads share one temperature (fitted on at
-    most TOKEN_FIT_SENTENCES sentences: a CRF's forward-backward is the costly part)."""
+    most TOKEN_FIT_SENTENCES sentences: a CRF's forward-backward is the costly part). A task may fit its
+    own kind (``TaskSpec.fit_calibration``: multi-label heads calibrate and threshold each label)."""
     if not decoded or any(d.scores is None for d in decoded):
         raise DataError("expected validation predictions with their scores to calibrate on, got none; "
                         "pass labelled validation examples")
     with one_thread():
-        return _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold)
+        own = clf.task.fit_calibration(clf, decoded, gold, fitted_on=fitted_on, folds=folds, repeats=repeats, seed=seed)
+        return own if own is not None else _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold)
 
 
 def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Calibration:
@@ -518,6 +545,8 @@ def calibration_figures(calibration: Calibration | None) -> dict:
         if key in before:
             out[f"{key}_uncalibrated"] = before[key]
     out["temperature"] = round(calibration.temperature, 5)
+    decisions = calibration.metrics.get("decisions", {})  # multi-label heads: metrics at the tuned thresholds
+    out.update({k: v for k, v in decisions.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return out
 
 
@@ -525,6 +554,9 @@ def shown_figures(clf, decoded: Sequence, gold: Sequence) -> dict:
     """ECE (``entity_ece`` for token heads), NLL and Brier score of the probabilities ``clf`` shows
     (calibrated when it is) on labelled examples: what ``ftclf evaluate`` reports beside accuracy."""
     task = clf.task
+    own = task.shown_calibration(clf, decoded, gold)
+    if own is not None:
+        return own
     with one_thread():
         probs = [d.probs for d in decoded]
         conf, hit = shown_confidences(task, probs, gold, [d.ids for d in decoded], clf.labels)

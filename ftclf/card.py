@@ -9,8 +9,6 @@ def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-#: The hub's pipeline tag of each built-in task (hub search and widgets read it).
-PIPELINE_TAGS = {"sequence": "text-classification", "pair": "text-classification", "token": "token-classification"}
 
 
 def _calibration(meta: Metadata) -> str:
@@ -43,12 +41,13 @@ def model_card(meta: Metadata, repo_id: str | None = None) -> str:
     where = repo_id or "path/to/this/directory"
     unlabeled = (f", and {data['unlabeled_examples']:,} unlabeled ones labelled by the teacher"
                  if data.get("unlabeled_examples") else "")
-    pipeline = f"\npipeline_tag: {PIPELINE_TAGS[model.task]}" if model.task in PIPELINE_TAGS else ""
+    pipeline = f"\npipeline_tag: {task.pipeline_tag}" if task.pipeline_tag else ""
+    tags = ", ".join(["ftclf", f"{model.task}-classification", *task.hub_tags, meta.mode])
     calibration = _calibration(meta)
     return f"""---
 library_name: ftclf
 base_model: {meta.encoder.name}{pipeline}
-tags: [ftclf, {model.task}-classification, {meta.mode}]
+tags: [{tags}]
 ---
 # ftclf classifier: {model.task} / {model.head} head
 

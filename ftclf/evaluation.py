@@ -35,7 +35,8 @@ def decode_examples(clf, examples: Sequence, batch_size: int = 64) -> tuple[list
 def score(clf, examples: Sequence, decoded: Sequence[Decoded]) -> dict:
     """The task's metrics of ``decoded`` against the examples' gold labels."""
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
-    return clf.task.metrics(gold, [d.ids for d in decoded], clf.labels)
+    return {**clf.task.metrics(gold, [d.ids for d in decoded], clf.labels),
+            **clf.task.probability_metrics(gold, [d.probs for d in decoded], clf.labels)}
 
 
 def evaluate(clf, examples: Sequence, batch_size: int = 64) -> dict:
@@ -48,6 +49,7 @@ def evaluate(clf, examples: Sequence, batch_size: int = 64) -> dict:
     examples, decoded = decode_examples(clf, examples, batch_size)
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
     metrics = task_metrics(clf.task, gold, [d.ids for d in decoded], clf.labels)
+    metrics.update(clf.task.probability_metrics(gold, [d.probs for d in decoded], clf.labels))
     if clf.task.calibrates:
         metrics.update(shown_figures(clf, decoded, gold))  # calibration of the probabilities it shows
     return metrics

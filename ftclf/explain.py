@@ -58,6 +58,12 @@ class Explanation:
     #: an MLP head's hidden layer, and how many of its units are active
     hidden: VectorSummary | None = None
     hidden_active: int | None = None
+    #: the task's probability function ("softmax", or "sigmoid": one independent probability per label), and
+    #: for a sigmoid head the softmax of the same scores beside it, each label's threshold and the labels chosen
+    probability_function: str = "softmax"
+    softmax: list | None = None
+    thresholds: list[float] | None = None
+    chosen: list[str] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,7 +93,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> Explanation:
         traces.append(clf.head.trace(x))
     x = torch.cat(inputs) if task.token_level else inputs[0]
     scores = torch.cat([t.scores for t in traces]) if task.token_level else traces[0].scores
-    probs = scores.softmax(-1)
+    probs = task.probabilities(scores)  # the task's own function, uncalibrated (softmax, or a sigmoid per label)
     labels = clf.labels
     argmax = probs.argmax(-1).tolist()
     cal = clf.calibration
@@ -97,9 +103,16 @@ def explain(clf, text: str, text_pair: str | None = None) -> Explanation:
         None if traces[0].weight is None else list(traces[0].weight.shape), scores.tolist(), probs.tolist(),
         [labels[i] for i in argmax] if task.token_level else labels[argmax], any(item.truncated for item in items),
         temperature=cal.temperature if cal is not None else None, confidence_map=bool(cal is not None and cal.map_x),
-        threshold=cal.threshold if cal is not None else None,
+        threshold=cal.threshold if cal is not None else None, probability_function=task.probability_function,
     )
-    if cal is not None and not task.token_level:
+    if task.probability_function != "softmax":  # the same scores through a softmax, for comparison
+        out.softmax = scores.softmax(-1).tolist()
+        ids, shown = clf.head.decode(scores.unsqueeze(0), None, cal)
+        out.chosen = [labels[i] for i in ids[0]]
+        out.thresholds = (cal.thresholds if cal is not None and cal.thresholds else None) or [0.5] * len(labels)
+        if cal is not None:
+            out.calibrated = shown[0].tolist()
+    elif cal is not None and not task.token_level:
         calibrated = task.probabilities(scores, cal)
         out.calibrated = calibrated.tolist()
         out.decision = labels[int(cal.choose(scores, calibrated))]

@@ -51,6 +51,8 @@ class Head(nn.Module):
     def __init__(self, task) -> None:
         super().__init__()
         self.task = task
+        #: the task's loss weights for this run's training data (``TaskSpec.loss_weight``; not saved)
+        self.register_buffer("loss_weight", None, persistent=False)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -60,7 +62,9 @@ class Head(nn.Module):
         return HeadOutput(logits, None if labels is None else self.loss(logits, labels, mask))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.task.loss(logits, labels)
+        if self.loss_weight is None:  # a task written before loss weights takes two arguments
+            return self.task.loss(logits, labels)
+        return self.task.loss(logits, labels, self.loss_weight)
 
     @torch.no_grad()
     def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None,

@@ -49,24 +49,73 @@ def test_metrics_match_scikit_learn():
     assert out["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1)) and out["per_label"]["b"]["support"] == 1
 
 
+def test_auto_says_why_small_multilabel_data_skips_contrastive_tuning():
+    from ftclf.tasks import get_task
+    from ftclf.training.recipes import resolve
+
+    cfg = resolve(TrainingConfig(mode="auto"), get_task("multilabel"), 60)
+    assert cfg.mode == "frozen" and "contrastive tuning is skipped" in cfg.recipe
+
+
+def test_a_threshold_maximises_its_labels_f1_and_sits_between_two_probabilities():
+    from ftclf.label_calibration import f1_threshold
+
+    p = torch.tensor([0.9, 0.8, 0.35, 0.3, 0.1]).numpy()
+    assert f1_threshold(p, torch.tensor([1, 1, 1, 0, 0]).bool().numpy()) == pytest.approx(0.325)
+    assert f1_threshold(p, torch.tensor([1, 0, 0, 0, 0]).bool().numpy()) == pytest.approx(0.85)
+    assert f1_threshold(p, torch.zeros(5).bool().numpy()) == 0.5  # no positives: the default
+
+
+def test_per_label_calibration_recovers_a_known_distortion_and_reports_held_out_decisions():
+    """Scores of a label are 3x too sharp and shifted: the per-label map undoes it (cross-fitted ECE near its
+    floor), the thresholds land near the F1 optimum, and the reported metrics are the held-out ones."""
+    from types import SimpleNamespace
+
+    from ftclf.label_calibration import fit_label_calibration
+    from ftclf.predictions import Decoded
+    from ftclf.tasks import get_task
+
+    g = torch.Generator().manual_seed(0)
+    true = torch.randn(3000, 2, generator=g) * 1.5
+    y = torch.rand(3000, 2, generator=g) < torch.sigmoid(true)
+    scores = torch.stack([true[:, 0] * 3 + 2, true[:, 1]], 1)  # label a distorted, label b honest
+    decoded = [Decoded([], torch.sigmoid(s), s) for s in scores]
+    gold = [torch.nonzero(row).flatten().tolist() for row in y]
+    clf = SimpleNamespace(task=get_task("multilabel"), labels=["a", "b"])
+    cal = fit_label_calibration(clf, decoded, gold, repeats=1)
+    assert cal.method == "temperature+label-platt" and cal.metrics["before"]["ece"] > 0.08
+    assert cal.metrics["after"]["ece"] < 0.03 and cal.scales[0] * 3 / cal.temperature == pytest.approx(1, abs=0.15)
+    assert all(0.2 < t < 0.6 for t in cal.thresholds) and cal.metrics["decisions"]["examples"] == 3000
+    restored = type(cal).from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert restored.thresholds == cal.thresholds and restored.scales == cal.scales
+
+
 @pytest.mark.parametrize("mode", ["frozen", "lora"])
 def test_a_multilabel_head_trains_predicts_label_sets_and_scores_files(tiny_encoder_dir, tmp_path, mode):
     fast = {"frozen": dict(head_fit="adamw", epochs=40, learning_rate=5e-2), "lora": dict(epochs=12, learning_rate=1e-2)}[mode]
     clf, result = fit(ModelConfig(task="multilabel", encoder=tiny_encoder_dir, max_length=32),
-                      TrainingConfig(mode=mode, batch_size=16, patience=0, seed=1, validation_fraction=0.2, **fast),
-                      label_sets())
+                      TrainingConfig(mode=mode, batch_size=16, patience=0, seed=1, validation_fraction=0.25, **fast),
+                      label_sets(200))
     assert clf.labels == ["food", "music", "sport"] and result.metric_name == "micro_f1"
     assert result.metrics["micro_f1"] >= {"frozen": 0.8, "lora": 0.7}[mode], result.history
     loaded = Classifier.from_pretrained(clf.save_pretrained(tmp_path / "topics"))
+    card = (tmp_path / "topics" / "README.md").read_text()
+    assert "pipeline_tag: text-classification" in card and "multi-label-classification" in card.split("---")[1]
+    assert "micro_f1" in card and "lrap" in card
     (pred,) = predict(loaded, ["pizza and a guitar song"])
     assert isinstance(pred, MultiLabelPrediction)
     assert min(pred.probabilities["food"], pred.probabilities["music"]) > pred.probabilities["sport"]
     assert set(pred.labels) == {"food", "music"} or mode == "lora"  # the weaker LoRA run may miss one at 0.5
     assert set(pred.thresholds) == set(pred.probabilities) == {"food", "music", "sport"}
-    ids, probs = loaded.task.decode(torch.tensor([[-3.0, 0.0, 2.0], [-1.0, -2.0, -5.0]]))
+    assert pred.thresholds == dict(zip(loaded.labels, loaded.calibration.thresholds))  # tuned, saved, loaded
+    assert loaded.calibration.metrics["decisions"]["decided_on"].startswith("thresholds tuned on the other folds")
+    assert result.metrics["micro_f1"] == loaded.calibration.metrics["decisions"]["micro_f1"]  # held-out, reported
+    assert 0 <= result.metrics["ece"] <= 1 and 0 < result.metrics["lrap"] <= 1
+    ids, probs = loaded.task.decode(torch.tensor([[-3.0, 0.0, 2.0], [-1.0, -2.0, -5.0]]))  # raw: 0.5 each
     assert ids == [[1, 2], []] and probs[1].sum() < 1  # the empty set is an answer; one sigmoid per label
     figures = evaluate(loaded, label_sets(45, seed=5))
-    assert figures["micro_f1"] >= {"frozen": 0.8, "lora": 0.6}[mode] and {"macro_f1", "exact_match", "hamming_loss", "per_label"} <= set(figures)
+    assert figures["micro_f1"] >= {"frozen": 0.8, "lora": 0.6}[mode]
+    assert {"macro_f1", "exact_match", "hamming_loss", "per_label", "lrap", "ece", "nll", "brier"} <= set(figures)
     from ftclf import predict_file
 
     data = tmp_path / "rows.jsonl"
@@ -74,6 +123,27 @@ def test_a_multilabel_head_trains_predicts_label_sets_and_scores_files(tiny_enco
     predict_file(loaded, data, tmp_path / "out.jsonl", progress=False)
     (line,) = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert line["labels"] == pred.labels and set(line["probabilities"]) == {"food", "music", "sport"}
+
+
+@pytest.mark.slow
+def test_a_multilabel_student_learns_each_label_from_its_teacher_on_unlabeled_text(tiny_encoder_dir, tmp_path):
+    from ftclf.training import distill
+
+    lora = dict(mode="lora", epochs=12, learning_rate=1e-2, batch_size=16, patience=0, seed=1, validation_fraction=0.25)
+    model = ModelConfig(task="multilabel", encoder=tiny_encoder_dir, max_length=32)
+    teacher, _ = fit(model, TrainingConfig(**lora), label_sets(200))
+    teacher_dir = str(teacher.save_pretrained(tmp_path / "teacher"))
+    p = torch.tensor([[0.9, 0.2, 0.5]])
+    logp = torch.log(torch.tensor([[0.6, 0.3, 0.5]]))
+    oracle = sum(q * torch.log(q / s) + (1 - q) * torch.log((1 - q) / (1 - s))
+                 for q, s in zip(p[0], logp.exp()[0])) / 3  # binary KL per label, averaged
+    assert teacher.task.distillation_loss(logp, p, 1.0) == pytest.approx(float(oracle), rel=1e-4)
+    few, unlabeled = label_sets(12, seed=3), [LabelSet(e.text) for e in label_sets(150, seed=4)]
+    items = distill.training_items(teacher, few, unlabeled, teacher)
+    assert items[-1].label == [-100.0] * 3 and items[-1].soft.shape == (3,)  # one probability per label, not a distribution
+    soft = {"teacher": teacher_dir, "distill_weight": 1.0, "distill_temperature": 1.0, "epochs": 20}
+    _, result = fit(model, TrainingConfig(**{**lora, **soft}), few, label_sets(60, seed=5), unlabeled=unlabeled)
+    assert result.metrics["micro_f1"] >= 0.7, result.history  # measured 0.79; 12 gold examples alone: 0.50
 
 
 def test_the_command_line_trains_and_predicts_label_sets(tiny_encoder_dir, tmp_path, capsys):

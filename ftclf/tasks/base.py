@@ -48,6 +48,8 @@ class TaskSpec:
     #: one label id per input, so that examples pair up as same / different label (contrastive
     #: body tuning, ``mode="contrastive"``)
     supports_contrastive: bool = False
+    #: why small data skips contrastive tuning for this task, in words (``mode="auto"`` says it; "" to say nothing)
+    no_contrastive: str = ""
     #: file formats :meth:`read` accepts, and what to do with another one
     formats: tuple[str, ...] = ("csv", "tsv", "jsonl")
     format_hint = "use a table with a text and a label column (task 'token' reads CoNLL files)"
@@ -56,6 +58,14 @@ class TaskSpec:
     example_kind = "labelled texts"
     #: the model card's usage line
     usage: str = ""
+    #: the hub's pipeline tag of its heads (hub search and widgets read it; "" for none) and extra card tags
+    pipeline_tag: str = "text-classification"
+    hub_tags: tuple[str, ...] = ()
+    #: how the dashboard draws a prediction (``ftclf.ui.predict_tabs.VIEWS``): "probability_bars" for one
+    #: label of many, "label_set" for a set of labels with their thresholds, "entities" for tagged words
+    widget: str = "probability_bars"
+    #: the name of :meth:`log_probabilities` for people (How it works): "softmax" over labels, or "sigmoid" per label
+    probability_function: str = "softmax"
 
     # ------------------------------------------------------------------ data
     def read(self, source: str | Path, fmt: str | None = None, columns: ColumnMap | None = None,
@@ -134,6 +144,11 @@ class TaskSpec:
                 item.label = label2id[examples[item.source].label]
         return items
 
+    def no_label(self, item: Item, num_labels: int):
+        """The label of an item without one (an unlabeled example that only a teacher's soft labels train):
+        IGNORE_INDEX, one per word of a per-word item."""
+        return [IGNORE_INDEX] * len(item.word_index) if item.word_index is not None else IGNORE_INDEX
+
     def _pairs(self, examples) -> list[str] | None:
         return None
 
@@ -162,10 +177,15 @@ class TaskSpec:
         return features[config.pooling]
 
     # --------------------------------------------------------------- outputs
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy: logits (batch, num_labels) or (batch, n_words, num_labels); positions
-        labelled IGNORE_INDEX (padding words) are skipped."""
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+        labelled IGNORE_INDEX (padding words) are skipped; ``weight``: per-class weights, or None."""
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), weight=weight,
+                               ignore_index=IGNORE_INDEX)
+
+    def loss_weight(self, examples: Sequence, label2id: dict[str, int]) -> torch.Tensor | None:
+        """Loss weights computed from the training examples (None: every example counts alike)."""
+        return None
 
     @property
     def calibrates(self) -> bool:
@@ -173,6 +193,24 @@ class TaskSpec:
         class's probability function do; a task that replaces :meth:`decode` owns its probabilities
         (and says so by setting ``calibrates = True`` once it takes a calibration)."""
         return type(self).decode is TaskSpec.decode
+
+    def distillation_loss(self, student_log_p: torch.Tensor, teacher_p: torch.Tensor, temperature: float,
+                          mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The soft half of distillation: T^2 * KL(teacher_T || student_T) of the label distributions
+        (``ftclf.training.distill.soft_loss``)."""
+        from ..losses import soft_loss
+
+        return soft_loss(student_log_p, teacher_p, temperature, mask)
+
+    def fit_calibration(self, clf, decoded: Sequence[Decoded], gold: Sequence, **options):
+        """A calibration of this task's own kind fitted to validation predictions, or None: the
+        temperature-and-map calibration of ``ftclf.calibration`` (one-label and token heads)."""
+        return None
+
+    def shown_calibration(self, clf, decoded: Sequence[Decoded], gold: Sequence) -> dict | None:
+        """ECE, NLL and Brier score of the probabilities a head of this task shows, measured this task's
+        own way, or None: ``ftclf.calibration.shown_figures`` measures them."""
+        return None
 
     def log_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """The task's probability function, in log space and differentiable: log-softmax over labels
@@ -233,6 +271,11 @@ class TaskSpec:
 
     def _shown(self, example) -> str:
         return example.text
+
+    def probability_metrics(self, gold: Sequence, probs: Sequence[torch.Tensor], labels: Sequence[str]) -> dict:
+        """Metrics of the probabilities themselves rather than of the decisions (a ranking metric such as
+        label-ranking average precision); none by default."""
+        return {}
 
     def report(self, metrics: dict, quote=repr) -> tuple[str, list[str], list[list]]:
         """(headline in Markdown, table headers, table rows) of a metrics dict, for people. ``quote``

@@ -10,18 +10,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 
+import torch
 import torch.nn.functional as F
 
 from ..data import table_columns, text_field
 from ..errors import DataError
 from ..predictions import MultiLabelPrediction
-from ..tokenization import encode_texts
+from ..tokenization import IGNORE_INDEX, encode_texts
 from .base import TaskSpec, check_texts
 
 #: what joins the labels of one text in a table cell
 LABEL_SEP = "|"
 #: a label is predicted when its probability reaches this (per-label thresholds tuned on validation replace it)
 DEFAULT_THRESHOLD = 0.5
+#: the largest ``pos_weight`` a rare label gets (1 positive in 1,000 texts would otherwise weigh 999)
+MAX_POS_WEIGHT = 10.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class MultiLabelTask(TaskSpec):
     example_kind = "texts with label sets"
     format_hint = 'use a table with a text column and a labels column joined by "|", or JSONL with a "labels" list'
     usage = 'predict(clf, ["The pasta was great but the music far too loud"])'
+    hub_tags = ("multi-label-classification",)
+    no_contrastive = ("contrastive tuning is skipped: it pairs texts as same or different label, and no rule for "
+                      "pairing label sets (such as their overlap) has been measured to help")
+    widget = "label_set"
+    probability_function = "sigmoid"
 
     def from_rows(self, rows, columns, name, labelled):
         sep = columns.label_sep if columns is not None else LABEL_SEP
@@ -76,7 +84,10 @@ class MultiLabelTask(TaskSpec):
         rows = [{"text": e.text, "labels": LABEL_SEP.join(e.labels or ())} for e in examples[:limit]]
         counts = Counter(label for e in examples for label in e.label_values())
         counts["(no label)"] = sum(1 for e in examples if not e.label_values())
-        return rows, dict(counts), "texts per label"
+        sizes = Counter(len(e.label_values()) for e in examples)
+        per_text = ", ".join(f"{k}: {sizes[k]}" for k in sorted(sizes))
+        mean = sum(k * v for k, v in sizes.items()) / max(1, len(examples))
+        return rows, dict(counts), f"labels per text {per_text} (mean {mean:.2f}) · texts per label"
 
     def inputs(self, texts, text_pairs=None):
         if text_pairs is not None:
@@ -91,18 +102,74 @@ class MultiLabelTask(TaskSpec):
                 item.label = [float(name in chosen) for name in label2id]  # multi-hot
         return items
 
-    def loss(self, logits, labels):
-        return F.binary_cross_entropy_with_logits(logits, labels.float())
+    def no_label(self, item, num_labels):
+        return [float(IGNORE_INDEX)] * num_labels
+
+    def loss(self, logits, labels, weight=None):
+        """Binary cross-entropy per label; ``weight`` is BCE's ``pos_weight`` (see :meth:`loss_weight`)."""
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weight)
+
+    def loss_weight(self, examples, label2id):
+        """``pos_weight`` from the label frequencies: negatives / positives per label, at most
+        MAX_POS_WEIGHT, so a rare label's few positives weigh as much as its many negatives (1 for a
+        label without positives)."""
+        positives = torch.zeros(len(label2id))
+        for e in examples:
+            for label in e.label_values():
+                if label in label2id:
+                    positives[label2id[label]] += 1
+        negatives = len(examples) - positives
+        return torch.where(positives > 0, negatives / positives.clamp_min(1), torch.ones_like(positives)).clamp(
+            max=MAX_POS_WEIGHT)
+
+    #: per-label calibration and thresholds (``ftclf.label_calibration``) replace the temperature-and-map one
+    calibrates = True
 
     def log_probabilities(self, logits):
         """One independent probability per label: log-sigmoid (not a distribution over labels)."""
         return F.logsigmoid(logits)
 
+    def probabilities(self, logits, calibration=None):
+        """Each label's probability: the sigmoid of its score, calibrated per label when the head is."""
+        return torch.sigmoid(logits if calibration is None else calibration.label_scores(logits))
+
     def decode(self, logits, mask=None, calibration=None):
-        temperature = calibration.temperature if calibration is not None else 1.0
-        probs = self.log_probabilities(logits / temperature).exp()
-        chosen = probs >= DEFAULT_THRESHOLD
+        """The labels whose probability reaches their threshold (tuned per label on validation; 0.5 without),
+        and every label's probability."""
+        probs = self.probabilities(logits, calibration)
+        chosen = probs >= torch.as_tensor(thresholds(calibration, logits.size(-1)), dtype=probs.dtype)
         return [[j for j, on in enumerate(row) if on] for row in chosen.tolist()], probs
+
+    def distillation_loss(self, student_log_p, teacher_p, temperature, mask=None):
+        """Per label: T^2 * KL between the teacher's and the student's (present, absent) distributions, each
+        tempered (sigmoid(score / T)), averaged over labels and texts."""
+        from ..losses import soft_loss
+
+        absent = torch.log1p(-student_log_p.exp().clamp(max=1 - 1e-7))
+        return soft_loss(torch.stack([student_log_p, absent], -1), torch.stack([teacher_p, 1 - teacher_p], -1),
+                         temperature)
+
+    def fit_calibration(self, clf, decoded, gold, **options):
+        from ..label_calibration import fit_label_calibration
+
+        return fit_label_calibration(clf, decoded, gold, **options)
+
+    def shown_calibration(self, clf, decoded, gold):
+        from ..label_calibration import label_measure, multi_hot
+
+        probs = torch.stack([d.probs for d in decoded]).double().numpy()
+        return {k: round(float(v), 5) for k, v in label_measure(probs, multi_hot(gold, len(clf.labels))).items()}
+
+    def probability_metrics(self, gold, probs, labels):
+        """Label-ranking average precision (scikit-learn): how well the probabilities rank each text's
+        labels above its other labels."""
+        from sklearn.metrics import label_ranking_average_precision_score
+
+        from ..label_calibration import multi_hot
+
+        y = multi_hot(gold, len(labels))
+        scores = torch.stack(list(probs)).double().numpy() if not torch.is_tensor(probs) else probs.double().numpy()
+        return {"lrap": float(label_ranking_average_precision_score(y, scores))} if len(y) else {}
 
     def gold_ids(self, examples, label2id):
         return [sorted(label2id[x] for x in e.label_values()) for e in examples]
@@ -116,7 +183,7 @@ class MultiLabelTask(TaskSpec):
     def prediction(self, example, decoded, labels, truncated, calibration=None):
         probs = decoded.probs.tolist()
         return MultiLabelPrediction([labels[i] for i in decoded.ids], dict(zip(labels, probs)),
-                                    {label: DEFAULT_THRESHOLD for label in labels}, truncated)
+                                    dict(zip(labels, thresholds(calibration, len(labels)))), truncated)
 
     def json_line(self, index, prediction):
         return {"index": index, "labels": prediction.labels,
@@ -141,6 +208,13 @@ class MultiLabelTask(TaskSpec):
                 for c, m in metrics["per_label"].items()]
         rows.append(["micro average", "", "", round(metrics["micro_f1"], 4), metrics["examples"]])
         return headline, ["label", "precision", "recall", "f1", "support"], rows
+
+
+def thresholds(calibration, num_labels: int) -> list[float]:
+    """Each label's decision threshold: the calibration's tuned ones, else DEFAULT_THRESHOLD."""
+    if calibration is not None and len(calibration.thresholds) == num_labels:
+        return list(calibration.thresholds)
+    return [DEFAULT_THRESHOLD] * num_labels
 
 
 def multilabel_metrics(gold, predicted, labels) -> dict:

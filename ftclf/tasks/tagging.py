@@ -33,6 +33,8 @@ class TokenTask(TaskSpec):
     name = "token"
     title = "NER"
     metric = "f1"
+    pipeline_tag = "token-classification"
+    widget = "entities"
     token_level = True
     default_head = "crf"
     formats = ("conll", "jsonl")

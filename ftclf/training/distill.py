@@ -23,12 +23,8 @@ from torch import nn
 from ..config import PASS_BATCH_SIZE
 from ..data import TokenExample
 from ..errors import ConfigError, DataError
+from ..losses import IMPOSSIBLE, soft_loss  # noqa: F401  (the soft half; tasks call it through distillation_loss)
 from ..tokenization import IGNORE_INDEX, Item
-
-#: probabilities are clamped here before their log (a teacher's hard zeros stay finite)
-EPS = 1e-8
-#: a student log-probability below this is structurally impossible (a CRF's forbidden tag: about -10,000)
-IMPOSSIBLE = -1000.0
 
 
 def load_teacher(ref: str):
@@ -95,7 +91,7 @@ def unlabeled_items(task, tokenizer, examples: Sequence, config, max_length: int
     """Encoder items of unlabeled examples: every gold label is IGNORE_INDEX (only the soft loss)."""
     items = task.encode(tokenizer, examples, config, max_length)
     for item in items:
-        item.label = [IGNORE_INDEX] * len(item.word_index) if item.word_index is not None else IGNORE_INDEX
+        item.label = task.no_label(item, len(config.labels))
     return items
 
 
@@ -125,29 +121,6 @@ def collate_soft(items: Sequence[Item]) -> torch.Tensor | None:
     for i, s in enumerate(soft):
         out[i, : s.size(0)] = s
     return out
-
-
-def tempered(log_p: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log of p^(1/T) renormalised (log-softmax of log p / T)."""
-    return (log_p / temperature).log_softmax(-1)
-
-
-def soft_loss(student_log_p: torch.Tensor, teacher_p: torch.Tensor, temperature: float,
-              mask: torch.Tensor | None = None) -> torch.Tensor:
-    """T^2 * KL(teacher_T || student_T), averaged over the rows (the real words of per-word tasks).
-
-    Labels the student cannot give at all there (a CRF's forbidden tags, such as ``I-X`` on a first
-    word: log-probability below ``IMPOSSIBLE``) are taken out of the teacher's row, which is
-    renormalised over the rest: no parameter can move them, so they would only add a constant of
-    thousands to the loss and push the emissions of tags the constraints remove anyway."""
-    possible = student_log_p > IMPOSSIBLE
-    t_log = tempered(teacher_p.clamp_min(EPS).log().masked_fill(~possible, IMPOSSIBLE), temperature)
-    s_log = tempered(student_log_p.masked_fill(~possible, IMPOSSIBLE), temperature)
-    kl = (t_log.exp() * (t_log - s_log)).sum(-1)  # impossible labels weigh exp(IMPOSSIBLE / T): nothing
-    # padding words and words the teacher did not read carry zeros (or mass only where the student has none)
-    known = (teacher_p * possible).sum(-1) > 0
-    kl = kl[known if mask is None else known & mask]
-    return kl.mean() * temperature**2 if kl.numel() else student_log_p.sum() * 0.0
 
 
 def gold_loss(head, logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -180,7 +153,8 @@ class Distilled(nn.Module):
             labels = labels.to(logits.device)
             loss = gold_loss(clf.head, logits, labels, mask)
             if soft_labels is not None:
-                soft = soft_loss(clf.head.log_probs(logits, mask), soft_labels.to(logits.device), self.temperature, mask)
+                soft = clf.task.distillation_loss(clf.head.log_probs(logits, mask), soft_labels.to(logits.device),
+                                                  self.temperature, mask)
                 loss = (1 - self.weight) * loss + self.weight * soft
         return ClassifierOutput(loss=loss, logits=logits)
 

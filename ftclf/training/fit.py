@@ -53,6 +53,7 @@ def train(
     clf.training_config = cfg
     emit(TrainingEvent("recipe", detail=cfg.recipe))
     where = placement()
+    clf.head.loss_weight = clf.task.loss_weight(train_examples, clf.model_config.label2id)
     if cfg.mode == "contrastive":
         _train_contrastive(clf, train_examples, val_examples, cfg, emit, cancel, result, t0, where)
     elif cfg.mode == "frozen":
@@ -108,6 +109,7 @@ def _calibrate(clf, result: TrainResult) -> None:
     gold = clf.task.gold_ids(result.validation_examples, clf.model_config.label2id)
     clf.calibration = fit_calibration(clf, result.validation_predictions, gold, fitted_on=result.validation)
     result.validation_predictions = calibrate_decoded(clf, result.validation_predictions)
+    result.metrics.update(clf.calibration.metrics.get("decisions", {}))  # a multi-label head's tuned thresholds
     result.metrics.update(calibration_figures(clf.calibration))
 
 

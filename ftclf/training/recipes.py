@@ -57,7 +57,7 @@ def choose_mode(task, n_train: int, on_gpu: bool) -> tuple[str, str]:
             return "contrastive", (f"{size} (small data, at most {SMALL_DATA:,}): the encoder is tuned on "
                                    "same/different-label pairs, then the head is fitted to convergence")
         return "frozen", (f"{size} (small data, at most {SMALL_DATA:,}): the head is fitted to convergence on "
-                          "the encoder's features")
+                          "the encoder's features" + (f"; {task.no_contrastive}" if task.no_contrastive else ""))
     if on_gpu or n_train <= CPU_LORA_MAX:
         return "lora", f"{size}: LoRA adapters in the encoder and the head train together"
     return "frozen", (f"{size} on a CPU: LoRA would take about {n_train / 45 / 60:.0f} minutes per epoch here, the "

@@ -19,7 +19,10 @@ the task tabs, train your own in **Train**, manage them in **Models**, and see t
 
 
 #: The dashboard's own styles (passed to ``demo.launch(css=CSS)``): a column picker the data needs stands out.
-CSS = ".ftclf-missing { outline: 2px solid #f59e0b; border-radius: 6px; }"
+CSS = (".ftclf-missing { outline: 2px solid #f59e0b; border-radius: 6px; }"
+       " .ftclf-chip { display: inline-block; padding: 2px 10px; margin: 2px; border-radius: 999px;"
+       " background: #4f46e5; color: white; font-weight: 600; }"
+       " .ftclf-chip-none { background: #9ca3af; }")
 
 READONLY_NOTICE = ("\n\n🔒 **Read-only demo**: predictions and *How it works* are open to everyone; training, saving, "
                    "deleting and the Hub are turned off on this server.")

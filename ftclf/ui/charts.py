@@ -64,6 +64,24 @@ def probability_bars(probabilities: dict[str, float], title: str = "Class probab
     return _figure([bars], title=title, xaxis={"range": [0, 1], "tickformat": ".0%"}, height=120 + 40 * len(labels))
 
 
+def label_set_bars(probabilities: dict[str, float], thresholds: dict[str, float],
+                   title: str = "Label probabilities (one sigmoid each; | marks a label's threshold)") -> go.Figure:
+    """A multi-label prediction: one bar per label (its own probability; the labels do not share 100 %),
+    dark where the probability reaches the label's threshold, which a tick marks on the bar."""
+    items = sorted(probabilities.items(), key=lambda kv: kv[1])
+    labels, values = [k for k, _ in items], [v for _, v in items]
+    cut = [thresholds.get(k, 0.5) for k in labels]
+    bars = {"type": "bar", "x": values, "y": _texts(labels), "orientation": "h", "textposition": "auto",
+            "text": [f"{100 * v:.1f}%" for v in values], "name": "probability",
+            "hovertemplate": "%{y}: %{x:.2%}<extra></extra>",
+            "marker": {"color": ["#4f46e5" if v >= t else "#c7d2fe" for v, t in zip(values, cut)]}}
+    ticks = {"type": "scatter", "mode": "markers", "x": cut, "y": _texts(labels), "name": "threshold",
+             "marker": {"symbol": "line-ns-open", "size": 26, "line": {"width": 3, "color": "#f59e0b"}},
+             "hovertemplate": "%{y} threshold: %{x:.2f}<extra></extra>"}
+    return _figure([bars, ticks], title=title, xaxis={"range": [0, 1], "tickformat": ".0%"}, showlegend=False,
+                   height=120 + 40 * len(labels))
+
+
 def _heat(z, x, y, scale_title: str, tickformat: str = "", **trace) -> dict:
     """A heat-map trace on :data:`HEAT_SCALE` with a titled colour bar; numbers drawn in the cells
     (``texttemplate``) take black or white by the cell's colour (plotly.js's ``"auto"`` text colour)."""
@@ -102,12 +120,12 @@ def training_curves(losses: list[tuple[int, float]], metrics: list[tuple[int, fl
                    height=320, legend={"orientation": "h", "y": -0.25})
 
 
-def score_bars(labels: list[str], scores: list[float], probs: list[float]) -> go.Figure:
-    """The scores h·W + b next to their softmax (How it works)."""
+def score_bars(labels: list[str], scores: list[float], probs: list[float], function: str = "softmax") -> go.Figure:
+    """The scores h·W + b next to their probabilities (softmax, or a sigmoid per label) (How it works)."""
     labels = _texts(labels)
     return _figure([
         {"type": "bar", "x": labels, "y": scores, "name": "score h·W + b", "marker": {"color": "#f59e0b"}},
-        {"type": "bar", "x": labels, "y": probs, "name": "softmax probability", "marker": {"color": "#4f46e5"}},
+        {"type": "bar", "x": labels, "y": probs, "name": f"{function} probability", "marker": {"color": "#4f46e5"}},
     ], title="Scores and probabilities", barmode="group", height=320)
 
 

@@ -90,11 +90,30 @@ def _numbers(out):
           + (f"\n\n**2. Scores** h·W + b with W of shape {out.weight_shape[0]}×{out.weight_shape[1]}: "
              if out.weight_shape else f"\n\n**2. Scores** of head `{md(out.head)}` (its `score(h)`): ")
           + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out.scores))
-          + "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out.probs))
-          + _calibrated(out)
-          + f"\n\n**4. argmax** → **{md(out.argmax)}**" + _decision(out) + "\n" + EQUATIONS)
+          + (_sigmoid(out) if out.softmax is not None else
+             "\n\n**3. softmax**: " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out.probs))
+             + _calibrated(out) + f"\n\n**4. argmax** → **{md(out.argmax)}**" + _decision(out))
+          + "\n" + EQUATIONS)
     shown_probs = out.calibrated or out.probs
-    return shown, charts.score_bars(labels, out.scores, shown_probs), gr.Dataframe(visible=False)
+    return (shown, charts.score_bars(labels, out.scores, shown_probs, out.probability_function),
+            gr.Dataframe(visible=False))
+
+
+def _sigmoid(out) -> str:
+    """Steps 3-4 of a multi-label head: a sigmoid per label (beside the softmax of the same scores, which would
+    force the labels to share 100 %), calibrated per label, and each label's threshold."""
+    labels = out.labels
+    calibrated = ("\n\n**3b. Calibrated per label** (σ(a·score / T + b), T = "
+                  f"{out.temperature:.3f}): " + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out.calibrated))
+                  if out.calibrated is not None else "\n\n**3b. Calibration**: none (raw sigmoids)")
+    chosen = ", ".join(f"**{md(lab)}**" for lab in out.chosen) or "**no label** (the empty set is an answer)"
+    return ("\n\n**3. sigmoid** σ(score) per label, each on its own (they need not add up to 1): "
+            + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out.probs))
+            + "\n\n*The same scores through a softmax* would make the labels compete for one 100 %: "
+            + ", ".join(f"{md(lab)} {p:.3f}" for lab, p in zip(labels, out.softmax))
+            + calibrated
+            + "\n\n**4. threshold per label** (" + ", ".join(f"{md(lab)} ≥ {t:.2f}" for lab, t in zip(labels, out.thresholds))
+            + f") → {chosen}")
 
 
 def _calibrated(out) -> str:

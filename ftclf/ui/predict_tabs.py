@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 import gradio as gr
 
 from ..errors import InputError
 from ..heads import get_head
-from ..predictions import MultiLabelPrediction
 from ..tasks import max_text_chars
 from . import charts, why
 from .context import md, no_head_notice, store, ui_errors
@@ -74,20 +74,34 @@ def _summary(pred, ms: float, name: str, meta, extra: str = "") -> str:
             f"({meta.model.head} head, {meta.mode}{extra}){notice}")
 
 
+def _one_label_view(pred, ms: float, name: str, meta):
+    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, meta)
+
+
+def _label_set_view(pred, ms: float, name: str, meta):
+    """A multi-label prediction: the chosen labels as chips, and a bar per label with its threshold marked."""
+    chips = " ".join(f'<span class="ftclf-chip">{html.escape(label)} {pred.probabilities[label]:.0%}</span>'
+                     for label in pred.labels) or '<span class="ftclf-chip ftclf-chip-none">no label</span>'
+    summary = (f"{chips}\n\n{len(pred.labels)} of {len(pred.probabilities)} labels reach their thresholds (tuned per "
+               f"label on validation) · latency **{ms:.0f} ms** · head `{name}` ({meta.model.head} head, {meta.mode}, "
+               "one sigmoid per label)" + ("\n\n⚠️ The input was longer than the encoder's maximum and was "
+                                           f"**truncated** to {meta.model.max_length} tokens." if pred.truncated else ""))
+    return pred.probabilities, charts.label_set_bars(pred.probabilities, pred.thresholds), summary
+
+
+#: How the Text classification tab draws a prediction, by its task's ``widget``.
+VIEWS = {"probability_bars": _one_label_view, "label_set": _label_set_view}
+
+
 @ui_errors
 def predict_sequence(head: str, text: str):
-    """-> (label probabilities for gr.Label, plotly bar chart, summary markdown); a multi-label head's summary
-    names its label set (each label's own probability against its threshold)"""
+    """-> (label probabilities for gr.Label, plotly bar chart, summary markdown), drawn as the head's task says:
+    one label of many, or a label set (chips, and each label's probability against its threshold)"""
     name = _head(head, "sequence")
     pred, ms, meta = _timed(name, [_text(text)])
     if pred.truncated:
         gr.Warning("The text was truncated to the encoder's maximum length.")
-    if isinstance(pred, MultiLabelPrediction):
-        chosen = ", ".join(f"**{md(label)}** {pred.probabilities[label]:.1%}" for label in pred.labels) or "**no label**"
-        summary = (f"Labels: {chosen} (each label with probability at least its threshold) · latency **{ms:.0f} ms** "
-                   f"· head `{name}` ({meta.model.head} head, {meta.mode}, one sigmoid per label)")
-        return pred.probabilities, charts.probability_bars(pred.probabilities), summary
-    return pred.probabilities, charts.probability_bars(pred.probabilities), _summary(pred, ms, name, meta)
+    return VIEWS[meta.model.task_spec.widget](pred, ms, name, meta)
 
 
 @ui_errors

@@ -432,6 +432,7 @@ def test_a_multilabel_upload_trains_in_the_train_tab_with_a_per_label_chart(ui_s
     data.write_text("\n".join(json.dumps(r) for r in rows))
     _, counts, *_ = train_tab.on_preview(form(task="multilabel", source="upload", upload=str(data)))
     assert "60 examples" in counts and "no label\\): 15" in counts and "food: 30" in counts
+    assert "labels per text 0: 15, 1: 30, 2: 15 (mean 1.00)" in counts
     *_, last = train(form(task="multilabel", source="upload", upload=str(data), mode="frozen"))
     figure = [x for x in last if isinstance(x, go.Figure)]
     assert any("micro-F1" in str(x) for x in last) and figure
@@ -450,7 +451,12 @@ def test_a_saved_multilabel_head_serves_in_the_text_classification_tab(ui_store,
     try:
         assert "topics-test" in predict_tabs.tab_heads("sequence")
         probs, fig, summary = predict_tabs.predict_sequence("topics-test", "pizza the day")
-        assert set(probs) == {"pizza", "song"} and "Labels:" in summary and "one sigmoid per label" in summary
+        assert set(probs) == {"pizza", "song"} and "one sigmoid per label" in summary
+        assert '<span class="ftclf-chip">pizza' in summary and "song" not in summary.split("\n")[0]  # the chosen set as chips
+        bars, ticks = fig.data  # a bar per label and its threshold marked on it
+        assert list(ticks.x) == [clf.calibration.thresholds[clf.labels.index(y)] for y in ticks.y]
+        _, _, nothing = predict_tabs.predict_sequence("topics-test", "the day")
+        assert "no label" in nothing
     finally:
         import shutil
 
