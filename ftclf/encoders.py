@@ -24,7 +24,8 @@ DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 #: Names that all mean the embedded default.
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "default", ""}
 
-POOLINGS = ("cls", "mean")
+#: how token vectors become one text vector: h_CLS, the mean of the real tokens, or their per-dimension maximum
+POOLINGS = ("cls", "mean", "max")
 
 
 def embedded_encoder_path() -> Path:
@@ -122,11 +123,15 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.
     """Pool token vectors into one vector per text.
 
     hidden: (batch, seq_len, hidden); attention_mask: (batch, seq_len) -> (batch, hidden).
-    ``cls`` takes h_CLS (the chapter's eq. 11.11 input); ``mean`` averages the real tokens.
+    ``cls`` takes h_CLS (the chapter's eq. 11.11 input); ``mean`` averages the real tokens; ``max`` takes
+    each dimension's largest value over them (what a text mentions anywhere: multi-label heads).
     """
     if how == "cls":
         return hidden[:, 0]
     if how == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # shape: (batch, seq_len, 1)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    raise ConfigError(f"expected pooling 'cls' or 'mean', got {how!r}")
+    if how == "max":  # each dimension's largest value over the real tokens ("does any token say X?")
+        real = attention_mask.unsqueeze(-1).bool()
+        return hidden.masked_fill(~real, torch.finfo(hidden.dtype).min).max(1).values
+    raise ConfigError(f"expected pooling 'cls', 'mean' or 'max', got {how!r}")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .calibration import FOLDS, REPEATS, Calibration
+from .calibration import FOLDS, REPEATS, Calibration, noise_floor
 from .errors import DataError
 from .metrics import ece_interval, expected_calibration_error, reliability
 
@@ -194,10 +194,11 @@ def fit_label_calibration(clf, decoded: Sequence, gold: Sequence, fitted_on: str
     conf, hit = label_confidences(probs, y)
     low, high = ece_interval(conf, hit)
     shift = after["ece"] - expected_calibration_error(conf, hit)
-    after.update({"ece_low": round(max(0.0, low + shift), 5), "ece_high": round(high + shift, 5)})
+    after.update({"ece_low": round(max(0.0, low + shift), 5), "ece_high": round(high + shift, 5),
+                  "ece_floor": round(noise_floor(conf), 5)})
     raw_conf, raw_hit = label_confidences(raw, y)
     low, high = ece_interval(raw_conf, raw_hit)
-    before.update({"ece_low": round(low, 5), "ece_high": round(high, 5)})
+    before.update({"ece_low": round(low, 5), "ece_high": round(high, 5), "ece_floor": round(noise_floor(raw_conf), 5)})
     predicted = [np.flatnonzero(row).tolist() for row in chosen]
     scores = {**task.metrics(gold, predicted, labels), **task.probability_metrics(gold, torch.as_tensor(probs), labels)}
     scores["decided_on"] = ("thresholds tuned on the other folds of validation" if k >= 2

@@ -157,15 +157,36 @@ def test_the_format_is_a_leaf_and_the_core_is_gradio_free():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
+TASK_NAMES = ("sequence", "pair", "token", "multilabel")
+
+
+def _task_name_uses(tree) -> list[int]:
+    """Lines that key behaviour by a task's name: compared with one, a dict keyed by one, or one passed as a
+    keyword argument (``task="token"``)."""
+    def named(node) -> bool:
+        return isinstance(node, ast.Constant) and node.value in TASK_NAMES
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(named(c) for c in [node.left, *node.comparators]):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(named(k) for k in node.keys if k is not None):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.keyword) and named(node.value):
+            lines.append(node.value.lineno)
+    return lines
+
+
 def test_no_task_name_branches_outside_the_registry():
     """Code asks the task's spec; only the tasks package (and the dashboard's per-task tabs) name tasks."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         if path.parent.name == "tasks" or path.name == "predict_tabs.py" or path.relative_to(PACKAGE).parts == ("ui", "__init__.py"):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Compare) and any(
-                isinstance(c, ast.Constant) and c.value in ("sequence", "pair", "token") for c in node.comparators
-            ):
-                offenders.append(f"{path.name}:{node.lineno}")
+        offenders += [f"{path.relative_to(PACKAGE)}:{line}" for line in _task_name_uses(ast.parse(path.read_text()))]
     assert offenders == []
+
+
+def test_the_task_name_finder_sees_comparisons_dict_keys_and_keywords():
+    code = 'a = x == "token"\nb = {"pair": 1}\nc = f(task="multilabel")\nd = f("sequence")\ne = {"other": "token"}'
+    assert _task_name_uses(ast.parse(code)) == [1, 2, 3]

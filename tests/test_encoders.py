@@ -10,6 +10,7 @@ def test_pooling_by_hand():
     mask = torch.tensor([[1, 1, 0]])
     assert pool(hidden, mask, "cls").tolist() == [[1.0, 2.0]]
     assert pool(hidden, mask, "mean").tolist() == [[2.0, 3.0]]
+    assert pool(torch.tensor([[[1.0, 5.0], [3.0, -4.0], [100.0, 100.0]]]), mask, "max").tolist() == [[3.0, 5.0]]
 
 
 def test_uncached_hub_id_offline_names_the_default(monkeypatch):

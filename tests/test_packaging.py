@@ -164,4 +164,4 @@ def test_the_library_works_without_the_extras_and_the_onnx_backend_names_its_ext
 def test_samples_are_installed(venv):
     code = "from ftclf.service import samples; print(len([s for s in samples() if s.path.is_file()]))"
     out = run(venv, "python", "-c", code)
-    assert out.returncode == 0 and out.stdout.strip() == "4", out.stderr
+    assert out.returncode == 0 and out.stdout.strip() == "5", out.stderr

@@ -22,7 +22,7 @@ def test_shipped_heads_are_package_data_and_listed_by_task(store):
     assert store.resolve("sentiment-sst2") == shipped_heads_dir() / "sentiment-sst2"
     with pytest.raises(ModelFormatError, match="expected a saved classifier directory, a head name"):
         store.resolve("nope")
-    assert {s.task for s in samples()} == {"sequence", "pair", "token"} and sample("nli (90 pairs)").path.is_file()
+    assert {s.task for s in samples()} == {"sequence", "pair", "token", "multilabel"} and sample("nli (90 pairs)").path.is_file()
 
 
 VISITOR = "0123456789abcdef" * 2

@@ -58,12 +58,16 @@ class TaskSpec:
     example_kind = "labelled texts"
     #: the model card's usage line
     usage: str = ""
+    #: the Train tab's example head name
+    name_example: str = "my-head"
     #: the hub's pipeline tag of its heads (hub search and widgets read it; "" for none) and extra card tags
     pipeline_tag: str = "text-classification"
     hub_tags: tuple[str, ...] = ()
     #: how the dashboard draws a prediction (``ftclf.ui.predict_tabs.VIEWS``): "probability_bars" for one
     #: label of many, "label_set" for a set of labels with their thresholds, "entities" for tagged words
     widget: str = "probability_bars"
+    #: the probability a calibration of its heads is about, in words (the reliability diagram's axis)
+    shown_confidence: str = "top probability"
     #: the name of :meth:`log_probabilities` for people (How it works): "softmax" over labels, or "sigmoid" per label
     probability_function: str = "softmax"
 

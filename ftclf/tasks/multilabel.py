@@ -54,6 +54,7 @@ def split_labels(value, sep: str = LABEL_SEP) -> tuple[str, ...]:
 
 class MultiLabelTask(TaskSpec):
     name = "multilabel"
+    name_example = "my-multilabel-classifier"
     title = "Multi-label classification"
     metric = "micro_f1"
     example_type = LabelSet
@@ -65,6 +66,7 @@ class MultiLabelTask(TaskSpec):
                       "pairing label sets (such as their overlap) has been measured to help")
     widget = "label_set"
     probability_function = "sigmoid"
+    shown_confidence = "each label's probability"
 
     def from_rows(self, rows, columns, name, labelled):
         sep = columns.label_sep if columns is not None else LABEL_SEP
@@ -203,7 +205,9 @@ class MultiLabelTask(TaskSpec):
 
     def report(self, metrics, quote=repr):
         headline = (f"micro-F1 **{metrics['micro_f1']:.3f}**, macro-F1 **{metrics['macro_f1']:.3f}**, exact match "
-                    f"**{metrics['exact_match']:.3f}**, Hamming loss {metrics['hamming_loss']:.3f}")
+                    f"**{metrics['exact_match']:.3f}**, Hamming loss {metrics['hamming_loss']:.3f}"
+                    + (f", LRAP {metrics['lrap']:.3f}" if "lrap" in metrics else "")
+                    + (f" ({metrics['decided_on']})" if metrics.get("decided_on") else ""))
         rows = [[c, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
                 for c, m in metrics["per_label"].items()]
         rows.append(["micro average", "", "", round(metrics["micro_f1"], 4), metrics["examples"]])

@@ -31,10 +31,12 @@ class TokenTask(TaskSpec):
     """A sentence tagger: one IOB2 tag per word, read from each word's first sub-token vector."""
 
     name = "token"
+    name_example = "my-ner-tagger"
     title = "NER"
     metric = "f1"
     pipeline_tag = "token-classification"
     widget = "entities"
+    shown_confidence = "an entity's confidence"
     token_level = True
     default_head = "crf"
     formats = ("conll", "jsonl")

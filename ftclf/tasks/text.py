@@ -12,6 +12,7 @@ from .base import TaskSpec, check_texts
 
 class SequenceTask(TaskSpec):
     name = "sequence"
+    name_example = "my-text-classifier"
     title = "Text classification"
     supports_contrastive = True
     usage = 'predict(clf, ["a gripping, beautifully acted film"])'
@@ -22,6 +23,7 @@ class PairTask(TaskSpec):
     Proposition 1.1; ``pair_features`` adds |h_a - h_b| and h_a * h_b)."""
 
     name = "pair"
+    name_example = "my-pair-classifier"
     title = "Paraphrase / NLI"
     supports_contrastive = True
     text_pairs = True

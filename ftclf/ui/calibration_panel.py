@@ -64,9 +64,10 @@ def figures_text(cal: Calibration | None, why_none: str = "") -> str:
                 "over-confident. `ftclf calibrate --model NAME --data held-out.csv` fits it to labelled data.")
     before, after = cal.metrics.get("before", {}), cal.metrics.get("after", {})
     key = "entity_ece" if "entity_ece" in after else "ece"
-    unit = "entities" if key == "entity_ece" else "examples"
-    method = f"temperature T = {cal.temperature:.3g}" + (f", then a {cal.method.split('+')[1]} map of the confidence"
-                                                         if "+" in cal.method else "")
+    unit = "entities" if key == "entity_ece" else "label probabilities" if cal.thresholds else "examples"
+    method = f"temperature T = {cal.temperature:.3g}" + (
+        ", then Platt scaling per label" if cal.scales else
+        f", then a {cal.method.split('+')[1]} map of the confidence" if "+" in cal.method else "")
     lines = [f"**Calibration** ({method}), fitted on {md(cal.fitted_on or 'validation data')}."]
     if key in after:
         few = cal.examples < FEW_CONFIDENCES
@@ -79,18 +80,22 @@ def figures_text(cal: Calibration | None, why_none: str = "") -> str:
     for name, label in (("nll", "NLL"), ("brier", "Brier score")):
         if name in after:
             lines.append(f"{label} {before.get(name, float('nan')):.3f} → **{after[name]:.3f}**")
-    lines.append("Calibration never changes a decision" + (
-        f"; this head's saved operating point is {cal.threshold:.2f}." if cal.threshold is not None else "."))
+    if cal.thresholds:
+        lines.append("Each label is predicted where its probability reaches its own threshold, tuned for F1 on "
+                     "validation (the reported figures at thresholds tuned on the other folds)")
+    else:
+        lines.append("Calibration never changes a decision" + (
+            f"; this head's saved operating point is {cal.threshold:.2f}." if cal.threshold is not None else "."))
     return " · ".join(lines)
 
 
-def show(calibration: dict | Calibration | None, labels: list[str], token_level: bool = False, why_none: str = ""):
-    """Values of the panel's outputs for a head's calibration (None: an uncalibrated head, ``why_none`` says why)."""
+def show(calibration: dict | Calibration | None, labels: list[str], what: str = "top probability", why_none: str = ""):
+    """Values of the panel's outputs for a head's calibration (None: an uncalibrated head, ``why_none`` says why);
+    ``what``: the probability it calibrates, in words (the task's ``shown_confidence``)."""
     cal = Calibration.from_dict(calibration) if isinstance(calibration, dict) else calibration
-    what = "an entity's confidence" if token_level else "top probability"
     diagram = (charts.reliability_diagram(cal.reliability.get("before", []), cal.reliability.get("after", []), what)
                if cal is not None and cal.reliability else None)
-    binary = cal is not None and len(labels) == 2 and not token_level and bool(cal.validation.get("gold"))
+    binary = cal is not None and len(labels) == 2 and bool(cal.validation.get("gold"))  # kept for binary text heads
     state = {"calibration": cal.to_dict() if cal is not None else None, "labels": list(labels)} if cal else None
     if not binary:
         return (figures_text(cal, why_none), diagram, gr.Group(visible=False), None, gr.Slider(value=0.5), None, "", state)

@@ -118,7 +118,7 @@ def inspect_calibration(name: str):
     if not name:
         raise InputError("expected a head to inspect, got none; pick one")
     info = store().info(name)
-    return calibration_panel.show(info.meta.calibration, info.meta.model.labels, info.meta.model.task_spec.token_level)
+    return calibration_panel.show(info.meta.calibration, info.meta.model.labels, info.meta.model.task_spec.shown_confidence)
 
 
 @ui_errors

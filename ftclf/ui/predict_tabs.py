@@ -208,7 +208,8 @@ def build_sequence_tab() -> dict:
         gr.Markdown("Text classification: one label for a text, from any label set a head was trained on (topics, "
                     "intents, spam …). The first shipped head, `sentiment-sst2`, tells **positive** from "
                     "**negative** reviews; train your own in **Train**. The encoder's pooled vector **h** goes "
-                    "through the head, y = softmax(h·W + b) (eq. 11.11).")
+                    "through the head, y = softmax(h·W + b) (eq. 11.11). A **multi-label** head (such as `mentions-conll2003`) "
+                    "gives each label its own sigmoid and answers every label that reaches its threshold.")
         notice = gr.Markdown(no_head_notice("sequence"), visible=not tab_heads("sequence"))
         with gr.Row():
             with gr.Column():

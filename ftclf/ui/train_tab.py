@@ -161,17 +161,13 @@ def needs_preview():
     return gr.Button(PREVIEW_FIRST, interactive=False)
 
 
-#: The head name box's example, by task.
-NAME_EXAMPLES = {"sequence": "my-text-classifier", "pair": "my-pair-classifier", "token": "my-ner-tagger"}
-
-
 def on_task_change(task: str):
     """Choices that depend on the task: samples, heads (and the task's default head), pair and
     pooling options, word shapes, the head name's example."""
     spec, names = get_task(task), sample_names(task)
     defaults = ModelConfig(task=task)
     return (
-        gr.Textbox(placeholder=NAME_EXAMPLES.get(task, f"my-{task}-head")),
+        gr.Textbox(placeholder=get_task(task).name_example),
         _refresh_teachers(task, None),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
@@ -350,7 +346,7 @@ def run_calibration(visitor: str | None = None, request: gr.Request = None):
     if found is None or "labels" not in found[0]:  # no run, or a draft kept before calibration was shown
         return [gr.skip()] * 8
     run = found[0]
-    return calibration_panel.show(run.get("calibration"), run["labels"], get_task(run["task"]).token_level,
+    return calibration_panel.show(run.get("calibration"), run["labels"], get_task(run["task"]).shown_confidence,
                                   why_none=run["result"].get("calibration", ""))
 
 
@@ -407,8 +403,8 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             form["head"] = gr.Radio(heads_for(get_task(start_task)), value=model_defaults.head, label="Head", elem_id="train-head")
             form["pooling"] = gr.Radio(list(POOLINGS), value=model_defaults.pooling, label="Pooling")
             form["pair_mode"] = gr.Radio(list(PAIR_MODES), value=model_defaults.pair_mode, label="Pair mode", visible=False)
-            form["pair_features"] = gr.Checkbox(value=ModelConfig(task="pair", pair_mode="concat").pair_features,
-                                                label="concat: add |a−b| and a∗b", visible=False)
+            form["pair_features"] = gr.Checkbox(value=True, label="concat: add |a−b| and a∗b",  # concat's default
+                                                visible=False)
             form["word_shape"] = gr.Checkbox(value=model_defaults.word_shape, label="Word-shape features", visible=False)
             form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode",
                                     info="auto: chosen from the data (the recipe and the reason show when training starts)")
@@ -444,7 +440,7 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             use_threshold = gr.Checkbox(label="Save this threshold with the head (its predictions then use it instead "
                                               "of the argmax)", value=False, elem_id="train-use-threshold")
         with gr.Row():
-            name = gr.Textbox(label="Head name", placeholder=NAME_EXAMPLES.get(start_task, "my-head"), elem_id="train-name")
+            name = gr.Textbox(label="Head name", placeholder=get_task(start_task).name_example, elem_id="train-name")
             save_button = gr.Button("Save head", elem_id="train-save")
         saved = gr.Markdown(elem_id="train-saved")
 

@@ -181,6 +181,36 @@ def test_train_save_and_use_new_head(page):
     shot(page, "sentiment-user-head")
 
 
+def test_a_multilabel_head_trains_from_its_sample_and_serves_label_sets(page):
+    """The multi-label sample trains in the Train tab (per-label chart), is saved, and the Text classification
+    tab shows its label set as chips and a bar per label with the label's threshold marked."""
+    open_tab(page, "Train")
+    page.locator("#train-task").get_by_text("(multilabel)").click()
+    page.locator("#train-source").get_by_text("Built-in sample").click()
+    pick(page, "#train-sample", "aspects (100 reviews)")
+    page.locator("#train-preview").click()
+    page.locator("#train-counts").get_by_text("labels per text", exact=False).wait_for()
+    page.locator("#train-mode").get_by_text("frozen", exact=True).click()
+    page.locator("#train-run").click()
+    page.locator("#train-status").get_by_text("micro-F1", exact=False).wait_for(timeout=240_000)
+    page.locator("#train-status").get_by_text("Training finished", exact=False).wait_for()
+    page.locator("#train-matrix .js-plotly-plot").wait_for()
+    assert "thresholds tuned on the other folds" in page.locator("#train-status").inner_text()
+    page.locator("#train-calibration").get_by_text("its own threshold", exact=False).wait_for(timeout=60_000)
+    page.locator("#train-name textarea, #train-name input").first.fill("browser-aspects")
+    page.locator("#train-save").click()
+    page.locator("#train-saved").get_by_text("browser-aspects").wait_for()
+    open_tab(page, "Text classification")
+    pick(page, "#sentiment-head", "browser-aspects")
+    page.locator("#sentiment-text textarea").fill("The soup was cold and the bill was far too high for what we got.")
+    page.locator("#sentiment-run").click()
+    page.locator("#sentiment-summary").get_by_text("one sigmoid per label", exact=False).wait_for()
+    assert page.locator("#sentiment-summary .ftclf-chip").count() >= 1  # the chosen set as chips
+    page.locator("#sentiment-plot .js-plotly-plot").wait_for()
+    assert page.locator("#sentiment-plot .scatterlayer .point").count() == 4  # a threshold mark on every label's bar
+    shot(page, "multilabel")
+
+
 def ask_why(page, tab: str, prefix: str, texts: dict[str, str], heading: str, answer: str) -> str:
     """Fill a tab's inputs, open its "Why?" view, run it and wait for ``answer`` in its summary; returns the summary."""
     open_tab(page, tab)
