@@ -113,6 +113,38 @@ def conll_mentions(data: Path):
     return mentions(train), mentions(dev)
 
 
+#: NER-head label sets of the MRPC training sentences (raw news text), made once by mentions_silver
+SILVER = ROOT / "runs" / "silver" / "mentions-mrpc.jsonl"
+
+
+def mentions_silver(data: Path) -> list:
+    """The MRPC training sentences (raw news text, no gold entities) labelled with the entity types the shipped
+    NER head finds in them: the NER head as a teacher of the mentions head (hard labels), cached in SILVER."""
+    import csv
+    import json
+
+    from ftclf import Classifier, predict
+    from ftclf.tasks.multilabel import LabelSet
+
+    if not SILVER.exists():
+        with open(data / "mrpc" / "train.tsv", encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        texts = list(dict.fromkeys(t.strip() for r in rows for t in (r["sentence1"], r["sentence2"]) if t.strip()))
+        ner = Classifier.from_pretrained(ROOT / "assets" / "heads" / "ner-conll2003")
+        found = predict(ner, texts, batch_size=64)
+        SILVER.parent.mkdir(parents=True, exist_ok=True)
+        SILVER.write_text("".join(json.dumps({"text": t, "labels": sorted({e.label for e in p.entities})}) + "\n"
+                                  for t, p in zip(texts, found)))
+    rows = [json.loads(line) for line in SILVER.read_text().splitlines()]
+    return [LabelSet(r["text"], tuple(r["labels"])) for r in rows]
+
+
+def conll_mentions_silver(data: Path):
+    """conll_mentions, its training sentences joined by the NER head's silver label sets of MRPC's sentences."""
+    train, dev = conll_mentions(data)
+    return train + mentions_silver(data), dev
+
+
 def snli_pairs(data: Path):
     """SNLI dev's sentence pairs without their labels (text a distilling teacher labels)."""
     return [Example(e.text, e.text_pair) for e in read_examples(data / "snli" / "dev.tsv", "pair")]
@@ -149,7 +181,8 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 
 #: "mrpc+carve42": MRPC's seed-42 carve whatever the recipe's seed, so ``NAME@SEED`` varies only the initial
 #: weights and the data order (for distilled recipes, whose teacher was trained beside that carve and saw the others)
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions}
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
+           "conll+mentions+silver": conll_mentions_silver}
 
 
 @dataclass
@@ -287,6 +320,8 @@ RECIPES = {r.name: r for r in [
        labels=["LOC", "MISC", "ORG", "PER"], **_LORA),
     _r("mentions-lora32-max", "conll+mentions", "multilabel", "lora", epochs=6, batch_size=32, pooling="max",
        labels=["LOC", "MISC", "ORG", "PER"], **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
+    _r("mentions-lora32-max-silver", "conll+mentions+silver", "multilabel", "lora", epochs=4, batch_size=32,
+       pooling="max", labels=["LOC", "MISC", "ORG", "PER"], **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
     _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        teacher=str(TEACHERS / "conll-teacher-mpnet"), **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
 ]}

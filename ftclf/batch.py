@@ -81,7 +81,7 @@ class InputReader:
         if not isinstance(text, str) or (rest and rest[0] and not isinstance(pair, str)):
             raise InputError(f"expected text in column {column!r} on line {record.line} of {self.name}, found "
                              f"{'nothing' if text is None else type(text).__name__}; fill it in")
-        return self.task.inputs([text], [pair] if self.task.text_pairs else None)[0]
+        return self.task.inputs([text], self.task.second_texts([pair]))[0]
 
     def gold(self, record: Record):
         """The record's own label, if its table has a label column (written beside the prediction)."""

@@ -80,9 +80,7 @@ def explain(clf, text: str, text_pair: str | None = None) -> Explanation:
     if not isinstance(text, str) or not text.strip():
         raise InputError("expected non-empty text to explain, got an empty string; type some text")
     task = clf.task
-    if task.text_pairs and not (text_pair or "").strip():
-        raise InputError(f"expected a second text for a {task.name} head, got none; fill in both texts")
-    example = task.inputs([text], [text_pair] if task.text_pairs else None)[0]
+    example = task.inputs([text], task.second_texts([text_pair or ""]))[0]
     clf.eval()
     items = task.encode(clf.tokenizer, [example], clf.model_config, clf.max_length)
     inputs, traces = [], []

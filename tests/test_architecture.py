@@ -190,3 +190,23 @@ def test_no_task_name_branches_outside_the_registry():
 def test_the_task_name_finder_sees_comparisons_dict_keys_and_keywords():
     code = 'a = x == "token"\nb = {"pair": 1}\nc = f(task="multilabel")\nd = f("sequence")\ne = {"other": "token"}'
     assert _task_name_uses(ast.parse(code)) == [1, 2, 3]
+
+
+#: Reads of a task's ``token_level`` / ``text_pairs`` flags outside ``ftclf/tasks`` (a branch a spec method could
+#: own instead), per module: the count may only go down. The calibration module's are its text / token methods.
+FLAG_READS = {"attribution.py": 4, "batch.py": 2, "calibration.py": 16, "card.py": 1, "config.py": 2, "explain.py": 9,
+              "heads.py": 1, "recalibration.py": 1, "service/jobs.py": 2, "service/store.py": 1, "training/distill.py": 3,
+              "training/features.py": 1, "training/recipes.py": 1, "ui/explain_tab.py": 2, "ui/train_tab.py": 9}
+
+
+def test_task_flag_branches_outside_the_tasks_only_go_down():
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "tasks":
+            continue
+        reads = sum(isinstance(n, ast.Attribute) and n.attr in ("token_level", "text_pairs")
+                    for n in ast.walk(ast.parse(path.read_text())))
+        if reads:
+            found[path.relative_to(PACKAGE).as_posix()] = reads
+    grown = {name: (FLAG_READS.get(name, 0), n) for name, n in found.items() if n > FLAG_READS.get(name, 0)}
+    assert not grown, f"new task-flag branches (budget, found): {grown}; ask the task's spec instead"

@@ -158,6 +158,11 @@ def test_the_command_line_trains_and_predicts_label_sets(tiny_encoder_dir, tmp_p
     assert cli(["predict", "--model", str(tmp_path / "head"), "--text", "pizza and a song"]) == 0
     (out,) = json.loads(capsys.readouterr().out)
     assert set(out) >= {"labels", "probabilities", "thresholds"} and isinstance(out["labels"], list)
+    held = tmp_path / "held.jsonl"
+    held.write_text("\n".join(json.dumps({"text": e.text, "labels": list(e.labels)}) for e in label_sets(80, seed=9)))
+    assert cli(["calibrate", "--model", str(tmp_path / "head"), "--data", str(held), "--output", str(tmp_path / "re")]) == 0
+    recalibrated = Classifier.from_pretrained(tmp_path / "re").calibration
+    assert len(recalibrated.thresholds) == 3 and recalibrated.examples == 80 * 3  # refitted per label on the new data
 
 
 def test_a_label_of_a_set_is_explained_by_its_own_probability(tiny_encoder_dir):

@@ -58,6 +58,8 @@ class TaskSpec:
     example_kind = "labelled texts"
     #: the model card's usage line
     usage: str = ""
+    #: what one of its examples is called in messages ("3 examples", "3 sentences")
+    unit: str = "example"
     #: the Train tab's example head name
     name_example: str = "my-head"
     #: the hub's pipeline tag of its heads (hub search and widgets read it; "" for none) and extra card tags
@@ -132,6 +134,15 @@ class TaskSpec:
         if text_pairs is not None:
             raise InputError(f"expected no text_pairs for a {self.name} head, got {len(text_pairs)}; drop them")
         return [Example(t) for t in texts]
+
+    def second_texts(self, text_pairs) -> list | None:
+        """The second texts a prediction of this task reads from a form's second box(es): None for a one-text
+        task (whatever the boxes hold); a pair task needs every one filled in."""
+        if not self.text_pairs:
+            return None
+        if any(not isinstance(t, str) or not t.strip() for t in text_pairs):
+            raise InputError(f"expected a second text for a {self.name} head, got an empty one; fill in both texts")
+        return list(text_pairs)
 
     def word_inputs(self, words) -> list:
         """Prediction inputs from pre-split words (one list of words per sentence): token tasks only."""

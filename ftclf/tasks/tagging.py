@@ -36,6 +36,7 @@ class TokenTask(TaskSpec):
     metric = "f1"
     pipeline_tag = "token-classification"
     widget = "entities"
+    unit = "sentence"
     shown_confidence = "an entity's confidence"
     token_level = True
     default_head = "crf"

@@ -51,7 +51,7 @@ def _count(n: int, what: str = "example") -> str:
 
 def choose_mode(task, n_train: int, on_gpu: bool) -> tuple[str, str]:
     """(mode, why) for ``mode="auto"``."""
-    size = _count(n_train, "sentence" if task.token_level else "example")
+    size = _count(n_train, task.unit)
     if n_train <= SMALL_DATA:
         if task.supports_contrastive:
             return "contrastive", (f"{size} (small data, at most {SMALL_DATA:,}): the encoder is tuned on "

@@ -67,7 +67,7 @@ def run_explain(head: str, text: str, text_pair: str):
 def _why(clf, text: str, text_pair: str) -> list:
     """Step 5: how far each word moves the shown probability of the top label (leave-one-word-out);
     for a pair, both texts one after the other; for a tagger, every entity's evidence summed."""
-    (a,) = attribute(clf, [text], [text_pair] if clf.task.text_pairs else None)
+    (a,) = attribute(clf, [text], clf.task.second_texts([text_pair or ""]))
     segments = scored_segments(text, a.words)
     if a.pair_words is not None:
         segments += [("  ‖  ", None)] + scored_segments(text_pair, a.pair_words)

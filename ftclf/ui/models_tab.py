@@ -41,12 +41,17 @@ def heads_table() -> list[list]:
     return rows
 
 
-def _one(name: str, pred, token_level: bool):
-    """One side of the comparison: highlighted entities for token heads, a bar chart otherwise."""
-    if token_level:
+def _one(name: str, pred, widget: str):
+    """One side of the comparison, drawn as the head's task says: highlighted entities, a label set's bars
+    with their thresholds, or one label's probability bars."""
+    if widget == "entities":
         segments, colors = highlight(pred.text, pred.entities, 0.0)
         return gr.HighlightedText(value=segments, color_map=colors, visible=True), gr.Plot(visible=False)
-    fig = charts.probability_bars(pred.probabilities, title=f"{name}: {pred.label} ({pred.score:.1%})")
+    if widget == "label_set":
+        fig = charts.label_set_bars(pred.probabilities, pred.thresholds,
+                                    title=f"{name}: {', '.join(pred.labels) or 'no label'}")
+    else:
+        fig = charts.probability_bars(pred.probabilities, title=f"{name}: {pred.label} ({pred.score:.1%})")
     return gr.HighlightedText(visible=False), gr.Plot(value=fig, visible=True)
 
 
@@ -60,10 +65,8 @@ def compare(left: str, right: str, text: str, text_pair: str):
     if not (text or "").strip():
         raise InputError("expected some text to compare on, got an empty box; type some text")
     task = get_task(tasks.pop())
-    if task.text_pairs and not (text_pair or "").strip():
-        raise InputError("expected a second text for pair heads, got an empty box; fill in both texts")
-    a, b = store().compare([left, right], [text], [text_pair] if task.text_pairs else None)  # one encoder pass where shared
-    return (*_one(left, a[0], task.token_level), *_one(right, b[0], task.token_level))
+    a, b = store().compare([left, right], [text], task.second_texts([text_pair or ""]))  # one encoder pass where shared
+    return (*_one(left, a[0], task.widget), *_one(right, b[0], task.widget))
 
 
 @ui_errors

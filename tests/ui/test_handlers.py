@@ -457,6 +457,10 @@ def test_a_saved_multilabel_head_serves_in_the_text_classification_tab(ui_store,
         assert list(ticks.x) == [clf.calibration.thresholds[clf.labels.index(y)] for y in ticks.y]
         _, _, nothing = predict_tabs.predict_sequence("topics-test", "the day")
         assert "no label" in nothing
+        from ftclf.ui import models_tab
+
+        _, left, _, _ = models_tab.compare("topics-test", "topics-test", "pizza the day", "")
+        assert "topics-test: pizza" in str(left.value)  # a label set's bars, not a crash
     finally:
         import shutil
 
