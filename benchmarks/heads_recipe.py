@@ -320,8 +320,9 @@ RECIPES = {r.name: r for r in [
        labels=["LOC", "MISC", "ORG", "PER"], **_LORA),
     _r("mentions-lora32-max", "conll+mentions", "multilabel", "lora", epochs=6, batch_size=32, pooling="max",
        labels=["LOC", "MISC", "ORG", "PER"], **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
-    _r("mentions-lora32-max-silver", "conll+mentions+silver", "multilabel", "lora", epochs=4, batch_size=32,
-       pooling="max", labels=["LOC", "MISC", "ORG", "PER"], **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
+    _r("mentions-lora16-silver", "conll+mentions+silver", "multilabel", "lora", epochs=4, batch_size=32,
+       labels=["LOC", "MISC", "ORG", "PER"], note="mentions-lora16 with the NER head's label sets of MRPC's sentences",
+       **_LORA),
     _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        teacher=str(TEACHERS / "conll-teacher-mpnet"), **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
 ]}

@@ -168,9 +168,7 @@ def _task_name_uses(tree) -> list[int]:
 
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Compare) and any(named(c) for c in [node.left, *node.comparators]):
-            lines.append(node.lineno)
-        elif isinstance(node, ast.Dict) and any(named(k) for k in node.keys if k is not None):
+        if isinstance(node, ast.Compare) and any(named(c) for c in [node.left, *node.comparators]) or isinstance(node, ast.Dict) and any(named(k) for k in node.keys if k is not None):
             lines.append(node.lineno)
         elif isinstance(node, ast.keyword) and named(node.value):
             lines.append(node.value.lineno)

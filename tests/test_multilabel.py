@@ -178,6 +178,15 @@ def test_a_label_of_a_set_is_explained_by_its_own_probability(tiny_encoder_dir):
     w = next(w for w in a.words if w.word == "guitar")
     without = text[: w.start] + text[w.end:]
     assert w.score == pytest.approx(pred.probabilities["music"] - predict(clf, [without])[0].probabilities["music"], abs=1e-6)
+    from ftclf.explain import explain
+    from ftclf.ui.explain_tab import _numbers
+
+    out = explain(clf, text)  # How it works: a sigmoid per label, the softmax of the same scores beside it
+    assert out.probability_function == "sigmoid" and sum(out.softmax) == pytest.approx(1.0)
+    assert out.probs == pytest.approx(torch.sigmoid(torch.tensor(out.scores)).tolist())
+    assert out.calibrated == pytest.approx(list(pred.probabilities.values())) and out.chosen == pred.labels
+    shown, *_ = _numbers(out)
+    assert "**3. sigmoid**" in shown and "would make the labels compete" in shown and "threshold per label" in shown
 
 
 def test_another_separator_and_a_go_emotions_shaped_hub_dataset(tmp_path, monkeypatch):
@@ -196,3 +205,25 @@ def test_another_separator_and_a_go_emotions_shaped_hub_dataset(tmp_path, monkey
     monkeypatch.setattr(data_module, "load_hub_dataset", lambda spec: (local, "go_emotions"))
     examples = read_examples("hf:go_emotions:simplified:train", "multilabel")
     assert [e.labels for e in examples] == [("joy",), ("anger", "joy"), ()]
+
+
+@pytest.mark.parametrize("backend,tolerance", [
+    ("int8", 0.03),
+    pytest.param("onnx", 1e-4, marks=pytest.mark.slow),  # exports run in child processes
+    pytest.param("onnx-int8", 0.03, marks=pytest.mark.slow),
+])
+def test_every_backend_keeps_the_sigmoids_and_the_thresholds(tiny_encoder_dir, tmp_path, monkeypatch, backend, tolerance):
+    from ftclf.serving import EncoderPool
+
+    monkeypatch.setenv("FTCLF_CACHE", str(tmp_path / "cache"))
+    clf, _ = fit(ModelConfig(task="multilabel", encoder=tiny_encoder_dir, max_length=32),
+                 TrainingConfig(mode="frozen", head_fit="adamw", epochs=40, learning_rate=5e-2, batch_size=16, patience=0,
+                                seed=1, validation_fraction=0.25), label_sets(200))
+    path = clf.save_pretrained(tmp_path / "topics")
+    texts = [e.text for e in label_sets(30, seed=11)]
+    exact, served = predict(Classifier.from_pretrained(path), texts), predict(EncoderPool(backend).load(path), texts)
+    for a, b in zip(served, exact):
+        assert isinstance(a, MultiLabelPrediction) and a.thresholds == b.thresholds  # the tuned thresholds travel
+        assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=tolerance)
+    agree = sum(a.labels == b.labels for a, b in zip(served, exact)) / len(texts)
+    assert agree >= 0.9 and any(sum(p.probabilities.values()) > 1.2 for p in served)  # one sigmoid per label, kept

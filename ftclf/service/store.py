@@ -68,7 +68,8 @@ def _calibration_cell(cal) -> str:
     after = cal.metrics.get("after", {})
     key = "entity_ece" if "entity_ece" in after else "ece"
     shown = f"{'entity ' if key == 'entity_ece' else ''}ECE {after[key]:.3f}, " if key in after else ""
-    return f"{shown}T {cal.temperature:.2f}" + (f", threshold {cal.threshold:.2f}" if cal.threshold is not None else "")
+    return (f"{shown}T {cal.temperature:.2f}" + (f", threshold {cal.threshold:.2f}" if cal.threshold is not None else "")
+            + (f", thresholds {min(cal.thresholds):.2f}–{max(cal.thresholds):.2f} per label" if cal.thresholds else ""))
 
 
 @dataclass
