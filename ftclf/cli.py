@@ -1,4 +1,4 @@
-"""Command line: ``ftclf {train,evaluate,predict,calibrate,export,push}`` (also ``python -m ftclf``); JSON on stdout,
+"""Command line: ``ftclf {train,evaluate,predict,calibrate,explain,export,push,serve}`` (also ``python -m ftclf``); JSON on stdout,
 progress on stderr.
 
 ``train``'s options are generated from the fields of ``ModelConfig`` and ``TrainingConfig`` (help
@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import sys
 import types
@@ -148,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("onnx",), default="onnx")
     ex.add_argument("--quantize", choices=("int8",), help="int8 weights (weight-only, blocks of 16, fp32 arithmetic) for every linear map of the encoder")
     ex.add_argument("--output", required=True, help="directory to write the exported head to")
+    serve = sub.add_parser("serve", help="serve the heads over HTTP in the Hugging Face Inference API's shapes "
+                                         "(InferenceClient works unchanged; no dashboard, no gradio)")
+    serve.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
     return parser
 
 
@@ -311,6 +316,20 @@ def cmd_export(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def cmd_serve(args) -> None:
+    """Serve until interrupted: the shipped and user heads (the dashboard's store and engine), loaded in the background."""
+    import uvicorn
+
+    from .service import HeadStore
+    from .service.inference_api import create_api
+
+    store = HeadStore()
+    store.warm()
+    print(f"[ftclf] serving http://{args.host}:{args.port}/v1/models (docs: /docs)", file=sys.stderr, flush=True)
+    uvicorn.run(create_api(store), host=args.host, port=args.port, log_level="warning")
+    return None
+
+
 _COLUMN_PARAMETER = re.compile(r"\(columns=ColumnMap\((\w+)=\.\.\.\)\)")
 
 
@@ -327,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
                         "push": cmd_push, "calibrate": cmd_calibrate,
-                        "explain": cmd_explain}
+                        "explain": cmd_explain, "serve": cmd_serve}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {for_command_line(str(exc))}", file=sys.stderr)

@@ -17,7 +17,8 @@ def store(tmp_path):
 
 def test_shipped_heads_are_package_data_and_listed_by_task(store):
     assert shipped_heads_dir().parts[-3:] == ("ftclf", "assets", "heads")
-    assert store.names("token") == ["ner-conll2003"] and len(store.names()) == 4
+    assert store.names("token") == ["ner-conll2003"] and len(store.names()) == 5
+    assert store.names("multilabel") == ["mentions-conll2003"]
     assert store.info("nli-sick").meta.model.labels == ["contradiction", "entailment", "neutral"]
     assert store.resolve("sentiment-sst2") == shipped_heads_dir() / "sentiment-sst2"
     with pytest.raises(ModelFormatError, match="expected a saved classifier directory, a head name"):

@@ -13,7 +13,7 @@ from ftclf.service import shipped_heads_dir
 from .conftest import shared_data_or_skip
 
 HEADS = shipped_heads_dir()
-NAMES = ["sentiment-sst2", "paraphrase-mrpc", "nli-sick", "ner-conll2003"]
+NAMES = ["sentiment-sst2", "paraphrase-mrpc", "nli-sick", "ner-conll2003", "mentions-conll2003"]
 
 OBVIOUS = {
     "sentiment-sst2": [(("a wonderful , moving and beautifully acted film",), "positive"),
@@ -53,6 +53,14 @@ def test_obvious_entities(heads):
     pred = predict(heads["ner-conll2003"], ["Angela Merkel met Emmanuel Macron in Paris on Monday."])[0]
     assert [(e.label, e.text) for e in pred.entities] == [("PER", "Angela Merkel"), ("PER", "Emmanuel Macron"), ("LOC", "Paris")]
     assert all(e.score > 0.5 for e in pred.entities)
+
+
+def test_obvious_mentions(heads):
+    clf = heads["mentions-conll2003"]
+    (named, plain) = predict(clf, ["Angela Merkel met the board of Siemens in Munich on Monday.",
+                                   "The weather stayed warm and dry for the whole week."])
+    assert named.labels == ["LOC", "ORG", "PER"] and plain.labels == [], (named.probabilities, plain.probabilities)
+    assert named.thresholds == dict(zip(clf.labels, clf.calibration.thresholds))  # tuned per label, shipped
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -159,6 +159,24 @@ class Engine:
         inputs = clf.task.inputs(texts, text_pairs)  # bad input is refused here, in the caller's thread
         return self._batcher(clf, inputs)
 
+    def ready(self, directory: str | Path) -> bool:
+        """Whether the head is loaded (its current files), so a request for it will not wait on loading."""
+        path = Path(directory).resolve()
+        try:
+            stamp = (path / CONFIG_NAME).stat().st_mtime
+        except OSError:
+            return False
+        with self._lock:
+            cached = self._heads.get(path)
+            return cached is not None and cached[0] == stamp
+
+    def scores(self, directory: str | Path, texts, text_pairs=None) -> list:
+        """The head's raw scores (logits, before any probability function or calibration) per input, computed on
+        the worker thread between batches of predictions."""
+        clf = self.classifier(directory)
+        inputs = clf.task.inputs(texts, text_pairs)
+        return self._on_worker(clf, _raw_scores, clf, inputs, self.batch_size)
+
     def inspect(self, directory: str | Path):
         """The head's fp32 torch classifier, for what needs gradients or the exact numbers (integrated
         gradients, How it works): loaded on first use and kept for the MAX_INSPECTED most recently
@@ -222,3 +240,7 @@ class Engine:
     def close(self) -> None:
         self._closed.set()
         self._batcher.close()
+
+
+def _raw_scores(clf, inputs, batch_size: int) -> list:
+    return [decoded.scores for decoded, _ in Predictor(clf, batch_size, calibrated=False).decode(inputs)]

@@ -197,13 +197,7 @@ def test_a_multilabel_head_trains_from_its_sample_and_serves_label_sets(page):
     page.locator("#train-matrix .js-plotly-plot").wait_for()
     assert "thresholds tuned on the other folds" in page.locator("#train-status").inner_text()
     page.locator("#train-calibration").get_by_text("its own threshold", exact=False).wait_for(timeout=60_000)
-    page.locator("#train-name textarea, #train-name input").first.fill("browser-aspects")
-    page.locator("#train-save").click()
-    page.locator("#train-saved").get_by_text("browser-aspects").wait_for()
-    open_tab(page, "Text classification")
-    pick(page, "#sentiment-head", "browser-aspects")
-    page.locator("#sentiment-text textarea").fill("The soup was cold and the bill was far too high for what we got.")
-    page.locator("#sentiment-run").click()
+    save_and_classify(page, "browser-aspects", "The soup was cold and the bill was far too high for what we got.")
     page.locator("#sentiment-summary").get_by_text("one sigmoid per label", exact=False).wait_for()
     assert page.locator("#sentiment-summary .ftclf-chip").count() >= 1  # the chosen set as chips
     page.locator("#sentiment-plot .js-plotly-plot").wait_for()
@@ -301,6 +295,17 @@ def pick(page, dropdown: str, option: str) -> None:
     page.locator(dropdown).get_by_role("option", name=option, exact=True).click()
 
 
+def save_and_classify(page, name: str, text: str) -> None:
+    """Save the Train tab's finished run as ``name``, pick it in the Text classification tab and classify ``text``."""
+    page.locator("#train-name textarea, #train-name input").first.fill(name)
+    page.locator("#train-save").click()
+    page.locator("#train-saved").get_by_text(name).wait_for()
+    open_tab(page, "Text classification")
+    pick(page, "#sentiment-head", name)
+    page.locator("#sentiment-text textarea").fill(text)
+    page.locator("#sentiment-run").click()
+
+
 def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     """Labels that are HTML or URLs: no link in the preview line, the confusion matrix or the
     Text classification tab's chart; an undetected column is picked in the form after a readable message."""
@@ -337,13 +342,7 @@ def test_hostile_labels_stay_text_from_upload_to_prediction(page, tmp_path):
     assert page.locator("#train-threshold-readout a").count() == 0
     assert page.locator("#train-pr-roc svg a").count() == 0
     shot(page, "hostile-train")
-    page.locator("#train-name textarea, #train-name input").first.fill("hostile-labels")
-    page.locator("#train-save").click()
-    page.locator("#train-saved").get_by_text("hostile-labels").wait_for()
-    open_tab(page, "Text classification")
-    pick(page, "#sentiment-head", "hostile-labels")
-    page.locator("#sentiment-text textarea").fill("a wonderful and moving film")
-    page.locator("#sentiment-run").click()
+    save_and_classify(page, "hostile-labels", "a wonderful and moving film")
     page.locator("#sentiment-summary").get_by_text("hostile-labels").wait_for()
     page.locator("#sentiment-plot .js-plotly-plot").wait_for()
     ticks = page.locator("#sentiment-plot .ytick text").all_text_contents()
