@@ -323,6 +323,9 @@ RECIPES = {r.name: r for r in [
     _r("mentions-lora16-silver", "conll+mentions+silver", "multilabel", "lora", epochs=4, batch_size=32,
        labels=["LOC", "MISC", "ORG", "PER"], note="mentions-lora16 with the NER head's label sets of MRPC's sentences",
        **_LORA),
+    _r("mentions-lora32-silver-e6", "conll+mentions+silver", "multilabel", "lora", epochs=6, batch_size=32,
+       labels=["LOC", "MISC", "ORG", "PER"], note="mentions-lora16-silver with rank 32 and 6 epochs",
+       **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
     _r("conll-lora32-crf-shape-distill", "conll", "token", "lora", "crf", word_shape=True, epochs=6, batch_size=32,
        teacher=str(TEACHERS / "conll-teacher-mpnet"), **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
 ]}
@@ -333,6 +336,7 @@ SHIPPED = {
     "paraphrase-mrpc": "mrpc-lora32-cross",
     "nli-sick": "sick-lora32-cross",
     "ner-conll2003": "conll-lora32-crf-shape",
+    "mentions-conll2003": "mentions-lora16-silver",
 }
 
 #: raw labels of the source files -> the label names the heads use

@@ -74,6 +74,10 @@ def test_the_app_serves_every_task_on_its_backend(cache, tmp_path):
         assert label["label"] == "contradiction"
         spans, *_ = client.predict("ner-conll2003", "Angela Merkel visited Paris.", 0.5, api_name="/ner")
         assert [s["class_or_confidence"].split()[0] for s in spans["value"] if s["class_or_confidence"]] == ["PER", "LOC"]
+        from huggingface_hub import InferenceClient  # the HTTP API, mounted beside the dashboard on the same port
+
+        (top,) = InferenceClient(model=f"{url}v1/models/sentiment-sst2").text_classification("a wonderful film", top_k=1)
+        assert top.label == "positive"
         label, _, summary = client.predict("mentions-conll2003", "Angela Merkel visited Paris.", api_name="/sentiment")
         assert "ftclf-chip" in summary and ">LOC" in summary and ">PER" in summary  # a label set, as chips
     finally:
