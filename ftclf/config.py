@@ -131,12 +131,12 @@ class ModelConfig(_DictIO):
             )
         _choice("pooling", self.pooling, POOLINGS)
         _choice("pair_mode", self.pair_mode, PAIR_MODES)
-        if self.word_shape and not spec.token_level:
+        if self.word_shape and "word_shape" not in spec.options:
             raise ConfigError(
                 f"expected word_shape only with a token-level task, got task {self.task!r}; "
                 "drop word_shape for sequence and pair tasks"
             )
-        self.word_shape = spec.token_level if self.word_shape is None else bool(self.word_shape)
+        self.word_shape = ("word_shape" in spec.options) if self.word_shape is None else bool(self.word_shape)
         self.pair_features = self.pair_mode == "concat" if self.pair_features is None else bool(self.pair_features)
         self._check_labels()
         _positive("max_length", self.max_length, integer=True)

@@ -18,7 +18,7 @@ SEQ = get_task("sequence")
         (dict(task="ranking"), "expected task to be one of sequence, pair, token, multilabel, got 'ranking'"),
         (dict(task="sequence", head="svm"), "expected head to be one of linear, mlp, crf, got 'svm'"),
         (dict(task="sequence", head="crf"), "expected head 'crf' only with a token-level task, got task 'sequence'; use one of linear, mlp"),
-        (dict(task="sequence", pooling="max"), "expected pooling to be one of cls, mean, got 'max'"),
+        (dict(task="sequence", pooling="attention"), "expected pooling to be one of cls, mean, max, got 'attention'"),
         (dict(task="pair", pair_mode="siamese"), "expected pair_mode to be one of cross, concat"),
         (dict(task="sequence", labels=["a"]), "expected at least 2 labels"),
         (dict(task="sequence", labels=["a", "a"]), "expected distinct labels"),

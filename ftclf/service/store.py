@@ -52,7 +52,7 @@ class HeadInfo:
         model = self.meta.model
         return {
             "name": self.name, "task": model.task, "labels": ", ".join(model.labels), "head": model.head,
-            "mode": self.meta.mode, "pair mode": model.pair_mode if model.task_spec.text_pairs else "",
+            "mode": self.meta.mode, "pair mode": model.pair_mode if "pair_mode" in model.task_spec.options else "",
             "encoder": self.meta.encoder.name, "data": str(self.meta.data.get("train", "")),
             "validation": f"{key} {100 * value:.1f}" if value is not None else "",
             "calibration": _calibration_cell(self.meta.calibration),

@@ -45,6 +45,9 @@ class TaskSpec:
     #: every input is two texts
     text_pairs: bool = False
     default_head: str = "linear"
+    #: the ``ModelConfig`` options (besides the head) that mean something for this task: what the Train tab
+    #: shows, what a model card and the Models table describe
+    options: tuple[str, ...] = ("pooling",)
     #: one label id per input, so that examples pair up as same / different label (contrastive
     #: body tuning, ``mode="contrastive"``)
     supports_contrastive: bool = False

@@ -36,6 +36,7 @@ class TokenTask(TaskSpec):
     metric = "f1"
     pipeline_tag = "token-classification"
     widget = "entities"
+    options = ("word_shape",)
     unit = "sentence"
     shown_confidence = "an entity's confidence"
     token_level = True

@@ -23,6 +23,7 @@ class PairTask(TaskSpec):
     Proposition 1.1; ``pair_features`` adds |h_a - h_b| and h_a * h_b)."""
 
     name = "pair"
+    options = ("pooling", "pair_mode", "pair_features")
     name_example = "my-pair-classifier"
     title = "Paraphrase / NLI"
     supports_contrastive = True

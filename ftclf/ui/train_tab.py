@@ -56,8 +56,8 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     """The Train tab's fields (by name) -> what to train, on which data, and how."""
     task, kind = values["task"], values.get("source") or "sample"
     spec = get_task(task)
-    shown = {**values, "pair_features": values.get("pair_features") if spec.text_pairs else None,
-             "word_shape": values.get("word_shape") if spec.token_level else None}  # hidden boxes say nothing
+    shown = {**values, **{k: values.get(k) if k in spec.options else None  # hidden boxes say nothing
+                          for k in ("pair_features", "word_shape")}}
     upload = values.get("upload")
     value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub")}.get(kind)
     columns = ColumnMap(*(values.get(k) or None for k in ("text_column", "text_pair_column", "label_column")))
@@ -171,10 +171,10 @@ def on_task_change(task: str):
         _refresh_teachers(task, None),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
-        gr.Radio(visible=spec.text_pairs),
-        gr.Checkbox(visible=spec.text_pairs),
-        gr.Radio(visible=not spec.token_level),
-        gr.Checkbox(visible=spec.token_level, value=defaults.word_shape),
+        gr.Radio(visible="pair_mode" in spec.options),
+        gr.Checkbox(visible="pair_features" in spec.options),
+        gr.Radio(visible="pooling" in spec.options),
+        gr.Checkbox(visible="word_shape" in spec.options, value=defaults.word_shape),
     )
 
 
