@@ -74,8 +74,8 @@ class DataSource:
         prepare_data(self.task, examples, None, TrainingConfig())  # classes, the validation carve
         rows, counts, counted = get_task(self.task).preview(examples, limit)
         spec = get_task(self.task)
-        columns = [] if path.startswith("hf:") or spec.token_level else peek_columns(path)
-        chosen = detect_columns(columns, self.columns, spec.text_pairs) if columns else ColumnMap()
+        columns = [] if path.startswith("hf:") or not spec.column_roles else peek_columns(path)
+        chosen = detect_columns(columns, self.columns, "text_pair" in spec.column_roles) if columns else ColumnMap()
         return {"rows": rows, "columns": columns, "chosen": chosen, "examples": len(examples), "counts": counts,
                 "counted": counted}
 

@@ -45,6 +45,8 @@ class TaskSpec:
     #: every input is two texts
     text_pairs: bool = False
     default_head: str = "linear"
+    #: the columns it reads from a table (CSV / TSV / JSONL), by role; none: it reads another format (CoNLL)
+    column_roles: tuple[str, ...] = ("text", "label")
     #: the ``ModelConfig`` options (besides the head) that mean something for this task: what the Train tab
     #: shows, what a model card and the Models table describe
     options: tuple[str, ...] = ("pooling",)

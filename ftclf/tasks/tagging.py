@@ -37,6 +37,7 @@ class TokenTask(TaskSpec):
     pipeline_tag = "token-classification"
     widget = "entities"
     options = ("word_shape",)
+    column_roles = ()  # no column pickers: a word and its tag per line (CoNLL), or words and tags lists
     unit = "sentence"
     shown_confidence = "an entity's confidence"
     token_level = True

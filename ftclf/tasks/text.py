@@ -24,6 +24,7 @@ class PairTask(TaskSpec):
 
     name = "pair"
     options = ("pooling", "pair_mode", "pair_features")
+    column_roles = ("text", "text_pair", "label")
     name_example = "my-pair-classifier"
     title = "Paraphrase / NLI"
     supports_contrastive = True

@@ -91,7 +91,7 @@ def _column_dropdowns(task: str, columns: list[str], chosen) -> list:
     spec = get_task(task)
     out = []
     for key, value in zip(COLUMN_LABELS, chosen):
-        shown = bool(columns) and not spec.token_level and (key != "text_pair_column" or spec.text_pairs)
+        shown = bool(columns) and key.removesuffix("_column") in spec.column_roles
         missing = shown and not value
         label = COLUMN_LABELS[key] + (" — pick one (required)" if missing else "")
         out.append(gr.Dropdown(choices=[""] + columns, value=value if value in columns else "", visible=shown,
@@ -124,7 +124,7 @@ def on_preview(values: dict[str, Any]):
             columns = [] if path.startswith("hf:") else peek_columns(path)
         except (FtclfError, OSError):
             columns = []
-        detected = detect_columns(columns, data.columns, get_task(task).text_pairs) if columns else None
+        detected = detect_columns(columns, data.columns, "text_pair" in get_task(task).column_roles) if columns else None
         shown = (detected.text, detected.text_pair, detected.label) if detected else chosen
         notice = _failed(for_browser(str(exc)))
         return (gr.Dataframe(value=[], headers=["(no rows parsed)"]), notice,
