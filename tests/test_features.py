@@ -56,10 +56,10 @@ def test_second_call_is_a_hit_and_a_damaged_file_is_recomputed(tiny_encoder, mon
 def test_rows_per_text_and_per_word(tiny_encoder):
     seq = classifier(tiny_encoder, "sequence")
     features, items = cached(seq, sentiment_examples(5))
-    assert {k: tuple(v.shape) for k, v in features.items()} == {"cls": (5, 64), "mean": (5, 64)}
+    assert {k: tuple(v.shape) for k, v in features.items()} == {"cls": (5, 64), "mean": (5, 64), "max": (5, 64)}
     concat = classifier(tiny_encoder, "pair", pair_mode="concat")
     features, _ = cached(concat, pair_examples(4))
-    assert set(features) == {"cls", "mean", "second.cls", "second.mean"}
+    assert set(features) == {"cls", "mean", "max", "second.cls", "second.mean", "second.max"}
     tok = classifier(tiny_encoder, "token")
     sentences = token_examples(6)
     features, items = cached(tok, sentences)

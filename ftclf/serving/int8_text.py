@@ -19,9 +19,10 @@ def calibration_texts() -> list[str | tuple[str, str]]:
             if isinstance(example, TokenExample):
                 texts.append(" ".join(example.words))
                 continue
-            texts.append(example.text)
-            if example.text_pair:
-                texts += [example.text_pair, (example.text, example.text_pair)]
+            parts = tuple(t for t in example.texts() if t)  # one text, or a pair's two
+            texts += list(parts)
+            if len(parts) == 2:
+                texts.append(tuple(parts))
     return texts
 
 
