@@ -143,22 +143,19 @@ def parse_parameters(payload: dict) -> tuple[int | None, str | None]:
     return top_k, function
 
 
-def label_scores(prediction, task, labels: list[str], top_k: int | None, raw=None, function: str | None = None) -> list[dict]:
-    """One input's ``[{"label", "score"}, ...]``, highest first."""
-    import torch
+def ranked(values: dict[str, float], top_k: int | None) -> list[dict]:
+    """``[{"label", "score"}, ...]`` highest first (the first ``top_k``)."""
+    out = sorted(({"label": k, "score": float(v)} for k, v in values.items()), key=lambda r: -r["score"])
+    return out if top_k is None else out[:top_k]
 
-    own = task.probability_function
-    if raw is not None and function in ("none", "softmax", "sigmoid") and function != own:
-        scores = raw if function == "none" else (raw.softmax(-1) if function == "softmax" else torch.sigmoid(raw))
-        values = dict(zip(labels, scores.tolist()))
-    else:
-        values = prediction.probabilities
-    ranked = sorted(({"label": k, "score": float(v)} for k, v in values.items()), key=lambda r: -r["score"])
-    if top_k is not None:
-        return ranked[:top_k]
-    if isinstance(prediction, MultiLabelPrediction) and function in (None, own):
-        return [r for r in ranked if r["label"] in prediction.labels]  # the labels that reach their thresholds
-    return ranked
+
+def label_scores(prediction, top_k: int | None) -> list[dict]:
+    """One input's labels and calibrated probabilities: every label, or for a multi-label head the labels that
+    reach their thresholds (with ``top_k``: the top k, thresholds aside)."""
+    out = ranked(prediction.probabilities, top_k)
+    if top_k is None and isinstance(prediction, MultiLabelPrediction):
+        return [r for r in out if r["label"] in prediction.labels]
+    return out
 
 
 def entities(prediction) -> list[dict]:
@@ -235,26 +232,27 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
         top_k, function = parse_parameters(payload)
         info = head_info(head)
         try:
-            answers = await run_in_threadpool(answer, store, info, texts, pairs, top_k, function)
+            answers, spans = await run_in_threadpool(answer, store, info, texts, pairs, top_k, function)
         except InputError as exc:
             raise ApiError(400, str(exc)) from None
         except ModelFormatError as exc:
             raise ApiError(404, str(exc)) from None
-        # a text head answers a list per input even for one; the client reads a token head's one input flat
-        return answers if batched or not isinstance(answers[0], list) or info.meta.model.task_spec.pipeline_tag != \
-            "token-classification" else answers[0]
+        # a text head answers a list per input even for one; the client reads one input's entities flat
+        return answers[0] if spans and not batched else answers
 
     return app
 
 
-def answer(store, info, texts, pairs, top_k, function) -> list:
-    """Per input: the label scores of a text head, or the entities of a token head."""
-    task = info.meta.model.task_spec
-    engine = store.engine
+def answer(store, info, texts, pairs, top_k, function) -> tuple[list, bool]:
+    """(per input: the label scores of a text head or the entities of a token head, whether they are entities)."""
+    import torch
+
+    task, engine = info.meta.model.task_spec, store.engine
+    if function not in (None, task.probability_function) and task.pipeline_tag == "text-classification":
+        rows = engine.scores(info.path, texts, pairs)  # raw scores, or the other function of them
+        apply = {"none": lambda z: z, "softmax": lambda z: z.softmax(-1), "sigmoid": torch.sigmoid}[function]
+        return [ranked(dict(zip(info.meta.model.labels, apply(z).tolist())), top_k) for z in rows], False
     predictions = engine.predict(info.path, texts, pairs)
     if isinstance(predictions[0], TokenPrediction):
-        return [entities(p) for p in predictions]
-    raw = engine.scores(info.path, texts, pairs) if function not in (None, task.probability_function) else None
-    labels = info.meta.model.labels
-    return [label_scores(p, task, labels, top_k, None if raw is None else raw[i], function)
-            for i, p in enumerate(predictions)]
+        return [entities(p) for p in predictions], True
+    return [label_scores(p, top_k) for p in predictions], False
