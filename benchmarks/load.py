@@ -3,6 +3,7 @@ gradio_client sessions in threads (each client its own session, as each browser 
 
     python benchmarks/load.py                       # 32 clients x 20 Sentiment requests, then 100 clients x 3 mixed
     python benchmarks/load.py --clients 32 --requests 20 --mix sentiment --driver http
+    python benchmarks/load.py --clients 32 --requests 20 --mix sentiment --driver http api   # the UI path and the API
 
 Each round runs with two load generators: ``http`` (gradio's REST API from one asyncio loop: light)
 and ``gradio_client`` (one Client per simulated user, in threads: what the issue's figures used,
@@ -31,6 +32,15 @@ CALLS = {
     "sentiment": ("/sentiment", lambda i: ("sentiment-sst2", f"a gripping , beautifully acted film number {i}")),
     "pair": ("/pair", lambda i: ("nli-sick", f"A man is playing guitar number {i}.", "Nobody is playing music.")),
     "ner": ("/ner", lambda i: ("ner-conll2003", f"Angela Merkel met Emmanuel Macron in Paris on day {i}.", 0.5)),
+}
+
+
+#: the same calls through the HTTP API (Inference API payloads, straight to the engine: no gradio queue)
+API_CALLS = {
+    "sentiment": lambda i: ("sentiment-sst2", {"inputs": f"a gripping , beautifully acted film number {i}"}),
+    "pair": lambda i: ("nli-sick", {"inputs": {"text": f"A man is playing guitar number {i}.",
+                                               "text_pair": "Nobody is playing music."}}),
+    "ner": lambda i: ("ner-conll2003", {"inputs": f"Angela Merkel met Emmanuel Macron in Paris on day {i}."}),
 }
 
 
@@ -149,6 +159,41 @@ def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dic
     return _summary(clients, requests, mix, wall, latencies, errors)
 
 
+def run_round_api(url: str, clients: int, requests: int, mix: list[str]) -> dict:
+    """The same round through the HTTP API (``POST /v1/models/<head>``, one request per answer), from one
+    asyncio loop."""
+    import asyncio
+
+    import httpx
+
+    latencies: dict[str, list[float]] = {name: [] for name in mix}
+    errors: list[str] = []
+
+    async def call(client: httpx.AsyncClient, name: str, i: int) -> None:
+        head, payload = API_CALLS[name](i)
+        t0 = time.perf_counter()
+        try:
+            answer = await client.post(f"{url}v1/models/{head}", json=payload)
+            answer.raise_for_status()
+            latencies[name].append(time.perf_counter() - t0)
+        except Exception as exc:  # every failure is counted and reported
+            errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+
+    async def client_loop(client, k: int) -> None:
+        for r in range(requests):
+            await call(client, mix[(k + r) % len(mix)], k * requests + r)
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client_loop(client, k) for k in range(clients)))
+            return time.perf_counter() - t0
+
+    wall = asyncio.run(main())
+    return _summary(clients, requests, mix, wall, latencies, errors)
+
+
 def _summary(clients, requests, mix, wall, latencies, errors) -> dict:
     done = sum(len(v) for v in latencies.values())
     per = {}
@@ -175,11 +220,12 @@ def main() -> int:
     parser.add_argument("--mix", nargs="*", default=["sentiment", "sentiment+pair+ner"],
                         help="one per round: endpoints joined by +")
     parser.add_argument("--backend", help="FTCLF_BACKEND for the app (default: the app's own)")
-    parser.add_argument("--driver", choices=("http", "gradio_client"), nargs="*", default=["http", "gradio_client"],
-                        help="load generators to run each round with (gradio_client costs ~65 ms of client CPU per request)")
+    parser.add_argument("--driver", choices=("http", "gradio_client", "api"), nargs="*", default=["http", "gradio_client"],
+                        help="load generators to run each round with (gradio_client costs ~65 ms of client CPU per request; "
+                             "api: the HTTP API at /v1/models, no gradio queue)")
     args = parser.parse_args()
     port = free_port()
-    proc = start_app(port, {"FTCLF_BACKEND": args.backend} if args.backend else {})
+    proc = start_app(port, {"FTCLF_API_RATE": "0", **({"FTCLF_BACKEND": args.backend} if args.backend else {})})
     url = f"http://127.0.0.1:{port}/"
     report = {"start_s": proc.start_seconds}
     try:
@@ -194,7 +240,7 @@ def main() -> int:
         for driver in args.driver:
             for clients, requests, mix in zip(args.clients, args.requests, args.mix):
                 cpu0 = _cpu(proc.pid)
-                run = run_round_http if driver == "http" else run_round
+                run = {"http": run_round_http, "api": run_round_api}.get(driver, run_round)
                 rounds.append({"driver": driver, **run(url, clients, requests, mix.split("+"))})
                 rounds[-1]["server_cores"] = (_cpu(proc.pid) - cpu0) / rounds[-1]["wall_s"]
                 rounds[-1]["rss_after_mb"] = rss_mb(proc.pid)
