@@ -63,12 +63,12 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def start_app(port: int, env_extra: dict) -> subprocess.Popen:
+def start_app(port: int, env_extra: dict, script: str = "app.py") -> subprocess.Popen:
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "FTCLF_USER_HEADS": tempfile.mkdtemp(prefix="ftclf-load-"), **env_extra}
     log = open(Path(tempfile.gettempdir()) / f"ftclf-load-{port}.log", "w")  # noqa: SIM115 (the app's log)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, script], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     while True:
         try:
@@ -76,7 +76,7 @@ def start_app(port: int, env_extra: dict) -> subprocess.Popen:
                 break
         except OSError:
             if proc.poll() is not None or time.perf_counter() - t0 > 180:
-                raise RuntimeError(f"app.py did not start; see {log.name}") from None
+                raise RuntimeError(f"{script} did not start; see {log.name}") from None
             time.sleep(0.2)
     proc.start_seconds = time.perf_counter() - t0
     return proc
@@ -223,7 +223,20 @@ def main() -> int:
     parser.add_argument("--driver", choices=("http", "gradio_client", "api"), nargs="*", default=["http", "gradio_client"],
                         help="load generators to run each round with (gradio_client costs ~65 ms of client CPU per request; "
                              "api: the HTTP API at /v1/models, no gradio queue)")
+    parser.add_argument("--floor", action="store_true",
+                        help="first measure benchmarks/floor_app.py (the same inputs and outputs answering constants) "
+                             "with the http driver, and report every round's requests/s and p95 against it")
     args = parser.parse_args()
+    floor = None
+    if args.floor:
+        fport = free_port()
+        fproc = start_app(fport, {}, "benchmarks/floor_app.py")
+        try:
+            run_round_http(f"http://127.0.0.1:{fport}/", 4, 5, ["sentiment"])  # warm
+            floor = run_round_http(f"http://127.0.0.1:{fport}/", args.clients[0], args.requests[0], ["sentiment"])
+        finally:
+            fproc.terminate()
+            fproc.wait(timeout=30)
     port = free_port()
     proc = start_app(port, {"FTCLF_API_RATE": "0", **({"FTCLF_BACKEND": args.backend} if args.backend else {})})
     url = f"http://127.0.0.1:{port}/"
@@ -258,6 +271,16 @@ def main() -> int:
         for name, e in r["endpoints"].items():
             print(f"| {r['driver']} | {r['clients']} x {r['requests_per_client']} | {name} | {e['n']} | {e['p50_ms']:.0f} | "
                   f"{e['p95_ms']:.0f} | {e['max_ms']:.0f} | {r['req_per_s']:.1f} | {r['server_cores']:.2f} | {r['errors']} |")
+    if floor is not None:
+        f95 = floor["endpoints"]["sentiment"]["p95_ms"]
+        print(f"\nfloor app (constants), http, {floor['clients']} x {floor['requests_per_client']}: "
+              f"{floor['req_per_s']:.1f} req/s, p95 {f95:.0f} ms")
+        print("| driver | req/s ÷ floor's | p95 ÷ floor's |\n|---|---|---|")
+        for r in report["rounds"]:
+            if r["mix"] == ["sentiment"]:
+                print(f"| {r['driver']} | {r['req_per_s'] / floor['req_per_s']:.2f} | "
+                      f"{r['endpoints']['sentiment']['p95_ms'] / f95:.2f} |")
+        report["floor"] = floor
     print(json.dumps(report))
     errored = [r for r in report["rounds"] if r["errors"]]
     if errored:  # the figures are quoted as "0 server errors": a run with any is a failed run
