@@ -117,9 +117,9 @@ def run_round(url: str, clients: int, requests: int, mix: list[str]) -> dict:
     return _summary(clients, requests, mix, wall, latencies, errors)
 
 
-def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dict:
-    """The same round through gradio's REST API (``POST /gradio_api/call/<api>`` then read the event
-    stream), from one asyncio loop: a light client, so the server, not the load generator, is measured."""
+def _run_async(clients: int, requests: int, mix: list[str], request) -> dict:
+    """A closed-loop round from one asyncio loop (a light client, so the server, not the load generator, is
+    measured): ``await request(client, name, i, user)`` makes one call; its latency and any failure are counted."""
     import asyncio
 
     import httpx
@@ -127,26 +127,17 @@ def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dic
     latencies: dict[str, list[float]] = {name: [] for name in mix}
     errors: list[str] = []
 
-    async def call(client: httpx.AsyncClient, name: str, i: int, session: str) -> None:
-        api, args = CALLS[name]
+    async def call(client: httpx.AsyncClient, name: str, i: int, user: int) -> None:
         t0 = time.perf_counter()
         try:
-            posted = await client.post(f"{url}gradio_api/call{api}", json={"data": list(args(i)), "session_hash": session})
-            event = posted.json()["event_id"]
-            async with client.stream("GET", f"{url}gradio_api/call{api}/{event}") as stream:
-                async for line in stream.aiter_lines():
-                    if line.startswith("event: error"):
-                        raise RuntimeError(line)
-                    if line.startswith("event: complete"):
-                        break
+            await request(client, name, i, user)
             latencies[name].append(time.perf_counter() - t0)
         except Exception as exc:  # every failure is counted and reported
             errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
 
     async def client_loop(client, k: int) -> None:
-        session = f"load-{k}-{os.getpid()}"  # one session per simulated user, as one browser tab has
         for r in range(requests):
-            await call(client, mix[(k + r) % len(mix)], k * requests + r, session)
+            await call(client, mix[(k + r) % len(mix)], k * requests + r, k)
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
@@ -157,41 +148,35 @@ def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dic
 
     wall = asyncio.run(main())
     return _summary(clients, requests, mix, wall, latencies, errors)
+
+
+def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dict:
+    """The same round through gradio's REST API (``POST /gradio_api/call/<api>`` then read the event
+    stream), one session per simulated user, as one browser tab has."""
+
+    async def request(client, name: str, i: int, user: int) -> None:
+        api, args = CALLS[name]
+        session = f"load-{user}-{os.getpid()}"
+        posted = await client.post(f"{url}gradio_api/call{api}", json={"data": list(args(i)), "session_hash": session})
+        event = posted.json()["event_id"]
+        async with client.stream("GET", f"{url}gradio_api/call{api}/{event}") as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event: error"):
+                    raise RuntimeError(line)
+                if line.startswith("event: complete"):
+                    break
+
+    return _run_async(clients, requests, mix, request)
 
 
 def run_round_api(url: str, clients: int, requests: int, mix: list[str]) -> dict:
-    """The same round through the HTTP API (``POST /v1/models/<head>``, one request per answer), from one
-    asyncio loop."""
-    import asyncio
+    """The same round through the HTTP API (``POST /v1/models/<head>``, one request per answer)."""
 
-    import httpx
-
-    latencies: dict[str, list[float]] = {name: [] for name in mix}
-    errors: list[str] = []
-
-    async def call(client: httpx.AsyncClient, name: str, i: int) -> None:
+    async def request(client, name: str, i: int, user: int) -> None:
         head, payload = API_CALLS[name](i)
-        t0 = time.perf_counter()
-        try:
-            answer = await client.post(f"{url}v1/models/{head}", json=payload)
-            answer.raise_for_status()
-            latencies[name].append(time.perf_counter() - t0)
-        except Exception as exc:  # every failure is counted and reported
-            errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+        (await client.post(f"{url}v1/models/{head}", json=payload)).raise_for_status()
 
-    async def client_loop(client, k: int) -> None:
-        for r in range(requests):
-            await call(client, mix[(k + r) % len(mix)], k * requests + r)
-
-    async def main() -> float:
-        limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
-        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-            t0 = time.perf_counter()
-            await asyncio.gather(*(client_loop(client, k) for k in range(clients)))
-            return time.perf_counter() - t0
-
-    wall = asyncio.run(main())
-    return _summary(clients, requests, mix, wall, latencies, errors)
+    return _run_async(clients, requests, mix, request)
 
 
 def _summary(clients, requests, mix, wall, latencies, errors) -> dict:
