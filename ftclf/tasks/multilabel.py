@@ -170,7 +170,7 @@ class MultiLabelTask(TaskSpec):
         from ..label_calibration import multi_hot
 
         y = multi_hot(gold, len(labels))
-        scores = torch.stack(list(probs)).double().numpy() if not torch.is_tensor(probs) else probs.double().numpy()
+        scores = torch.stack(list(probs)).double().numpy()  # rows: a list of them, or a (texts, labels) tensor
         return {"lrap": float(label_ranking_average_precision_score(y, scores))} if len(y) else {}
 
     def gold_ids(self, examples, label2id):
