@@ -206,7 +206,8 @@ class Recipe:
 
 
 def _r(name, data, task, mode, head="linear", note="", unlabeled=None, **kw):
-    model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "max_length", "labels", "encoder")}
+    model_kw = {k: kw.pop(k) for k in list(kw) if k in ("pooling", "pair_mode", "pair_features", "word_shape", "case_markers", "max_length", "labels",
+                                                      "encoder")}
     if task == "token":
         model_kw.setdefault("word_shape", False)  # the recipes name word shapes where they use them
     labels = {"sst2": ["negative", "positive"], "mrpc": ["not_paraphrase", "paraphrase"]}.get(data.split("+")[0])
@@ -323,6 +324,9 @@ RECIPES = {r.name: r for r in [
     _r("mentions-lora16-silver", "conll+mentions+silver", "multilabel", "lora", epochs=4, batch_size=32,
        labels=["LOC", "MISC", "ORG", "PER"], note="mentions-lora16 with the NER head's label sets of MRPC's sentences",
        **_LORA),
+    _r("mentions-lora16-silver-case", "conll+mentions+silver", "multilabel", "lora", epochs=4, batch_size=32,
+       labels=["LOC", "MISC", "ORG", "PER"], case_markers=True,
+       note="mentions-lora16-silver with a marker token before every capitalised word", **_LORA),
     _r("mentions-lora32-silver-e6", "conll+mentions+silver", "multilabel", "lora", epochs=6, batch_size=32,
        labels=["LOC", "MISC", "ORG", "PER"], note="mentions-lora16-silver with rank 32 and 6 epochs",
        **{**_LORA, "lora_r": 32, "lora_alpha": 64}),
@@ -336,7 +340,7 @@ SHIPPED = {
     "paraphrase-mrpc": "mrpc-lora32-cross",
     "nli-sick": "sick-lora32-cross",
     "ner-conll2003": "conll-lora32-crf-shape",
-    "mentions-conll2003": "mentions-lora16-silver",
+    "mentions-conll2003": "mentions-lora16-silver-case",
 }
 
 #: raw labels of the source files -> the label names the heads use

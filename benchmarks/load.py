@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -117,10 +118,12 @@ def run_round(url: str, clients: int, requests: int, mix: list[str]) -> dict:
     return _summary(clients, requests, mix, wall, latencies, errors)
 
 
-def _run_async(clients: int, requests: int, mix: list[str], request) -> dict:
+def _run_async(clients: int, requests: int, mix: list[str], request, think: float = 0.0) -> dict:
     """A closed-loop round from one asyncio loop (a light client, so the server, not the load generator, is
-    measured): ``await request(client, name, i, user)`` makes one call; its latency and any failure are counted."""
+    measured): ``await request(client, name, i, user)`` makes one call; its latency and any failure are counted.
+    ``think``: each user waits that many seconds (uniformly 0.5x to 1.5x) between its calls, as people do."""
     import asyncio
+    import random
 
     import httpx
 
@@ -136,8 +139,13 @@ def _run_async(clients: int, requests: int, mix: list[str], request) -> dict:
             errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
 
     async def client_loop(client, k: int) -> None:
+        pause = random.Random(k)
+        if think:
+            await asyncio.sleep(pause.uniform(0, think))  # users arrive spread out, not all at once
         for r in range(requests):
             await call(client, mix[(k + r) % len(mix)], k * requests + r, k)
+            if think:
+                await asyncio.sleep(pause.uniform(0.5 * think, 1.5 * think))
 
     async def main() -> float:
         limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
@@ -150,13 +158,15 @@ def _run_async(clients: int, requests: int, mix: list[str], request) -> dict:
     return _summary(clients, requests, mix, wall, latencies, errors)
 
 
-def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dict:
+def run_round_http(url: str, clients: int, requests: int, mix: list[str], think: float = 0.0,
+                   fresh_sessions: bool = False) -> dict:
     """The same round through gradio's REST API (``POST /gradio_api/call/<api>`` then read the event
-    stream), one session per simulated user, as one browser tab has."""
+    stream), one session per simulated user, as one browser tab has (``fresh_sessions``: a new session for
+    every request, as many visitors who each ask once)."""
 
     async def request(client, name: str, i: int, user: int) -> None:
         api, args = CALLS[name]
-        session = f"load-{user}-{os.getpid()}"
+        session = f"load-{i if fresh_sessions else user}-{os.getpid()}"
         posted = await client.post(f"{url}gradio_api/call{api}", json={"data": list(args(i)), "session_hash": session})
         event = posted.json()["event_id"]
         async with client.stream("GET", f"{url}gradio_api/call{api}/{event}") as stream:
@@ -166,17 +176,78 @@ def run_round_http(url: str, clients: int, requests: int, mix: list[str]) -> dic
                 if line.startswith("event: complete"):
                     break
 
-    return _run_async(clients, requests, mix, request)
+    return _run_async(clients, requests, mix, request, think)
 
 
-def run_round_api(url: str, clients: int, requests: int, mix: list[str]) -> dict:
-    """The same round through the HTTP API (``POST /v1/models/<head>``, one request per answer)."""
+def run_round_api(url: str, clients: int, requests: int, mix: list[str], think: float = 0.0,
+                  fresh_sessions: bool = False) -> dict:
+    """The same round through the HTTP API (``POST /v1/models/<head>``, one request per answer; it has no
+    sessions)."""
 
     async def request(client, name: str, i: int, user: int) -> None:
         head, payload = API_CALLS[name](i)
         (await client.post(f"{url}v1/models/{head}", json=payload)).raise_for_status()
 
-    return _run_async(clients, requests, mix, request)
+    return _run_async(clients, requests, mix, request, think)
+
+
+class Profile:
+    """py-spy sampling the app while a round runs (``--profile DIR``): raw stacks to DIR/<round>.txt, and the
+    functions that hold the CPU summarised (own samples, and samples with the function on the stack)."""
+
+    def __init__(self, directory: Path | None, pid: int) -> None:
+        self.directory, self.pid, self.proc = directory, pid, None
+
+    def start(self, name: str) -> None:
+        if self.directory is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.out = self.directory / f"{name}.txt"
+        self.proc = subprocess.Popen(["py-spy", "record", "--pid", str(self.pid), "--format", "raw", "--rate", "200",
+                                      "--nonblocking", "--output", str(self.out)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy attaches
+
+    def stop(self) -> dict | None:
+        if self.proc is None:
+            return None
+        import signal
+
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        self.proc = None
+        return summarise_stacks(self.out.read_text().splitlines())
+
+
+#: where a sampled stack's time is charged (the first match from the innermost frame outwards)
+PROFILE_GROUPS = (
+    ("onnxruntime run", ("onnxruntime",)), ("torch", ("torch/",)), ("tokenizer", ("tokenizers", "tokenization_utils")),
+    ("ftclf serving", ("ftclf/serving",)), ("ftclf ui / charts", ("ftclf/ui",)), ("ftclf other", ("ftclf/",)),
+    ("plotly", ("plotly",)), ("gradio queue / processing", ("gradio/",)), ("pydantic / fastapi / starlette",
+    ("pydantic", "fastapi", "starlette")), ("uvicorn / h11 / anyio", ("uvicorn", "h11", "anyio", "httptools")),
+    ("asyncio", ("asyncio",)), ("json", ("json", "orjson")),
+)
+
+
+def summarise_stacks(lines: list[str], top: int = 15) -> dict:
+    """py-spy raw lines ("function (file:line);…;… count", outermost first) -> samples per group and the busiest functions."""
+    groups: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n, frames = int(count), stack.split(";")
+        total += n
+        inner = re.sub(r":\d+\)$", ")", frames[-1])  # "function (path/file.py)", every line of it together
+        own[inner] = own.get(inner, 0) + n
+        group = next((g for frame in reversed(frames) for g, keys in PROFILE_GROUPS if any(k in frame for k in keys)),
+                     "other")
+        groups[group] = groups.get(group, 0) + n
+    share = {g: n / max(1, total) for g, n in sorted(groups.items(), key=lambda kv: -kv[1])}
+    busiest = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    return {"samples": total, "groups": share, "own": [(f, n / max(1, total)) for f, n in busiest]}
 
 
 def _summary(clients, requests, mix, wall, latencies, errors) -> dict:
@@ -208,6 +279,12 @@ def main() -> int:
     parser.add_argument("--driver", choices=("http", "gradio_client", "api"), nargs="*", default=["http", "gradio_client"],
                         help="load generators to run each round with (gradio_client costs ~65 ms of client CPU per request; "
                              "api: the HTTP API at /v1/models, no gradio queue)")
+    parser.add_argument("--think", type=float, nargs="*", default=[],
+                        help="per round: seconds each user waits between calls (default 0: closed loop)")
+    parser.add_argument("--fresh-sessions", action="store_true",
+                        help="a new gradio session for every request (RSS over many distinct visitors)")
+    parser.add_argument("--profile", type=Path, help="sample the app with py-spy during every round: raw stacks "
+                        "to this folder, a summary of where the server's CPU went printed per round")
     parser.add_argument("--floor", action="store_true",
                         help="first measure benchmarks/floor_app.py (the same inputs and outputs answering constants) "
                              "with the http driver, and report every round's requests/s and p95 against it")
@@ -235,13 +312,18 @@ def main() -> int:
             Client(url, verbose=False).predict(*CALLS[name][1](0), api_name=CALLS[name][0])
         report["rss_warm_mb"] = rss_mb(proc.pid)
         rounds = []
+        profile = Profile(args.profile, proc.pid)
+        thinks = args.think + [0.0] * (len(args.clients) - len(args.think))
         for driver in args.driver:
-            for clients, requests, mix in zip(args.clients, args.requests, args.mix):
+            for clients, requests, mix, think in zip(args.clients, args.requests, args.mix, thinks):
                 cpu0 = _cpu(proc.pid)
+                extra = {"think": think, "fresh_sessions": args.fresh_sessions} if driver != "gradio_client" else {}
                 run = {"http": run_round_http, "api": run_round_api}.get(driver, run_round)
-                rounds.append({"driver": driver, **run(url, clients, requests, mix.split("+"))})
+                profile.start(f"{driver}-{clients}x{requests}-{mix}")
+                rounds.append({"driver": driver, "think_s": think, **run(url, clients, requests, mix.split("+"), **extra)})
                 rounds[-1]["server_cores"] = (_cpu(proc.pid) - cpu0) / rounds[-1]["wall_s"]
                 rounds[-1]["rss_after_mb"] = rss_mb(proc.pid)
+                rounds[-1]["profile"] = profile.stop()
         report["rounds"] = rounds
         time.sleep(10)
         report["rss_after_pause_mb"] = rss_mb(proc.pid)
@@ -250,12 +332,25 @@ def main() -> int:
         proc.wait(timeout=30)
     print(f"start {report['start_s']:.1f} s, first prediction {report['start_to_first_prediction_s']:.1f} s after "
           f"start; RSS warm {report['rss_warm_mb']:.0f} MB, after the rounds and a pause {report['rss_after_pause_mb']:.0f} MB")
-    print("| driver | clients x requests | endpoint | n | p50 ms | p95 ms | max ms | req/s (round) | server CPU cores | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| driver | clients x requests | think s | endpoint | n | p50 ms | p95 ms | max ms | req/s (round) | "
+          "server CPU cores | RSS after MB | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in report["rounds"]:
         for name, e in r["endpoints"].items():
-            print(f"| {r['driver']} | {r['clients']} x {r['requests_per_client']} | {name} | {e['n']} | {e['p50_ms']:.0f} | "
-                  f"{e['p95_ms']:.0f} | {e['max_ms']:.0f} | {r['req_per_s']:.1f} | {r['server_cores']:.2f} | {r['errors']} |")
+            print(f"| {r['driver']} | {r['clients']} x {r['requests_per_client']} | {r['think_s']:g} | {name} | {e['n']} | "
+                  f"{e['p50_ms']:.0f} | {e['p95_ms']:.0f} | {e['max_ms']:.0f} | {r['req_per_s']:.1f} | "
+                  f"{r['server_cores']:.2f} | {r['rss_after_mb']:.0f} | {r['errors']} |")
+    for r in report["rounds"]:
+        if r["profile"]:
+            p = r["profile"]
+            print(f"\nwhere the server's CPU went, {r['driver']} {r['clients']} x {r['requests_per_client']} "
+                  f"({p['samples']} samples of busy threads):")
+            print("| group | share |\n|---|---|")
+            for group, share in p["groups"].items():
+                print(f"| {group} | {share:.1%} |")
+            print("| busiest function (own samples) | share |\n|---|---|")
+            for frame, share in p["own"]:
+                print(f"| `{frame}` | {share:.1%} |")
     if floor is not None:
         f95 = floor["endpoints"]["sentiment"]["p95_ms"]
         print(f"\nfloor app (constants), http, {floor['clients']} x {floor['requests_per_client']}: "

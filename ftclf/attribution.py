@@ -30,7 +30,7 @@ from . import iob
 from .calibration import entity_confidence
 from .data import Example
 from .errors import ConfigError, InputError
-from .tokenization import Batch, collate, split_words
+from .tokenization import Batch, collate, split_words, token_offsets
 
 METHODS = ("occlusion", "integrated_gradients")
 #: what :func:`attribute` uses when no method is named (see docs: Attributions, for why)
@@ -203,12 +203,12 @@ def _read_words(clf, example, first, second) -> tuple[set[int], set[int]]:
     """The words of each text that reach the encoder (at least one of their tokens survives truncation)."""
     item = clf.task.encode(clf.tokenizer, [example], clf.model_config, clf.max_length)[0]
     if second is not None and item.second is None:  # [CLS] a [SEP] b [SEP]
-        owner_a, owner_b = _pair_owner(clf.tokenizer, item.input_ids, example.text, example.text_pair, first, second)
+        owner_a, owner_b = _pair_owner(clf, item.input_ids, example.text, example.text_pair, first, second)
         return set(owner_a) - {-1}, set(owner_b) - {-1}
-    read_a = set(_token_words(clf.tokenizer, item.input_ids, example.text, first)) - {-1}
+    read_a = set(_token_words(clf, item.input_ids, example.text, first)) - {-1}
     if second is None:
         return read_a, set()
-    return read_a, set(_token_words(clf.tokenizer, item.second.input_ids, example.text_pair, second)) - {-1}
+    return read_a, set(_token_words(clf, item.second.input_ids, example.text_pair, second)) - {-1}
 
 
 # ------------------------------------------------------------------------------ token heads
@@ -314,10 +314,10 @@ def _owners(offsets, words, keep=None) -> list[int]:
     return owner
 
 
-def _token_words(tokenizer, item_ids: list[int], text: str, words) -> list[int]:
-    """The word of every token position of an encoded text (-1: special)."""
-    enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=len(item_ids))
-    return _owners(enc["offset_mapping"][: len(item_ids)], words)
+def _token_words(clf, item_ids: list[int], text: str, words) -> list[int]:
+    """The word of every token position of an encoded text (-1: special, case marker)."""
+    offsets, _ = token_offsets(clf.tokenizer, text, None, len(item_ids), clf.model_config.case_markers)
+    return _owners(offsets, words)
 
 
 def _per_word(token_scores: torch.Tensor, owner: list[int], n_words: int) -> list[float]:
@@ -349,21 +349,20 @@ def _ig_text(clf, example, first, second, goal, steps):
     token_scores = [a.sum(-1)[0].detach() for a in attributions]
     ids = items[0].input_ids
     if together:  # [CLS] a [SEP] b [SEP]: one row, the two texts told apart by their segment
-        owner_a = _pair_owner(clf.tokenizer, ids, example.text, example.text_pair, first, second)
+        owner_a = _pair_owner(clf, ids, example.text, example.text_pair, first, second)
         return (_per_word(token_scores[0], owner_a[0], len(first)), _per_word(token_scores[0], owner_a[1], len(second)),
                 float(delta.sum()))
-    scores_a = _per_word(token_scores[0], _token_words(clf.tokenizer, ids, example.text, first), len(first))
+    scores_a = _per_word(token_scores[0], _token_words(clf, ids, example.text, first), len(first))
     scores_b = None
     if second is not None:
         second_ids = items[0].second.input_ids
-        scores_b = _per_word(token_scores[1], _token_words(clf.tokenizer, second_ids, example.text_pair, second), len(second))
+        scores_b = _per_word(token_scores[1], _token_words(clf, second_ids, example.text_pair, second), len(second))
     return scores_a, scores_b, float(delta.sum())
 
 
-def _pair_owner(tokenizer, ids, text, pair, first, second):
+def _pair_owner(clf, ids, text, pair, first, second):
     """Token positions of a jointly encoded pair -> (word of the first text, word of the second)."""
-    enc = tokenizer(text, pair, return_offsets_mapping=True, truncation=True, max_length=len(ids))
-    offsets, sequence = enc["offset_mapping"][: len(ids)], enc.sequence_ids()
+    offsets, sequence = token_offsets(clf.tokenizer, text, pair, len(ids), clf.model_config.case_markers)
     return (_owners(offsets, first, lambda i: sequence[i] == 0), _owners(offsets, second, lambda i: sequence[i] == 1))
 
 

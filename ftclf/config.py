@@ -114,6 +114,8 @@ class ModelConfig(_DictIO):
     dropout: float = _opt(0.1, "dropout before the head's last layer")
     word_shape: bool | None = _opt(None, "token tasks: join a learned word-shape embedding (Xx, XX, x, d …) to each "
                                          "word vector, the case cue an uncased encoder drops (default: on)")
+    case_markers: bool = _opt(False, "text tasks: put a marker token before every capitalised word, the case cue "
+                                     "an uncased encoder's tokenizer drops")
     max_length: int = _opt(128, "maximum tokens per encoder pass (longer texts are truncated, long sentences windowed)")
     encoder: str = _opt(DEFAULT_ENCODER, "hub id or local directory of the encoder (default: the embedded all-MiniLM-L6-v2)")
     #: raw label values of the source data -> label names (e.g. {"0": "negative"}), so that
@@ -136,6 +138,12 @@ class ModelConfig(_DictIO):
                 f"expected word_shape only with a token-level task, got task {self.task!r}; "
                 "drop word_shape for sequence and pair tasks"
             )
+        if self.case_markers and "case_markers" not in spec.options:
+            raise ConfigError(
+                f"expected case_markers only with a text task, got task {self.task!r}; token tasks see the case "
+                "through word_shape: drop case_markers"
+            )
+        self.case_markers = bool(self.case_markers)
         self.word_shape = ("word_shape" in spec.options) if self.word_shape is None else bool(self.word_shape)
         self.pair_features = self.pair_mode == "concat" if self.pair_features is None else bool(self.pair_features)
         self._check_labels()

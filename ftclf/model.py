@@ -21,9 +21,9 @@ from .calibration import Calibration
 from .card import model_card
 from .config import ModelConfig, TrainingConfig
 from .encoders import Encoder, load_encoder
-from .errors import EncoderMismatchError, FtclfError, ModelFormatError
+from .errors import ConfigError, EncoderMismatchError, FtclfError, ModelFormatError
 from .heads import get_head
-from .tokenization import WORD_SHAPES, Batch
+from .tokenization import WORD_SHAPES, Batch, case_marker_ids
 
 ENCODER_PREFIX = "encoder."
 WORD_SHAPE_DIM = 16
@@ -52,6 +52,11 @@ class Classifier(nn.Module):
         self.data_info: dict = {}
         #: how the head's scores become calibrated probabilities (``ftclf.calibration``); None: plain softmax
         self.calibration: Calibration | None = None
+        if config.case_markers:
+            try:
+                case_marker_ids(self.tokenizer)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
         in_features = self.task.in_features(encoder.hidden_size, config)
         self.shape_embedding = None
         if config.word_shape:

@@ -122,17 +122,22 @@ def _type_ids(tokenizer, row) -> list[int] | None:
 
 def encode_texts(
     tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, apart: bool = False,
+    case_markers: bool = False,
 ) -> list[Item]:
     """Texts (and second texts) to items, truncated to ``max_length`` tokens with a flag.
 
     Together: one sequence ``[CLS] a [SEP] b [SEP]``. ``apart``: a and b encoded on their own, b
-    as the item's ``second``.
+    as the item's ``second``. ``case_markers``: a marker token before every capitalised word (see
+    :func:`marked_tokens`).
     """
     if pairs is not None and apart:
-        firsts, seconds = encode_texts(tokenizer, texts, None, max_length), encode_texts(tokenizer, pairs, None, max_length)
+        firsts = encode_texts(tokenizer, texts, None, max_length, case_markers=case_markers)
+        seconds = encode_texts(tokenizer, pairs, None, max_length, case_markers=case_markers)
         for a, b in zip(firsts, seconds):
             a.second, a.truncated = b, a.truncated or b.truncated
         return firsts
+    if case_markers:
+        return _encode_marked(tokenizer, texts, pairs, max_length)
     full = tokenizer(list(texts), None if pairs is None else list(pairs), truncation=False, verbose=False)
     rows = [{k: full[k][i] for k in full} for i in range(len(texts))]
     too_long = [i for i, row in enumerate(rows) if len(row["input_ids"]) > max_length]
@@ -144,6 +149,94 @@ def encode_texts(
             rows[i] = {k: cut[k][j] for k in cut}
     long = set(too_long)
     return [Item(row["input_ids"], _type_ids(tokenizer, row), i, i in long) for i, row in enumerate(rows)]
+
+
+#: the tokens put before a Capitalised and an ALL-CAPITALS word when ``case_markers`` is on: rare symbols the
+#: encoder has trained embeddings for, so that an uncased encoder sees the case its tokenizer lowercases away
+CASE_MARKERS = ("†", "‡")
+
+
+def case_marker_ids(tokenizer) -> list[int]:
+    """The ids of CASE_MARKERS; a ValueError when the tokenizer lacks either."""
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in CASE_MARKERS]
+    if tokenizer.unk_token_id in ids or None in ids:
+        raise ValueError(f"expected the case-marker tokens {' '.join(CASE_MARKERS)} in the encoder's vocabulary, found "
+                         "them unknown; turn case_markers off for this encoder (a cased encoder does not need them)")
+    return ids
+
+
+def _case(text: str, start: int) -> int:
+    """0: the token at ``start`` does not begin a capitalised word; 1: Capitalised; 2: ALL CAPITALS."""
+    if start >= len(text) or not text[start].isupper() or (start > 0 and text[start - 1].isalnum()):
+        return 0
+    end = start
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    letters = [ch for ch in text[start:end] if ch.isalpha()]
+    return 2 if len(letters) > 1 and all(ch.isupper() for ch in letters) else 1
+
+
+def marked_tokens(tokenizer, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """Each text's token ids without specials, a case marker before the first piece of every capitalised
+    word, and each position's character offsets (a marker's are empty, at its word's start)."""
+    markers = case_marker_ids(tokenizer)
+    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    out = []
+    for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"]):
+        marked, spans = [], []
+        for tok, (s, e) in zip(ids, offsets):
+            kind = _case(text, s) if e > s else 0
+            if kind:
+                marked.append(markers[kind - 1])
+                spans.append((s, s))
+            marked.append(tok)
+            spans.append((s, e))
+        out.append((marked, spans))
+    return out
+
+
+def _kept(a: int, b: int, budget: int) -> tuple[int, int]:
+    """How many tokens of a and of b fit ``budget`` when the longer is cut first (``longest_first``)."""
+    if a + b <= budget:
+        return a, b
+    keep_a = min(a, max(budget - b, (budget + 1) // 2))
+    return keep_a, min(b, budget - keep_a)
+
+
+def _layout(tokenizer, first, second, max_length: int):
+    """(ids, type ids, offsets, sequence ids, truncated) of one marked text (and pair): ``first`` and
+    ``second`` as :func:`marked_tokens` gives them (``second`` None: a single text)."""
+    (a, a_spans), (b, b_spans) = first, second or ([], [])
+    paired = second is not None
+    ka, kb = _kept(len(a), len(b), max_length - (3 if paired else 2))
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    ids = [cls] + a[:ka] + [sep] + (b[:kb] + [sep] if paired else [])
+    spans = [(0, 0)] + a_spans[:ka] + [(0, 0)] + (b_spans[:kb] + [(0, 0)] if paired else [])
+    sequence = [None] + [0] * ka + [None] + ([1] * kb + [None] if paired else [])
+    types = [0] * (ka + 2) + ([1] * (kb + 1) if paired else [])
+    return ids, types, spans, sequence, ka < len(a) or kb < len(b)
+
+
+def _encode_marked(tokenizer, texts, pairs, max_length) -> list[Item]:
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    firsts = marked_tokens(tokenizer, texts)
+    seconds = marked_tokens(tokenizer, pairs) if pairs is not None else [None] * len(firsts)
+    items = []
+    for i, (first, second) in enumerate(zip(firsts, seconds)):
+        ids, types, _, _, cut = _layout(tokenizer, first, second, max_length)
+        items.append(Item(ids, types if with_types else None, i, cut))
+    return items
+
+
+def token_offsets(tokenizer, text: str, pair: str | None, n: int, case_markers: bool = False):
+    """Character offsets and sequence ids (0: text, 1: pair, None: special) of the ``n`` positions of an
+    encoded text (pair), as :func:`encode_texts` laid them out."""
+    if case_markers:
+        second = marked_tokens(tokenizer, [pair])[0] if pair is not None else None
+        _, _, spans, sequence, _ = _layout(tokenizer, marked_tokens(tokenizer, [text])[0], second, n)
+        return spans[:n], sequence[:n]
+    enc = tokenizer(text, pair, return_offsets_mapping=True, truncation=True, max_length=n)
+    return enc["offset_mapping"][:n], enc.sequence_ids()[:n]
 
 
 def _cut_to_tokens(tokenizer, texts: Sequence[str], max_length: int) -> list[str]:

@@ -182,3 +182,30 @@ def test_long_inputs_stay_bounded(sentiment, tagger):
     assert all(w.score == 0.0 for w in a.words[40:]) and any(w.score != 0.0 for w in a.words[:10])
     with pytest.raises(InputError, match=f"at most {MAX_TOKEN_WORDS} words"):
         attribute(tagger, [" ".join(["john"] * (MAX_TOKEN_WORDS + 1))])
+
+
+@pytest.mark.parametrize("pair_mode", [None, "cross", "concat"])
+def test_case_marked_heads_are_explained_word_by_word(tiny_encoder_dir, tmp_path, pair_mode):
+    """With case markers, the marker tokens belong to no word: every word still gets its score, integrated
+    gradients still add up, occlusion still equals leaving the word out, and the option survives a save."""
+    from ftclf import Classifier
+
+    task = "sequence" if pair_mode is None else "pair"
+    data = sentiment_examples(60) if pair_mode is None else pair_examples(60)
+    config = ModelConfig(task=task, encoder=tiny_encoder_dir, max_length=32, case_markers=True,
+                         **({} if pair_mode is None else {"pair_mode": pair_mode}))
+    clf, _ = fit(config, TrainingConfig(mode="frozen", head_fit="adamw", epochs=3, batch_size=16, patience=0, seed=1),
+                 data)
+    clf.save_pretrained(tmp_path / "head")
+    clf = Classifier.from_pretrained(tmp_path / "head")
+    assert clf.model_config.case_markers
+    text, second = "The Film by Anna was GOOD", (None if pair_mode is None else "A Person met NASA")
+    pairs = None if second is None else [second]
+    (ig,) = attribute(clf, [text], pairs, method="integrated_gradients", steps=64)
+    assert [w.word for w in ig.words] == text.split() and all(w.score != 0 for w in ig.words)
+    assert abs(ig.delta) < 0.05 * max(1e-3, abs(sum(w.score for w in ig.words) + sum(w.score for w in ig.pair_words or [])))
+    (occ,) = attribute(clf, [text], pairs, method="occlusion")
+    w = occ.words[1]
+    without = text[: w.start] + text[w.end:]
+    shown = predict(clf, [text], pairs)[0].probabilities[occ.target]
+    assert w.score == pytest.approx(shown - predict(clf, [without], pairs)[0].probabilities[occ.target], abs=1e-6)

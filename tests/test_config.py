@@ -23,6 +23,7 @@ SEQ = get_task("sequence")
         (dict(task="sequence", labels=["a"]), "expected at least 2 labels"),
         (dict(task="sequence", labels=["a", "a"]), "expected distinct labels"),
         (dict(task="sequence", word_shape=True), "expected word_shape only with a token-level task"),
+        (dict(task="token", case_markers=True), "expected case_markers only with a text task"),
         (dict(task="sequence", max_length=0), "expected max_length to be a positive integer, got 0"),
     ],
 )

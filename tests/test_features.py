@@ -30,6 +30,7 @@ def test_key_covers_encoder_task_inputs_and_texts_but_not_labels(tiny_encoder):
     assert feats.cache_key(seq, relabelled) == key
     assert feats.cache_key(seq, examples[:-1]) != key
     assert feats.cache_key(classifier(tiny_encoder, "sequence", max_length=16), examples) != key
+    assert feats.cache_key(classifier(tiny_encoder, "sequence", case_markers=True), examples) != key
     cross, concat = classifier(tiny_encoder, "pair"), classifier(tiny_encoder, "pair", pair_mode="concat")
     pairs = pair_examples(10)
     assert feats.cache_key(cross, pairs) != feats.cache_key(concat, pairs)

@@ -88,3 +88,45 @@ def test_split_words_offsets():
 )
 def test_word_shape(word, shape):
     assert WORD_SHAPES[word_shape(word)] == shape
+
+
+def test_case_markers_show_an_uncased_encoder_where_capitals_were(tokenizer):
+    """A marker before the first piece of every Capitalised word, another before every ALL-CAPITALS one; never
+    inside a word, never for lowercase text; the same items as plain encoding once the markers are dropped."""
+    from ftclf.tokenization import case_marker_ids
+
+    cap, upper = case_marker_ids(tokenizer)
+    text = "EU rejects German call, says McDonald of iPhone."
+    [marked] = encode_texts(tokenizer, [text], None, 64, case_markers=True)
+    [plain] = encode_texts(tokenizer, [text], None, 64)
+    pieces = tokenizer.convert_ids_to_tokens(marked.input_ids)
+    assert pieces[:6] == ["[CLS]", "‡", "eu", "rejects", "†", "german"]
+    assert pieces.count("†") == 2 and pieces.count("‡") == 1  # German, McDonald; EU ("iPhone": its P is mid-word)
+    assert [i for i in marked.input_ids if i not in (cap, upper)] == plain.input_ids
+    [lower] = encode_texts(tokenizer, ["no capitals here"], None, 64, case_markers=True)
+    assert lower.input_ids == encode_texts(tokenizer, ["no capitals here"], None, 64)[0].input_ids
+
+
+@pytest.mark.parametrize("pair", [None, "In PARIS, Anna met Bob"])
+@pytest.mark.parametrize("max_length", [8, 64])
+def test_case_marked_offsets_line_up_with_the_encoded_positions(tokenizer, pair, max_length):
+    """token_offsets gives every position of a marked item its characters (a marker: none), so attributions
+    map tokens back to words; truncation keeps [SEP] and cuts the longer text first."""
+    from ftclf.tokenization import case_marker_ids, token_offsets
+
+    text = "Peter Smith visited the United Nations"
+    [item] = encode_texts(tokenizer, [text], None if pair is None else [pair], max_length, case_markers=True)
+    assert len(item.input_ids) <= max_length and item.truncated == (max_length == 8)
+    assert item.input_ids[-1] == tokenizer.sep_token_id
+    offsets, sequence = token_offsets(tokenizer, text, pair, len(item.input_ids), case_markers=True)
+    assert len(offsets) == len(sequence) == len(item.input_ids)
+    markers = set(case_marker_ids(tokenizer))
+    for tok, (s, e), seq in zip(item.input_ids, offsets, sequence):
+        if tok in markers or seq is None:
+            assert e == s
+        else:
+            source = text if seq == 0 else pair
+            assert tokenizer.convert_ids_to_tokens(tok).lstrip("#") == source[s:e].lower()
+    if pair is not None:
+        assert item.token_type_ids == [0 if s == 0 or (s is None and i <= sequence.index(1)) else 1
+                                       for i, s in enumerate(sequence)]

@@ -49,7 +49,7 @@ class TaskSpec:
     column_roles: tuple[str, ...] = ("text", "label")
     #: the ``ModelConfig`` options (besides the head) that mean something for this task: what the Train tab
     #: shows, what a model card and the Models table describe
-    options: tuple[str, ...] = ("pooling",)
+    options: tuple[str, ...] = ("pooling", "case_markers")
     #: one label id per input, so that examples pair up as same / different label (contrastive
     #: body tuning, ``mode="contrastive"``)
     supports_contrastive: bool = False
@@ -158,7 +158,7 @@ class TaskSpec:
                label2id: dict[str, int] | None = None) -> list[Item]:
         """Examples to encoder items (with label ids when ``label2id`` is given)."""
         items = encode_texts(tokenizer, [e.text for e in examples], self._pairs(examples), max_length,
-                             apart=self._apart(config))
+                             apart=self._apart(config), case_markers=config.case_markers)
         if label2id is not None:
             for item in items:
                 item.label = label2id[examples[item.source].label]
@@ -177,7 +177,7 @@ class TaskSpec:
 
     def cache_key(self, config) -> str:
         """What, besides the encoder and texts, changes the encoder's output for this task."""
-        return self.name
+        return self.name + ("+case" if getattr(config, "case_markers", False) else "")
 
     def in_features(self, hidden_size: int, config) -> int:
         return hidden_size

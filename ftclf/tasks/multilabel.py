@@ -97,7 +97,7 @@ class MultiLabelTask(TaskSpec):
         return [LabelSet(t) for t in check_texts(texts, "texts")]
 
     def encode(self, tokenizer, examples, config, max_length, label2id=None):
-        items = encode_texts(tokenizer, [e.text for e in examples], None, max_length)
+        items = encode_texts(tokenizer, [e.text for e in examples], None, max_length, case_markers=config.case_markers)
         if label2id is not None:
             for item in items:
                 chosen = set(examples[item.source].label_values())

@@ -23,7 +23,7 @@ class PairTask(TaskSpec):
     Proposition 1.1; ``pair_features`` adds |h_a - h_b| and h_a * h_b)."""
 
     name = "pair"
-    options = ("pooling", "pair_mode", "pair_features")
+    options = ("pooling", "pair_mode", "pair_features", "case_markers")
     column_roles = ("text", "text_pair", "label")
     name_example = "my-pair-classifier"
     title = "Paraphrase / NLI"
@@ -56,7 +56,7 @@ class PairTask(TaskSpec):
         return config.pair_mode == "concat"
 
     def cache_key(self, config) -> str:
-        return f"{self.name}/{config.pair_mode}"
+        return f"{super().cache_key(config)}/{config.pair_mode}"
 
     def in_features(self, hidden_size, config):
         if not self._apart(config):

@@ -28,7 +28,7 @@ from . import calibration_panel, charts
 from .context import browser_key, for_browser, jobs, md, redact, store, ui_error, ui_errors
 
 SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
-MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape")
+MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape", "case_markers")
 TRAINING_FIELDS = ("mode", "contrastive_body", "epochs", "learning_rate", "batch_size", "distill_weight")
 
 
@@ -57,7 +57,7 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     task, kind = values["task"], values.get("source") or "sample"
     spec = get_task(task)
     shown = {**values, **{k: values.get(k) if k in spec.options else None  # hidden boxes say nothing
-                          for k in ("pair_features", "word_shape")}}
+                          for k in ("pair_features", "word_shape", "case_markers")}}
     upload = values.get("upload")
     value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub")}.get(kind)
     columns = ColumnMap(*(values.get(k) or None for k in ("text_column", "text_pair_column", "label_column")))
@@ -175,6 +175,7 @@ def on_task_change(task: str):
         gr.Checkbox(visible="pair_features" in spec.options),
         gr.Radio(visible="pooling" in spec.options),
         gr.Checkbox(visible="word_shape" in spec.options, value=defaults.word_shape),
+        gr.Checkbox(visible="case_markers" in spec.options, value=defaults.case_markers),
     )
 
 
@@ -406,6 +407,10 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             form["pair_features"] = gr.Checkbox(value=True, label="concat: add |a−b| and a∗b",  # concat's default
                                                 visible=False)
             form["word_shape"] = gr.Checkbox(value=model_defaults.word_shape, label="Word-shape features", visible=False)
+            form["case_markers"] = gr.Checkbox(value=model_defaults.case_markers, label="Case markers",
+                                               visible="case_markers" in get_task(start_task).options,
+                                               info="a marker token before each capitalised word: the case an "
+                                                    "uncased encoder cannot see (names, organisations)")
             form["mode"] = gr.Radio(list(MODES), value=training_defaults.mode, label="Training mode", elem_id="train-mode",
                                     info="auto: chosen from the data (the recipe and the reason show when training starts)")
         with gr.Row():
@@ -461,7 +466,7 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
 
         previewed = [table, counts, form["text_column"], form["text_pair_column"], form["label_column"], train_button]
         form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
-            "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape"))])
+            "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape", "case_markers"))])
         columns = [form["text_column"], form["text_pair_column"], form["label_column"]]
         form["source"].change(on_source_change, [form["source"]],  # a pure form update: no queue, no wait
                               [form["sample"], form["upload"], form["hub"], train_button, *columns], queue=False)

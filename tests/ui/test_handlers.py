@@ -31,7 +31,8 @@ def form(task="sequence", source="sample", **values):
     """The Train tab's fields as the handlers get them (0 / "" = the config default)."""
     return {"task": task, "source": source, "sample": "", "upload": None, "hub": "", "text_column": "",
             "text_pair_column": "", "label_column": "", "head": None, "pooling": "mean", "pair_mode": "cross",
-            "pair_features": True, "word_shape": task == "token", "mode": "frozen", "epochs": 0, "learning_rate": 0,
+            "pair_features": True, "word_shape": task == "token", "case_markers": False, "mode": "frozen", "epochs": 0,
+            "learning_rate": 0,
             "batch_size": 0, "contrastive_body": "lora", **values}
 
 
@@ -197,12 +198,13 @@ def test_a_registered_head_appears_in_the_dashboard(monkeypatch):
 
 
 def test_task_change_updates_choices():
-    name, teacher, sample, head, pair_mode, pair_features, pooling, word_shape = train_tab.on_task_change("token")
+    name, teacher, sample, head, pair_mode, pair_features, pooling, word_shape, case = train_tab.on_task_change("token")
     assert name.placeholder == "my-ner-tagger"  # the head name's example follows the task
     assert teacher.value == [] and ("ner-conll2003", "ner-conll2003") in teacher.choices
     assert ("crf", "crf") in head.choices and head.value == "crf"
     assert pair_mode.visible is False and pair_features.visible is False and pooling.visible is False
-    assert word_shape.visible and word_shape.value is True
+    assert word_shape.visible and word_shape.value is True and not case.visible
+    assert train_tab.on_task_change("multilabel")[-1].visible  # case markers: text tasks only
     _, teacher, _, head, pair_mode, *_ = train_tab.on_task_change("pair")
     assert {c[0] for c in teacher.choices} >= {"paraphrase-mrpc", "nli-sick"}
     assert ("sentiment-sst2", "sentiment-sst2") not in teacher.choices
@@ -218,6 +220,8 @@ def test_read_form_builds_the_same_configs_as_the_api():
     assert train_tab.read_form(form("pair", pair_mode="concat", pair_features=False)).model.pair_features is False
     assert train_tab.read_form(form("token", word_shape=False)).model.word_shape is False
     assert train_tab.read_form(form("sequence", word_shape=True)).model.word_shape is False  # a hidden box says nothing
+    assert train_tab.read_form(form("sequence", case_markers=True)).model.case_markers is True
+    assert train_tab.read_form(form("token", case_markers=True)).model.case_markers is False
     full = train_tab.read_form(form("sequence", mode="contrastive", contrastive_body="full")).training
     assert full == TrainingConfig(mode="contrastive", contrastive_body="full") and full.learning_rate == 5e-5
 
