@@ -95,7 +95,7 @@ def shipped(name: str, repeat: int = 3) -> dict:
     return {
         "head": name, "recipe": heads_recipe.SHIPPED[name], "task": recipe.model.task,
         "validation": cal.fitted_on, "validation_examples": len(val), "examples": cal.examples,
-        "key": "entity_ece" if clf.task.token_level else "ece",
+        "key": clf.task.calibration_error,
         "method": cal.method, "temperature": round(cal.temperature, 5),
         "before": cal.metrics["before"], "after": cal.metrics["after"], "compared": cal.metrics["compared"],
         "reliability": cal.reliability,

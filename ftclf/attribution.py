@@ -117,16 +117,15 @@ def attribute_examples(classifier, examples: Sequence, *, target: str | None = N
     ``task.word_inputs``), e.g. the rows of a file."""
     method = check_method(method)
     clf = classifier
-    if target is not None and target not in clf.labels and not (clf.task.token_level and target in _entity_types(clf)):
-        known = _entity_types(clf) if clf.task.token_level else clf.labels
+    explain = EXPLAINED[clf.task.explained]
+    known = _entity_types(clf) if explain is _token else clf.labels
+    if target is not None and target not in clf.labels and target not in known:
         raise InputError(f"expected a target among the head's labels ({', '.join(known)}), got {target!r}")
     if method == "integrated_gradients" and not _has_gradients(clf):
         raise ConfigError("expected a torch classifier for integrated gradients (it needs gradients), got one served by "
                           "ONNX Runtime; load it with ftclf.Classifier.from_pretrained, or use method='occlusion'")
     clf.eval()
-    if clf.task.token_level:
-        return [_token(clf, e, target, method, steps, batch_size) for e in examples]
-    return [_text(clf, e, target, method, steps, batch_size) for e in examples]
+    return [explain(clf, e, target, method, steps, batch_size) for e in examples]
 
 
 def check_method(method: str | None) -> str:
@@ -400,6 +399,11 @@ def _ig_token(clf, example, ids, spans, steps):
     return out, max(deltas)
 
 
+#: how an input is explained, by what its task's attributions explain (``TaskSpec.explained``): the label a
+#: text (pair) gets, or each entity a sentence holds
+EXPLAINED = {"label": _text, "entity": _token}
+
+
 # ------------------------------------------------------------------------------ minimal flip
 def minimal_flip(classifier, attribution: Attribution, text: str, text_pair: str | None = None,
                  batch_size: int = 32) -> Flip:
@@ -408,7 +412,7 @@ def minimal_flip(classifier, attribution: Attribution, text: str, text_pair: str
     (forward passes only, one batch). ``attribution`` is the text's (:func:`attribute`, for its predicted
     label); text heads only."""
     clf = classifier
-    if clf.task.token_level:
+    if clf.task.explained != "label":
         raise InputError("expected a text or pair head for a minimal flip, got a token head; explain its entities instead")
     words = [(w, 0) for w in attribution.words] + [(w, 1) for w in attribution.pair_words or []]
     ranked = [(w, side) for w, side in sorted(words, key=lambda x: -x[0].score) if w.score > 0]

@@ -33,7 +33,7 @@ from itertools import islice
 from pathlib import Path
 
 from .config import PASS_BATCH_SIZE, PREDICT_CHUNK
-from .data import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, WORD_COLUMNS, ColumnMap, pick_column
+from .data import ColumnMap
 from .distributed import Placement, placement
 from .errors import DataError, FtclfError, InputError
 from .inference import Predictor
@@ -53,17 +53,6 @@ class InputReader:
         self.task, self.columns, self.name = task, columns or ColumnMap(), name
         self.chosen: tuple | None = None
 
-    def _choose(self, keys: list[str]) -> tuple:
-        if self.task.token_level:
-            words = next((c for c in WORD_COLUMNS if c in keys), None)
-            if words is not None and self.columns.text is None:
-                return ("words", words)
-            return ("text", pick_column(keys, self.columns.text, TEXT_COLUMNS, "text", self.name))
-        text = pick_column(keys, self.columns.text, TEXT_COLUMNS, "text", self.name)
-        pair = pick_column(keys, self.columns.text_pair, PAIR_COLUMNS, "text pair", self.name) if self.task.text_pairs else None
-        label = self.columns.label or next((c for c in LABEL_COLUMNS if c in keys), None)
-        return ("text", text, pair, label if label in keys else None)
-
     def __call__(self, record: Record):
         """The input of one record, or raises InputError / DataError with what is wrong with it."""
         if record.error:
@@ -71,7 +60,7 @@ class InputReader:
         if record.words is not None:
             return self.task.word_inputs([list(record.words)])[0]
         if self.chosen is None:
-            self.chosen = self._choose(list(record.row))
+            self.chosen = self.task.input_columns(list(record.row), self.columns, self.name)
         kind, column, *rest = self.chosen
         if kind == "words":
             value = record.row.get(column)
@@ -225,7 +214,7 @@ def predict_file(classifier, source: str | Path, output: str | Path, *, fmt: str
     if first is None:
         raise DataError(f"expected examples to predict in {source}, found none; check the file")
     if first.row is not None:
-        reader.chosen = reader._choose(list(first.row))
+        reader.chosen = classifier.task.input_columns(list(first.row), reader.columns, reader.name)
     stream = itertools.chain([first], stream)
     with _only_writer(output, where.is_main) as problem:
         complete = False

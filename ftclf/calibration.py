@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from . import iob
 from .errors import ConfigError, DataError, ModelFormatError
 from .metrics import ece_interval, expected_calibration_error, probability_metrics, reliability
 from .threads import one_thread
@@ -185,7 +184,7 @@ class Calibration:
 
 
 # --------------------------------------------------------------------------- fitting
-class _Rows:
+class ScoreRows:
     """The validation scores of a head, one entry per example ((num_labels,) or (n_words, num_labels)),
     and their gold ids; probabilities of any subset at any temperature, by the head's own function."""
 
@@ -193,11 +192,11 @@ class _Rows:
         self.head = head
         self.scores = [s.detach().float().cpu() for s in scores]
         self.gold = list(gold)
-        self.token_level = self.scores[0].dim() == 2
+        self.per_word = self.scores[0].dim() == 2  # token heads' rows: one per word
 
     def _batch(self, idx: Sequence[int]):
         rows = [self.scores[i] for i in idx]
-        if not self.token_level:
+        if not self.per_word:
             return torch.stack(rows), None, torch.tensor([self.gold[i] for i in idx])
         length = max(r.size(0) for r in rows)
         scores = torch.zeros(len(rows), length, rows[0].size(-1))
@@ -215,7 +214,7 @@ class _Rows:
         computed in length-sorted batches."""
         idx = list(idx)
         out: list = [None] * len(idx)
-        order = sorted(range(len(idx)), key=lambda j: self.scores[idx[j]].size(0)) if self.token_level else range(len(idx))
+        order = sorted(range(len(idx)), key=lambda j: self.scores[idx[j]].size(0)) if self.per_word else range(len(idx))
         order = list(order)
         for start in range(0, len(order), 512):
             part = order[start : start + 512]
@@ -235,7 +234,7 @@ class _Rows:
         """The temperature that minimises the NLL of the gold labels of ``idx``: L-BFGS on log T for
         text heads; a bounded 1-D search for token heads (a CRF's forward-backward is costly to
         differentiate through), on at most TOKEN_FIT_SENTENCES sentences."""
-        if self.token_level:
+        if self.per_word:
             from scipy.optimize import minimize_scalar
 
             idx = list(idx)
@@ -268,18 +267,9 @@ def _smoothed_nll(logp: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
 
 def shown_confidences(task, probs: Sequence[torch.Tensor], gold: Sequence, ids: Sequence,
                       labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(confidence, correct) of what the dashboard shows: the top probability of each text, or each
-    predicted entity's confidence (its words' mean tag probability) and whether it is a gold entity."""
-    if not task.token_level:
-        p = torch.stack(list(probs)).double().numpy()
-        return p.max(1), p.argmax(1) == np.asarray(gold)
-    conf, hit = [], []
-    for p, g, i in zip(probs, gold, ids):
-        gold_spans = set(iob.spans([labels[t] for t in g]))
-        for etype, first, last in iob.spans([labels[t] for t in i]):
-            conf.append(entity_confidence(p, i, first, last))
-            hit.append((etype, first, last) in gold_spans)
-    return np.asarray(conf, dtype=np.float64), np.asarray(hit, dtype=bool)
+    """(confidence, correct) of what the dashboard shows (``TaskSpec.shown_confidences``): the top
+    probability of each text, or each predicted entity's confidence and whether it is a gold entity."""
+    return task.shown_confidences(probs, gold, ids, labels)
 
 
 def entity_confidence(word_probs, ids: Sequence[int], first: int, last: int) -> float:
@@ -382,15 +372,12 @@ def noise_floor(confidence: np.ndarray, draws: int = 100, seed: int = 0) -> floa
 
 
 def _measure(task, probs, gold, conf, hit) -> dict:
-    """ECE (entity ECE for token tasks), NLL and Brier score (per word for token tasks)."""
-    key = "entity_ece" if task.token_level else "ece"
+    """The task's calibration error (ECE of the top probability, or of entity confidences), NLL and Brier
+    score of its probability rows (one per text, or per word)."""
     out: dict = {}
     if len(conf):
-        out[key] = expected_calibration_error(conf, hit)
-    if task.token_level:
-        out.update(probability_metrics(torch.cat(list(probs)).double().numpy(), [t for g in gold for t in g]))
-    else:
-        out.update(probability_metrics(torch.stack(list(probs)).double().numpy(), gold))
+        out[task.calibration_error] = expected_calibration_error(conf, hit)
+    out.update(probability_metrics(*task.probability_rows(probs, gold)))
     return out
 
 
@@ -425,7 +412,7 @@ def fit_calibration(clf, decoded: Sequence, gold: Sequence, fitted_on: str = "va
 
 def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Calibration:
     task = clf.task
-    rows = _Rows(clf.head, [d.scores for d in decoded], gold)
+    rows = ScoreRows(clf.head, [d.scores for d in decoded], gold)
     n, ids, floor = len(rows.scores), [d.ids for d in decoded], 1.0 / len(clf.labels)
     everyone = list(range(n))
 
@@ -435,15 +422,15 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
     raw = rows.probs(everyone, 1.0)
     raw_conf, raw_hit = confidences(raw, everyone)
     before = {k: round(float(v), 5) for k, v in _measure(task, raw, rows.gold, raw_conf, raw_hit).items()}
-    key = "entity_ece" if task.token_level else "ece"
+    key = task.calibration_error
 
     temperature = rows.fit_temperature(everyone)
     tuned = rows.probs(everyone, temperature)
     tuned_conf, tuned_hit = confidences(tuned, everyone)
     can_map = len(tuned_conf) >= MIN_MAP_ROWS
-    per_example = [confidences([tuned[i]], [i]) for i in everyone] if task.token_level else []
+    per_example = [confidences([tuned[i]], [i]) for i in everyone] if task.shared_temperature else []
     k = min(folds, n // 10)
-    maps, anchored = (TOKEN_MAPS, False) if task.token_level else (TEXT_MAPS, True)
+    maps, anchored = task.calibration_maps()
     methods = ["temperature"] + ([f"temperature+{m}" for m in maps] if can_map else [])
     measured: dict[str, list[dict]] = {m: [] for m in methods}
     held_out: dict[str, tuple] = {}
@@ -454,7 +441,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
             for f in range(k):
                 test = sorted(order[f::k].tolist())
                 train = sorted(set(everyone) - set(test))
-                if task.token_level:  # one shared temperature: the entities' confidences are read once
+                if task.shared_temperature:  # one temperature: the confidences are read once
                     t, test_probs = temperature, [tuned[i] for i in test]
                     train_conf, train_hit = _gather(per_example, train)
                     test_conf, test_hit = _gather(per_example, test)
@@ -467,7 +454,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
                     knots = maps[method.split("+")[1]](train_conf, train_hit, floor, anchored) if "+" in method else None
                     cal = Calibration(t, method, *(knots or ([], [])))
                     for i, p in zip(test, test_probs):
-                        parts[method]["probs"][i] = p if task.token_level else cal.map_top(p)
+                        parts[method]["probs"][i] = task.calibrated_rows(cal, p)
                     parts[method]["conf"].append(np.asarray(cal.map_confidence(test_conf), dtype=np.float64))
                     parts[method]["hit"].append(test_hit)
             for method, part in parts.items():
@@ -487,7 +474,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
         conf, hit = held_out[method]
     else:  # too few to hold any out: the fitted figures, said to be in-sample
         conf, hit = np.asarray(cal.map_confidence(tuned_conf), dtype=np.float64), tuned_hit
-        final = tuned if task.token_level else [cal.map_top(p) for p in tuned]
+        final = [task.calibrated_rows(cal, p) for p in tuned]
         after = {k_: round(float(v), 5) for k_, v in _measure(task, final, rows.gold, conf, hit).items()}
         after["in_sample"] = True
     if len(conf):  # the interval of the first split's held-out figure, moved to the repeats' mean
@@ -501,7 +488,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
     cal.metrics = {"before": before, "after": after,
                    "compared": {m: _mean(v)[key] for m, v in measured.items() if v and key in v[0]}}
     cal.reliability = {"before": reliability(raw_conf, raw_hit), "after": reliability(conf, hit)}
-    if not task.token_level and len(clf.labels) == 2:
+    if task.operating_point(clf.labels):  # the scores the threshold picker reads
         keep = everyone[:MAX_KEPT_SCORES]
         cal.validation = {"gold": [int(rows.gold[i]) for i in keep],
                           "positive": [round(float(cal.map_top(tuned[i])[1]), 5) for i in keep]}
@@ -510,19 +497,10 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
 
 def calibrate_decoded(clf, decoded: Sequence) -> list:
     """Decoded predictions (with their raw ``scores``) with probabilities as ``clf.calibration`` gives
-    them (one batched pass, no encoder): text heads decode their stacked scores as prediction does;
-    token heads keep their tags and read their calibrated per-word probabilities."""
-    from .predictions import Decoded
-
+    them (one batched pass, no encoder), the task's way (``TaskSpec.calibrate_decoded``)."""
     if clf.calibration is None or not decoded:
         return list(decoded)
-    if not clf.task.token_level:
-        scores = torch.stack([d.scores for d in decoded])
-        ids, probs = clf.head.decode(scores, None, clf.calibration)
-        return [Decoded(i, p, s) for i, p, s in zip(ids, probs, scores)]
-    rows = _Rows(clf.head, [d.scores for d in decoded], [None] * len(decoded))
-    probs = rows.probs(range(len(decoded)), clf.calibration.temperature)
-    return [Decoded(d.ids, p, d.scores) for d, p in zip(decoded, probs)]
+    return clf.task.calibrate_decoded(clf, decoded)
 
 
 #: the metric keys calibration adds (``ece_low``, ``nll_uncalibrated``, ``temperature`` …)
@@ -551,7 +529,7 @@ def calibration_figures(calibration: Calibration | None) -> dict:
 
 
 def shown_figures(clf, decoded: Sequence, gold: Sequence) -> dict:
-    """ECE (``entity_ece`` for token heads), NLL and Brier score of the probabilities ``clf`` shows
+    """The task's calibration error (``ece``, ``entity_ece``), NLL and Brier score of the probabilities ``clf`` shows
     (calibrated when it is) on labelled examples: what ``ftclf evaluate`` reports beside accuracy."""
     task = clf.task
     own = task.shown_calibration(clf, decoded, gold)
@@ -559,8 +537,6 @@ def shown_figures(clf, decoded: Sequence, gold: Sequence) -> dict:
         return own
     with one_thread():
         probs = [d.probs for d in decoded]
-        conf, hit = shown_confidences(task, probs, gold, [d.ids for d in decoded], clf.labels)
-        if task.token_level and clf.calibration is not None:
-            conf = np.asarray(clf.calibration.map_confidence(conf), dtype=np.float64)
+        conf, hit = task.shown_confidences(probs, gold, [d.ids for d in decoded], clf.labels, clf.calibration)
         out = _measure(task, probs, gold, conf, hit)
     return {k: round(float(v), 5) for k, v in out.items()}

@@ -32,10 +32,11 @@ class Explanation:
     head: str
     labels: list[str]
     mode: str
-    token_level: bool
-    text_pairs: bool
+    #: one row per word (token heads) rather than one per input
+    per_word: bool
     pooling: str
-    pair_mode: str
+    #: how a pair head reads its two texts (``cross`` or ``concat``); None for heads of one text
+    pair_mode: str | None
     #: the head's input h (the first word's, for token heads)
     vector: VectorSummary
     #: W's shape, or None for a head that only has a score function
@@ -89,17 +90,18 @@ def explain(clf, text: str, text_pair: str | None = None) -> Explanation:
         x = clf.head_input(clf.features(batch), batch.word_shape)[0]  # (in_features,) or (n_words, in_features)
         inputs.append(x)
         traces.append(clf.head.trace(x))
-    x = torch.cat(inputs) if task.token_level else inputs[0]
-    scores = torch.cat([t.scores for t in traces]) if task.token_level else traces[0].scores
+    per_word = inputs[0].dim() == 2  # a token head's input: (n_words, in_features), its windows in order
+    x = torch.cat(inputs) if per_word else inputs[0]
+    scores = torch.cat([t.scores for t in traces]) if per_word else traces[0].scores
     probs = task.probabilities(scores)  # the task's own function, uncalibrated (softmax, or a sigmoid per label)
     labels = clf.labels
     argmax = probs.argmax(-1).tolist()
     cal = clf.calibration
     out = Explanation(
-        task.name, clf.model_config.head, labels, clf.mode, task.token_level, task.text_pairs, clf.model_config.pooling,
-        clf.model_config.pair_mode, _vector_summary(x[0] if task.token_level else x),
+        task.name, clf.model_config.head, labels, clf.mode, per_word, clf.model_config.pooling,
+        clf.model_config.pair_mode if "pair_mode" in task.options else None, _vector_summary(x[0] if per_word else x),
         None if traces[0].weight is None else list(traces[0].weight.shape), scores.tolist(), probs.tolist(),
-        [labels[i] for i in argmax] if task.token_level else labels[argmax], any(item.truncated for item in items),
+        [labels[i] for i in argmax] if per_word else labels[argmax], any(item.truncated for item in items),
         temperature=cal.temperature if cal is not None else None, confidence_map=bool(cal is not None and cal.map_x),
         threshold=cal.threshold if cal is not None else None, probability_function=task.probability_function,
     )
@@ -110,16 +112,15 @@ def explain(clf, text: str, text_pair: str | None = None) -> Explanation:
         out.thresholds = (cal.thresholds if cal is not None and cal.thresholds else None) or [0.5] * len(labels)
         if cal is not None:
             out.calibrated = shown[0].tolist()
-    elif cal is not None and not task.token_level:
-        calibrated = task.probabilities(scores, cal)
-        out.calibrated = calibrated.tolist()
-        out.decision = labels[int(cal.choose(scores, calibrated))]
     elif cal is not None:
-        out.calibrated = task.log_probabilities(scores / cal.temperature).exp().tolist()
-    if task.token_level:
+        calibrated = task.probabilities(scores, cal)  # token heads: each word's tags at the temperature
+        out.calibrated = calibrated.tolist()
+        if not per_word:
+            out.decision = labels[int(cal.choose(scores, calibrated))]
+    if per_word:
         out.words = list(example.words)
     if traces[0].hidden is not None:
-        out.hidden = _vector_summary(traces[0].hidden if not task.token_level else traces[0].hidden[0])
+        out.hidden = _vector_summary(traces[0].hidden[0] if per_word else traces[0].hidden)
         out.hidden_active = int((traces[0].hidden > 0).sum())
     if get_head(clf.model_config.head).structured:
         ids, marginals = clf.head.decode(scores.unsqueeze(0), None, cal)

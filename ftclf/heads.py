@@ -162,7 +162,7 @@ class HeadSpec:
     structured: bool = False
 
     def supports(self, task) -> bool:
-        return task.token_level or not self.structured
+        return task.supports_head(self)
 
 
 HEADS: Registry[HeadSpec] = Registry("head")

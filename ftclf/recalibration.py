@@ -80,7 +80,7 @@ def set_threshold(directory: str | Path, threshold: float | None, output: str | 
     probability is at least ``threshold`` (None: back to the argmax)."""
     source = Path(directory)
     meta = format.read_metadata(source)
-    if meta.model.task_spec.token_level or len(meta.model.labels) != 2:
+    if not meta.model.task_spec.operating_point(meta.model.labels):
         raise FtclfError(f"expected a binary text head for an operating point, got a {meta.model.task} head with "
                          f"{len(meta.model.labels)} labels; thresholds apply to two-label heads")
     cal = (meta.calibration or Calibration(method="temperature", fitted_on="none (plain softmax)")).with_threshold(threshold)

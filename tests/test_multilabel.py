@@ -227,3 +227,25 @@ def test_every_backend_keeps_the_sigmoids_and_the_thresholds(tiny_encoder_dir, t
         assert list(a.probabilities.values()) == pytest.approx(list(b.probabilities.values()), abs=tolerance)
     agree = sum(a.labels == b.labels for a, b in zip(served, exact)) / len(texts)
     assert agree >= 0.9 and any(sum(p.probabilities.values()) > 1.2 for p in served)  # one sigmoid per label, kept
+
+
+def test_unlabeled_files_and_operating_points_follow_the_task(tmp_path, tiny_encoder):
+    """Unlabeled multi-label data read from a labelled file or a text file drops the label sets (the teacher
+    labels them); a binary operating point is refused: each label has its own threshold already."""
+    from ftclf.errors import FtclfError
+    from ftclf.recalibration import set_threshold
+    from ftclf.tasks import get_task
+    from ftclf.training.distill import read_unlabeled
+
+    task = get_task("multilabel")
+    table = tmp_path / "sets.jsonl"
+    table.write_text('{"text": "great pasta", "labels": ["food"]}\n{"text": "slow waiter", "labels": []}\n')
+    lines = tmp_path / "texts.txt"
+    lines.write_text("great pasta\n\nslow waiter\n")
+    for source in (table, lines):
+        assert read_unlabeled(task, str(source)) == [LabelSet("great pasta"), LabelSet("slow waiter")]
+    assert not task.operating_point(["food", "service"]) and get_task("sequence").operating_point(["neg", "pos"])
+    clf = Classifier(ModelConfig(task="multilabel", labels=["food", "service"], encoder="tiny"), tiny_encoder)
+    head = clf.save_pretrained(tmp_path / "head")
+    with pytest.raises(FtclfError, match="thresholds apply to two-label heads"):
+        set_threshold(head, 0.7)

@@ -11,13 +11,26 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data import ColumnMap, Example, detect_format, read_hub_rows, read_rows, rows_to_examples
+from ..data import (
+    LABEL_COLUMNS,
+    PAIR_COLUMNS,
+    TEXT_COLUMNS,
+    ColumnMap,
+    Example,
+    detect_format,
+    pick_column,
+    read_hub_rows,
+    read_rows,
+    rows_to_examples,
+)
 from ..encoders import pool
 from ..errors import DataError, InputError
 from ..metrics import classification_metrics
@@ -222,6 +235,66 @@ class TaskSpec:
 
         return soft_loss(student_log_p, teacher_p, temperature, mask)
 
+    #: what a word attribution explains: the ``label`` an input gets, or each ``entity`` found in it
+    explained: str = "label"
+
+    def supports_head(self, head) -> bool:
+        """Whether a registered head (``ftclf.heads.HeadSpec``) fits this task: a head that scores whole
+        label sequences (a CRF) needs one label per word."""
+        return not head.structured
+
+    def input_columns(self, keys: list[str], columns: ColumnMap, name: str) -> tuple:
+        """Which columns of a prediction file's rows (their ``keys``) hold the inputs: ("text", text column,
+        second-text column or None, label column or None); ``columns`` names them, else the usual names do."""
+        text = pick_column(keys, columns.text, TEXT_COLUMNS, "text", name)
+        pair = pick_column(keys, columns.text_pair, PAIR_COLUMNS, "text pair", name) if "text_pair" in self.column_roles else None
+        label = columns.label or next((c for c in LABEL_COLUMNS if c in keys), None)
+        return ("text", text, pair, label if label in keys else None)
+
+    def without_labels(self, examples: Sequence) -> list:
+        """The examples with their labels dropped (unlabeled data a teacher labels)."""
+        return [replace(e, label=None) for e in examples]
+
+    # ------------------------------------------------------- calibration
+    #: the calibration error a head of this task reports: ``ece`` of the top probability it shows
+    calibration_error: str = "ece"
+    #: whether one temperature fitted on all of validation serves every cross-fitting fold (instead of one
+    #: refitted per fold): where refitting costs too much (a CRF's forward-backward)
+    shared_temperature: bool = False
+
+    def calibration_maps(self) -> tuple[dict, bool]:
+        """(the maps of the shown confidence tried after the temperature, whether they are anchored at the
+        tie): a text head's top probability is mapped by beta or isotonic maps through (1/2, 1/2)."""
+        from ..calibration import TEXT_MAPS
+
+        return TEXT_MAPS, True
+
+    def shown_confidences(self, probs: Sequence[torch.Tensor], gold: Sequence, ids: Sequence, labels: Sequence[str],
+                          calibration=None) -> tuple[np.ndarray, np.ndarray]:
+        """(confidence, correct) of what the dashboard shows: each text's top probability (``probs`` as
+        shown, so ``calibration`` has nothing left to map) and whether its label is the gold one."""
+        p = torch.stack(list(probs)).double().numpy()
+        return p.max(1), p.argmax(1) == np.asarray(gold)
+
+    def probability_rows(self, probs: Sequence[torch.Tensor], gold: Sequence) -> tuple[np.ndarray, list]:
+        """(probability rows, their gold ids) that NLL and Brier score read: one row per text."""
+        return torch.stack(list(probs)).double().numpy(), list(gold)
+
+    def calibrated_rows(self, calibration, probs: torch.Tensor) -> torch.Tensor:
+        """Probabilities at the calibration's temperature -> as shown: the top probability mapped."""
+        return calibration.map_top(probs)
+
+    def calibrate_decoded(self, clf, decoded: Sequence[Decoded]) -> list[Decoded]:
+        """Decoded validation predictions re-decoded at ``clf.calibration``: the stacked scores, as
+        prediction decodes them (a saved threshold included)."""
+        scores = torch.stack([d.scores for d in decoded])
+        ids, probs = clf.head.decode(scores, None, clf.calibration)
+        return [Decoded(i, p, s) for i, p, s in zip(ids, probs, scores)]
+
+    def operating_point(self, labels: Sequence[str]) -> bool:
+        """Whether a threshold on ``labels[1]``'s probability can replace the argmax: one-label binary heads."""
+        return len(labels) == 2
+
     def fit_calibration(self, clf, decoded: Sequence[Decoded], gold: Sequence, **options):
         """A calibration of this task's own kind fitted to validation predictions, or None: the
         temperature-and-map calibration of ``ftclf.calibration`` (one-label and token heads)."""
@@ -242,7 +315,7 @@ class TaskSpec:
         calibration's map of the top probability (``ftclf.calibration``; none: plain softmax)."""
         temperature = calibration.temperature if calibration is not None else 1.0
         probs = self.log_probabilities(logits / temperature).exp()
-        return probs if calibration is None or self.token_level else calibration.map_top(probs)
+        return probs if calibration is None else self.calibrated_rows(calibration, probs)
 
     def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None,
                calibration=None) -> tuple[list, torch.Tensor]:

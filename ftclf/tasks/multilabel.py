@@ -151,6 +151,12 @@ class MultiLabelTask(TaskSpec):
         return soft_loss(torch.stack([student_log_p, absent], -1), torch.stack([teacher_p, 1 - teacher_p], -1),
                          temperature)
 
+    def without_labels(self, examples):
+        return [replace(e, labels=None) for e in examples]
+
+    def operating_point(self, labels):
+        return False  # each label has its own threshold already
+
     def fit_calibration(self, clf, decoded, gold, **options):
         from ..label_calibration import fit_label_calibration
 

@@ -7,12 +7,15 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from .. import iob
-from ..calibration import entity_confidence
-from ..data import TokenExample, read_conll, read_rows, rows_to_token_examples
+from ..calibration import ScoreRows, entity_confidence
+from ..data import TEXT_COLUMNS, WORD_COLUMNS, TokenExample, pick_column, read_conll, read_rows, rows_to_token_examples
 from ..errors import DataError, InputError
 from ..metrics import token_metrics
-from ..predictions import EntitySpan, TokenPrediction, WordPrediction
+from ..predictions import Decoded, EntitySpan, TokenPrediction, WordPrediction
 from ..tokenization import IGNORE_INDEX, encode_words, split_words
 from .base import TaskSpec, check_texts, max_text_chars
 
@@ -47,6 +50,21 @@ class TokenTask(TaskSpec):
     example_kind = "tagged sentences"
     usage = 'predict(clf, ["Angela Merkel visited Paris on Monday."])'
     format_hint = "write one token and its tag per line, sentences separated by blank lines"
+
+    explained = "entity"
+
+    def supports_head(self, head):
+        return True  # per-word scores: a linear or MLP head per word, or a CRF over the sentence
+
+    def input_columns(self, keys, columns, name):
+        """A column of word lists (unless a text column is named), else a text column."""
+        words = next((c for c in WORD_COLUMNS if c in keys), None)
+        if words is not None and columns.text is None:
+            return ("words", words)
+        return ("text", pick_column(keys, columns.text, TEXT_COLUMNS, "text", name))
+
+    def without_labels(self, examples):
+        return [TokenExample(tuple(e.words)) for e in examples]  # words only: no tags, no offsets
 
     def read_file(self, path, fmt, columns, labelled):
         return read_conll(path) if fmt == "conll" else rows_to_token_examples(read_rows(path, fmt), Path(path).name)
@@ -147,6 +165,44 @@ class TokenTask(TaskSpec):
                 score = float(calibration.map_confidence(score))
             entities.append(EntitySpan(etype, start, end, example.text[start:end], score))
         return TokenPrediction(example.text, entities, words, list(labels), truncated, getattr(example, "cut", False))
+
+    # calibration: entity confidences (the mean probability of an entity's words' tags), one temperature
+    calibration_error = "entity_ece"
+    shared_temperature = True  # a CRF's forward-backward makes refitting per fold costly
+
+    def calibration_maps(self):
+        from ..calibration import TOKEN_MAPS
+
+        return TOKEN_MAPS, False  # no decision hangs on an entity's confidence: no anchor at a tie
+
+    def shown_confidences(self, probs, gold, ids, labels, calibration=None):
+        """Each predicted entity's confidence (mapped by ``calibration`` when given) and whether it is a
+        gold entity."""
+        conf, hit = [], []
+        for p, g, i in zip(probs, gold, ids):
+            gold_spans = set(iob.spans([labels[t] for t in g]))
+            for etype, first, last in iob.spans([labels[t] for t in i]):
+                conf.append(entity_confidence(p, i, first, last))
+                hit.append((etype, first, last) in gold_spans)
+        conf = np.asarray(conf, dtype=np.float64)
+        if calibration is not None:
+            conf = np.asarray(calibration.map_confidence(conf), dtype=np.float64)
+        return conf, np.asarray(hit, dtype=bool)
+
+    def probability_rows(self, probs, gold):
+        return torch.cat(list(probs)).double().numpy(), [t for g in gold for t in g]  # one row per word
+
+    def calibrated_rows(self, calibration, probs):
+        return probs  # the tag probabilities stay at the temperature; only entity confidences are mapped
+
+    def calibrate_decoded(self, clf, decoded):
+        """Keep the decoded tags (a CRF's Viterbi path); read each word's probabilities at the temperature."""
+        rows = ScoreRows(clf.head, [d.scores for d in decoded], [None] * len(decoded))
+        probs = rows.probs(range(len(decoded)), clf.calibration.temperature)
+        return [Decoded(d.ids, p, d.scores) for d, p in zip(decoded, probs)]
+
+    def operating_point(self, labels):
+        return False
 
     def json_line(self, index, prediction):
         """Compact: words, tags, their scores and the entities."""

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from ..config import PASS_BATCH_SIZE
-from ..data import TokenExample
 from ..errors import ConfigError, DataError
 from ..losses import IMPOSSIBLE, soft_loss  # noqa: F401  (the soft half; tasks call it through distillation_loss)
 from ..tokenization import IGNORE_INDEX, Item
@@ -162,11 +161,10 @@ class Distilled(nn.Module):
 def read_unlabeled(task, source: str, fmt: str | None = None, columns=None) -> list:
     """Unlabeled examples for ``task``: a ``.txt`` file holds one text (token tasks: one sentence) per
     line; any file or ``hf:`` dataset the task reads works too, its labels (if any) ignored."""
-    from dataclasses import replace
     from pathlib import Path
 
     if str(source).endswith(".txt") and fmt is None:
-        if task.text_pairs:
+        if "text_pair" in task.column_roles:  # a line is one text; this task's rows need two
             raise DataError(f"expected a table with two text columns (CSV/TSV/JSONL) for a {task.name} task's unlabeled "
                             f"data, got a plain-text file {source}; write the pairs as a table")
         try:
@@ -176,9 +174,8 @@ def read_unlabeled(task, source: str, fmt: str | None = None, columns=None) -> l
         lines = [line for line in lines if line]
         if not lines:
             raise DataError(f"expected unlabeled texts in {source}, one per line, got none; pass a file with some")
-        examples = task.inputs(lines)
-        return [TokenExample(tuple(e.words)) for e in examples] if task.token_level else examples
+        return task.without_labels(task.inputs(lines))
     examples = task.read(source, fmt, columns, labelled=False)
     if not examples:
         raise DataError(f"expected unlabeled {task.example_kind} in {source}, got none; pass a file with some")
-    return [replace(e, tags=None) if task.token_level else replace(e, label=None) for e in examples]
+    return task.without_labels(examples)

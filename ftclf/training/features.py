@@ -109,7 +109,8 @@ class FeatureTable:
     (batch, n_words, hidden) padded per sentence for token tasks."""
 
     def __init__(self, clf, items: Sequence[Item], features: dict[str, torch.Tensor]) -> None:
-        self.items, self.features, self.per_word = items, features, clf.task.token_level
+        self.items, self.features = items, features
+        self.per_word = bool(items) and items[0].word_index is not None  # token items: one row per word
         self.offsets = [0]
         for item in items:
             self.offsets.append(self.offsets[-1] + clf.task.feature_rows(item))

@@ -96,7 +96,7 @@ def resolve(cfg: TrainingConfig, task, n_train: int, on_gpu: bool = False) -> Tr
         changes["learning_rate"] = cfg.learning_rate or default_learning_rate(mode, cfg.contrastive_body)
     head_fit = cfg.head_fit
     if mode in ("frozen", "contrastive") and head_fit == "auto":
-        head_fit = "lbfgs" if n_train <= (LBFGS_MAX_SENTENCES if task.token_level else LBFGS_MAX) else "adamw"
+        head_fit = "lbfgs" if n_train <= (LBFGS_MAX_SENTENCES if task.unit == "sentence" else LBFGS_MAX) else "adamw"
     changes["head_fit"] = head_fit
     if mode == "contrastive" and cfg.contrastive_steps is None:
         changes["contrastive_steps"] = steps_for(n_train)

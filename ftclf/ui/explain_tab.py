@@ -78,7 +78,7 @@ def _numbers(out):
     v = out.vector
     vector = (f"**1. Encoder vector** h: {v.dim} numbers, norm {v.norm:.3f}, mean {v.mean:.4f}, "
               f"std {v.std:.4f}; first values {_fmt(v.first)}")
-    if out.token_level:
+    if out.per_word:
         return _per_word(out, vector)
     hidden = ""
     if out.hidden is not None:
@@ -86,7 +86,7 @@ def _numbers(out):
                   f"{out.hidden_active} active (> 0)")
     labels = out.labels
     shown = (f"{vector} ({out.pooling} pooling"
-          + (f", {out.pair_mode} pair mode" if out.text_pairs else "") + ")" + hidden
+          + (f", {out.pair_mode} pair mode" if out.pair_mode else "") + ")" + hidden
           + (f"\n\n**2. Scores** h·W + b with W of shape {out.weight_shape[0]}×{out.weight_shape[1]}: "
              if out.weight_shape else f"\n\n**2. Scores** of head `{md(out.head)}` (its `score(h)`): ")
           + ", ".join(f"{md(lab)} {s:.3f}" for lab, s in zip(labels, out.scores))
