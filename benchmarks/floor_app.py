@@ -8,9 +8,14 @@ Dropdown + Textbox -> Label + Plot + Markdown) that answers constants, served as
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import gradio as gr
 import plotly.graph_objects as go
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # ftclf from this checkout
+from ftclf.ui import queue  # noqa: E402
 
 LABEL = {"positive": 0.9, "negative": 0.1}
 FIGURE = go.Figure([go.Bar(x=[0.9, 0.1], y=["positive", "negative"], orientation="h")])
@@ -27,7 +32,7 @@ def build() -> gr.Blocks:
         label, plot, summary = gr.Label(), gr.Plot(), gr.Markdown()
         gr.Button().click(constant, [head, text], [label, plot, summary], api_name="sentiment",
                           concurrency_id="predict", concurrency_limit=64)
-    demo.queue(default_concurrency_limit=4)
+    queue(demo)  # the dashboard's own queue settings
     return demo
 
 

@@ -229,8 +229,14 @@ PROFILE_GROUPS = (
 )
 
 
+#: innermost frames of a thread that waits (py-spy's --nonblocking sampling counts some of them as running)
+IDLE_FRAMES = ("Condition.wait (threading.py)", "EpollSelector.select (selectors.py)", "Event.wait (threading.py)",
+               "Thread.join (threading.py)")
+
+
 def summarise_stacks(lines: list[str], top: int = 15) -> dict:
-    """py-spy raw lines ("function (file:line);…;… count", outermost first) -> samples per group and the busiest functions."""
+    """py-spy raw lines ("function (file:line);…;… count", outermost first) -> samples per group and the busiest
+    functions, waiting threads left out."""
     groups: dict[str, int] = {}
     own: dict[str, int] = {}
     total = 0
@@ -239,8 +245,10 @@ def summarise_stacks(lines: list[str], top: int = 15) -> dict:
         if not stack or not count.isdigit():
             continue
         n, frames = int(count), stack.split(";")
-        total += n
         inner = re.sub(r":\d+\)$", ")", frames[-1])  # "function (path/file.py)", every line of it together
+        if inner in IDLE_FRAMES:
+            continue
+        total += n
         own[inner] = own.get(inner, 0) + n
         group = next((g for frame in reversed(frames) for g, keys in PROFILE_GROUPS if any(k in frame for k in keys)),
                      "other")
@@ -269,6 +277,26 @@ def first_prediction_seconds(url: str) -> float:
     return time.perf_counter() - t0
 
 
+#: gradio's own defaults for what ``ftclf.ui.QUEUE_ENV`` changes (``--stock-floor``)
+STOCK_QUEUE_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1", "GRADIO_ANALYTICS_MAX_EVENTS": "10000"}
+
+
+def measure_floor(clients: int, requests: int, env: dict | None = None) -> dict:
+    """benchmarks/floor_app.py (constants, the dashboard's queue settings unless ``env`` overrides them) under
+    one http round."""
+    port = free_port()
+    proc = start_app(port, env or {}, "benchmarks/floor_app.py")
+    try:
+        run_round_http(f"http://127.0.0.1:{port}/", 4, 5, ["sentiment"])  # warm
+        cpu0 = _cpu(proc.pid)
+        floor = run_round_http(f"http://127.0.0.1:{port}/", clients, requests, ["sentiment"])
+        floor["server_cores"] = (_cpu(proc.pid) - cpu0) / floor["wall_s"]
+        return floor
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="*", default=[32, 100])
@@ -285,20 +313,18 @@ def main() -> int:
                         help="a new gradio session for every request (RSS over many distinct visitors)")
     parser.add_argument("--profile", type=Path, help="sample the app with py-spy during every round: raw stacks "
                         "to this folder, a summary of where the server's CPU went printed per round")
+    parser.add_argument("--stock-floor", action="store_true",
+                        help="with --floor: also the floor app on gradio's stock queue settings (its analytics summary "
+                             "rebuilt after every event)")
     parser.add_argument("--floor", action="store_true",
                         help="first measure benchmarks/floor_app.py (the same inputs and outputs answering constants) "
                              "with the http driver, and report every round's requests/s and p95 against it")
     args = parser.parse_args()
-    floor = None
+    floor = stock = None
     if args.floor:
-        fport = free_port()
-        fproc = start_app(fport, {}, "benchmarks/floor_app.py")
-        try:
-            run_round_http(f"http://127.0.0.1:{fport}/", 4, 5, ["sentiment"])  # warm
-            floor = run_round_http(f"http://127.0.0.1:{fport}/", args.clients[0], args.requests[0], ["sentiment"])
-        finally:
-            fproc.terminate()
-            fproc.wait(timeout=30)
+        floor = measure_floor(args.clients[0], args.requests[0])
+        if args.stock_floor:
+            stock = measure_floor(args.clients[0], args.requests[0], STOCK_QUEUE_ENV)
     port = free_port()
     proc = start_app(port, {"FTCLF_API_RATE": "0", **({"FTCLF_BACKEND": args.backend} if args.backend else {})})
     url = f"http://127.0.0.1:{port}/"
@@ -333,13 +359,14 @@ def main() -> int:
     print(f"start {report['start_s']:.1f} s, first prediction {report['start_to_first_prediction_s']:.1f} s after "
           f"start; RSS warm {report['rss_warm_mb']:.0f} MB, after the rounds and a pause {report['rss_after_pause_mb']:.0f} MB")
     print("| driver | clients x requests | think s | endpoint | n | p50 ms | p95 ms | max ms | req/s (round) | "
-          "server CPU cores | RSS after MB | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "server CPU cores | server CPU ms per request | RSS after MB | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in report["rounds"]:
         for name, e in r["endpoints"].items():
             print(f"| {r['driver']} | {r['clients']} x {r['requests_per_client']} | {r['think_s']:g} | {name} | {e['n']} | "
                   f"{e['p50_ms']:.0f} | {e['p95_ms']:.0f} | {e['max_ms']:.0f} | {r['req_per_s']:.1f} | "
-                  f"{r['server_cores']:.2f} | {r['rss_after_mb']:.0f} | {r['errors']} |")
+                  f"{r['server_cores']:.2f} | {1000 * r['server_cores'] / r['req_per_s']:.1f} | {r['rss_after_mb']:.0f} | "
+                  f"{r['errors']} |")
     for r in report["rounds"]:
         if r["profile"]:
             p = r["profile"]
@@ -354,13 +381,24 @@ def main() -> int:
     if floor is not None:
         f95 = floor["endpoints"]["sentiment"]["p95_ms"]
         print(f"\nfloor app (constants), http, {floor['clients']} x {floor['requests_per_client']}: "
-              f"{floor['req_per_s']:.1f} req/s, p95 {f95:.0f} ms")
+              f"{floor['req_per_s']:.1f} req/s, p95 {f95:.0f} ms, server CPU "
+              f"{1000 * floor['server_cores'] / floor['req_per_s']:.1f} ms per request")
         print("| driver | req/s ÷ floor's | p95 ÷ floor's |\n|---|---|---|")
         for r in report["rounds"]:
             if r["mix"] == ["sentiment"]:
                 print(f"| {r['driver']} | {r['req_per_s'] / floor['req_per_s']:.2f} | "
                       f"{r['endpoints']['sentiment']['p95_ms'] / f95:.2f} |")
         report["floor"] = floor
+        if stock is not None:
+            s95 = stock["endpoints"]["sentiment"]["p95_ms"]
+            print(f"floor app on gradio's stock queue settings: {stock['req_per_s']:.1f} req/s, p95 {s95:.0f} ms, server "
+                  f"CPU {1000 * stock['server_cores'] / stock['req_per_s']:.1f} ms per request")
+            print("| driver | req/s ÷ stock floor's | p95 ÷ stock floor's |\n|---|---|---|")
+            for r in report["rounds"]:
+                if r["mix"] == ["sentiment"]:
+                    print(f"| {r['driver']} | {r['req_per_s'] / stock['req_per_s']:.2f} | "
+                          f"{r['endpoints']['sentiment']['p95_ms'] / s95:.2f} |")
+            report["stock_floor"] = stock
     print(json.dumps(report))
     errored = [r for r in report["rounds"] if r["errors"]]
     if errored:  # the figures are quoted as "0 server errors": a run with any is a failed run

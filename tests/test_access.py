@@ -3,6 +3,7 @@ quotas; and the head store facing damaged or junk folders (each case failed befo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -225,9 +226,12 @@ def test_ten_thousand_empty_folders_cost_little_and_list_once(store, clf, caplog
 # ------------------------------------------------------------------------------ pickers
 def test_a_head_saved_after_start_up_is_served_over_the_rest_api(ui_store, clf):
     pytest.importorskip("gradio")
-    from ftclf.ui import build_demo
+    from ftclf.ui import QUEUE_ENV, build_demo
 
     demo = build_demo()
+    # the queue's monitoring summary is rebuilt every few hundred events, not after each (a tenth of the CPU)
+    assert int(QUEUE_ENV["GRADIO_ANALYTICS_CACHE_FREQUENCY"]) == demo._queue.ANAYLTICS_CACHE_FREQUENCY
+    assert int(QUEUE_ENV["GRADIO_ANALYTICS_MAX_EVENTS"]) == demo._queue.ANALYTICS_MAX_EVENTS
     ui_store.add(clf, "late-head", owner=ME)  # saved after the page (and its choice lists) was built
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
@@ -248,4 +252,4 @@ def test_an_unknown_head_name_over_the_api_is_a_clear_error():
     from ftclf.ui import predict_tabs
 
     with pytest.raises(gr.Error, match="expected the name of an available head, got .*nope"):
-        predict_tabs.predict_sequence("nope", "text")
+        asyncio.run(predict_tabs.predict_sequence("nope", "text"))

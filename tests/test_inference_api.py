@@ -40,6 +40,19 @@ def test_text_classification_answers_every_label_highest_first(api):
     assert abs(sum(x["score"] for x in raw) - 1) > 1e-3  # raw scores, not probabilities
 
 
+def test_a_head_still_loading_is_answered_too(store):
+    """A request for a head the engine has not loaded waits for it off the event loop, then the same head is
+    answered on the loop: both give the same scores."""
+    fresh = TestClient(create_api(store, ApiConfig(rate=0)))
+    path = store.info("paraphrase-mrpc").path
+    store.engine.forget(path)
+    assert not store.engine.ready(path)
+    pair = {"inputs": {"text": "A man plays.", "text_pair": "A man is playing."}}
+    cold = fresh.post("/v1/models/paraphrase-mrpc", json=pair).json()
+    assert store.engine.ready(path)
+    assert fresh.post("/v1/models/paraphrase-mrpc", json=pair).json() == cold
+
+
 def test_pairs_batches_and_multi_label_sets(api):
     pair = {"text": "A man is playing a guitar.", "text_pair": "Nobody is playing a guitar."}
     r = api.post("/v1/models/nli-sick", json={"inputs": [pair, pair]})

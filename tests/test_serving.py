@@ -248,6 +248,28 @@ def test_engine_batches_callers_and_bounds_its_heads(saved_heads, monkeypatch):
         engine.close()
 
 
+def test_callers_on_an_event_loop_await_batched_futures(saved_heads):
+    """Engine.submit: coroutines awaiting the engine's futures on one event loop hold no thread, share the
+    worker's batches and get what predict gives; bad input is refused before a future exists."""
+    import asyncio
+
+    engine = Engine("torch", max_wait=0.05)
+    try:
+        path = saved_heads["frozen"]
+        engine.classifier(path)
+        assert engine.ready(path)
+
+        async def ask_all():
+            return await asyncio.gather(*(asyncio.wrap_future(engine.submit(path, [t])) for t in TEXTS * 2))
+
+        answers = asyncio.run(ask_all())
+        assert [a[0].label for a in answers] == [p.label for p in reference(path)] * 2
+        with pytest.raises(ValueError, match="expected text with some content"):
+            engine.submit(path, ["  "])
+    finally:
+        engine.close()
+
+
 def test_shared_embedding_tables_are_held_once_and_kept_alive(tmp_path):
     import gc
 

@@ -27,6 +27,7 @@ kept per token, else per client address; ``X-Forwarded-For`` is believed only fr
 ``FTCLF_TRUSTED_PROXIES``.
 """
 
+import asyncio
 import hmac
 import json
 import os
@@ -232,7 +233,12 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
         top_k, function = parse_parameters(payload)
         info = head_info(head)
         try:
-            answers, spans = await run_in_threadpool(answer, store, info, texts, pairs, top_k, function)
+            if function in (None, info.meta.model.task_spec.probability_function) and store.engine.ready(info.path):
+                # the usual request: awaited on the loop, answered by the engine's worker (no pool thread held)
+                found = await asyncio.wrap_future(store.engine.submit(info.path, texts, pairs))
+                answers, spans = shaped(found, top_k)
+            else:  # raw scores, another function, or a head still loading: off the loop
+                answers, spans = await run_in_threadpool(answer, store, info, texts, pairs, top_k, function)
         except InputError as exc:
             raise ApiError(400, str(exc)) from None
         except ModelFormatError as exc:
@@ -252,7 +258,11 @@ def answer(store, info, texts, pairs, top_k, function) -> tuple[list, bool]:
         rows = engine.scores(info.path, texts, pairs)  # raw scores, or the other function of them
         apply = {"none": lambda z: z, "softmax": lambda z: z.softmax(-1), "sigmoid": torch.sigmoid}[function]
         return [ranked(dict(zip(info.meta.model.labels, apply(z).tolist())), top_k) for z in rows], False
-    predictions = engine.predict(info.path, texts, pairs)
+    return shaped(engine.predict(info.path, texts, pairs), top_k)
+
+
+def shaped(predictions: list, top_k: int | None) -> tuple[list, bool]:
+    """Predictions in the Inference API's shapes: (per input, its label scores or its entities; entities?)."""
     if isinstance(predictions[0], TokenPrediction):
         return [entities(p) for p in predictions], True
     return [label_scores(p, top_k) for p in predictions], False

@@ -237,6 +237,9 @@ class OnnxEncoder(nn.Module):
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.enable_cpu_mem_arena = False  # activations are freed after each call, not kept per session
+        # ONNX Runtime's pool threads spin for a while after each run, waiting for the next one: on a server, the
+        # cores they burn are the ones the web server's threads need (measured: benchmarks/load.py --profile)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._kept = shared.provide(Path(path), options) if shared is not None else []
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}

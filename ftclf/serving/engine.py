@@ -14,6 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_BACKEND = "onnx"
 #: fp32 copies of heads kept for gradients (Engine.inspect): each costs up to one encoder's weights
 MAX_INSPECTED = 2
+#: head directories whose resolved paths the engine remembers (forgotten all at once past this)
+MAX_REMEMBERED_PATHS = 4096
 
 
 def default_backend() -> str:
@@ -55,6 +58,7 @@ class Engine:
         self.max_heads, self.batch_size = max_heads, batch_size
         self._heads: OrderedDict[Path, tuple[float, object]] = OrderedDict()
         self._loading: dict[Path, threading.Lock] = {}
+        self._paths: dict[str, Path] = {}
         self._torch: EncoderPool | None = None
         self._inspected: OrderedDict[Path, tuple[float, object]] = OrderedDict()  # fp32 copies for gradients
         self._lock = threading.RLock()
@@ -80,7 +84,7 @@ class Engine:
     def classifier(self, directory: str | Path):
         """The served classifier of a saved head (loaded once, reloaded when its files change).
         Loading one head never holds up requests for heads already loaded."""
-        path = Path(directory).resolve()
+        path = self._resolve(directory)
         stamp = (path / CONFIG_NAME).stat().st_mtime
         with self._lock:
             cached = self._cached(path, stamp)
@@ -99,6 +103,18 @@ class Engine:
                 clf = self.pool.load(path)
             self._keep(path, stamp, clf)
             return clf
+
+    def _resolve(self, directory: str | Path) -> Path:
+        """The head directory's absolute path, remembered per name (resolving walks every component: a
+        measurable share of a request under load)."""
+        key = str(directory)
+        path = self._paths.get(key)
+        if path is None:
+            path = Path(directory).resolve()
+            if len(self._paths) >= MAX_REMEMBERED_PATHS:
+                self._paths.clear()
+            self._paths[key] = path
+        return path
 
     def _keep(self, path: Path, stamp: float, clf) -> None:
         with self._lock:
@@ -155,13 +171,18 @@ class Engine:
 
     def predict(self, directory: str | Path, texts, text_pairs=None) -> list:
         """Predictions of one head; concurrent calls are batched together."""
+        return self.submit(directory, texts, text_pairs).result()
+
+    def submit(self, directory: str | Path, texts, text_pairs=None) -> Future:
+        """:meth:`predict` as a Future, for callers on an event loop (``asyncio.wrap_future``): no thread waits
+        for the answer. It blocks only while the head loads: such callers ask :meth:`ready` first."""
         clf = self.classifier(directory)
         inputs = clf.task.inputs(texts, text_pairs)  # bad input is refused here, in the caller's thread
-        return self._batcher(clf, inputs)
+        return self._batcher.submit(clf, inputs)
 
     def ready(self, directory: str | Path) -> bool:
         """Whether the head is loaded (its current files), so a request for it will not wait on loading."""
-        path = Path(directory).resolve()
+        path = self._resolve(directory)
         try:
             stamp = (path / CONFIG_NAME).stat().st_mtime
         except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import gradio as gr
@@ -72,5 +73,20 @@ def build_demo() -> gr.Blocks:
         models["refresh"].click(refresh_all, current, outputs)
         models["delete_event"].then(refresh_all, current, outputs)
         models["load_event"].then(refresh_all, current, outputs)
-    demo.queue(default_concurrency_limit=4)
+    queue(demo)
     return demo
+
+
+#: gradio's queue records every event for its monitoring summary and, by default, rebuilds that summary (a
+#: pandas frame of up to 10,000 past events, grouped and ranked) after every single event: about a tenth of
+#: the server's CPU under load, growing with the history kept. Here it is rebuilt every 500 events, from the
+#: last 1,000 (``benchmarks/load.py --profile`` measured it).
+QUEUE_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "500", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
+
+
+def queue(demo: gr.Blocks) -> gr.Blocks:
+    """The dashboard's queue settings (and any gradio app measured beside it, such as the load benchmark's
+    floor app): QUEUE_ENV where the environment does not set it, and four concurrent events by default."""
+    for key, value in QUEUE_ENV.items():
+        os.environ.setdefault(key, value)
+    return demo.queue(default_concurrency_limit=4)

@@ -115,7 +115,18 @@ def ui_error(exc: Exception) -> gr.Error:
 def ui_errors(fn):
     """Turn errors into gr.Error at the UI edge (:func:`ui_error`): the project's errors show their
     message, server paths redacted; an unexpected failure is logged and reported without its internals.
-    Generator handlers (streaming) are wrapped as generators, so gradio still streams them."""
+    Generator handlers (streaming) are wrapped as generators, so gradio still streams them; coroutine handlers
+    as coroutines, so gradio still awaits them on its event loop."""
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def waiting(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                raise ui_error(exc) from exc
+
+        return waiting
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

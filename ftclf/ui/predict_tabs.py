@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 
+import anyio
 import gradio as gr
 
 from ..errors import InputError
@@ -58,13 +60,18 @@ def _head(name: str | None, task: str) -> str:
     return name
 
 
-def _timed(name: str, *args):
-    """(first prediction, milliseconds, the head's metadata): served by the engine, batched with
-    other users' requests."""
+async def _timed(name: str, *args):
+    """(first prediction, milliseconds, the head's metadata): served by the engine, batched with other users'
+    requests. The handlers are coroutines: gradio awaits them on its event loop, and the answer comes back
+    from the engine's worker as a future, with no thread of gradio's pool held for it (under load that hop
+    cost more than the chart). A head still loading is waited for off the loop."""
     t0 = time.perf_counter()
-    info = store().info(name)
-    pred = store().engine.predict(info.path, *args)[0]
-    return pred, 1000 * (time.perf_counter() - t0), info.meta
+    info, engine = store().info(name), store().engine
+    if engine.ready(info.path):
+        found = await asyncio.wrap_future(engine.submit(info.path, *args))
+    else:
+        found = await anyio.to_thread.run_sync(engine.predict, info.path, *args)
+    return found[0], 1000 * (time.perf_counter() - t0), info.meta
 
 
 def _summary(pred, ms: float, name: str, meta, extra: str = "") -> str:
@@ -94,20 +101,20 @@ VIEWS = {"probability_bars": _one_label_view, "label_set": _label_set_view}
 
 
 @ui_errors
-def predict_sequence(head: str, text: str):
+async def predict_sequence(head: str, text: str):
     """-> (label probabilities for gr.Label, plotly bar chart, summary markdown), drawn as the head's task says:
     one label of many, or a label set (chips, and each label's probability against its threshold)"""
     name = _head(head, "sequence")
-    pred, ms, meta = _timed(name, [_text(text)])
+    pred, ms, meta = await _timed(name, [_text(text)])
     if pred.truncated:
         gr.Warning("The text was truncated to the encoder's maximum length.")
     return VIEWS[meta.model.task_spec.widget](pred, ms, name, meta)
 
 
 @ui_errors
-def predict_pair(head: str, text: str, text_pair: str):
+async def predict_pair(head: str, text: str, text_pair: str):
     name = _head(head, "pair")
-    pred, ms, meta = _timed(name, [_text(text, "first text")], [_text(text_pair, "second text")])
+    pred, ms, meta = await _timed(name, [_text(text, "first text")], [_text(text_pair, "second text")])
     mode = meta.model.pair_mode
     how = "joint [CLS] a [SEP] b [SEP]" if mode == "cross" else "concat(h_a, h_b) of separate encodings"
     if pred.truncated:
@@ -152,10 +159,10 @@ def entity_view(pred, meta, name: str, threshold: float, ms: float):
 
 
 @ui_errors
-def tag_entities(head: str, text: str, threshold: float = 0.5):
+async def tag_entities(head: str, text: str, threshold: float = 0.5):
     """-> (highlighted text, entity table rows, per-token heat map, summary markdown)"""
     name = _head(head, "token")
-    pred, ms, meta = _timed(name, [_text(text)])
+    pred, ms, meta = await _timed(name, [_text(text)])
     return entity_view(pred, meta, name, threshold, ms)
 
 

@@ -1,5 +1,6 @@
 """Every tab's handlers as plain functions (no browser): real shipped heads, a temporary user dir."""
 
+import asyncio
 import zipfile
 from types import SimpleNamespace
 
@@ -43,31 +44,31 @@ def train(values, key=None):
 
 
 def test_sentiment_handler(ui_store):
-    probs, fig, summary = predict_tabs.predict_sequence("sentiment-sst2", "a wonderful , moving film")
+    probs, fig, summary = asyncio.run(predict_tabs.predict_sequence("sentiment-sst2", "a wonderful , moving film"))
     assert max(probs, key=probs.get) == "positive" and set(probs) == {"negative", "positive"}
     assert isinstance(fig, go.Figure) and fig.data[0].orientation == "h"
     assert "latency" in summary and "sentiment-sst2" in summary
 
 
 def test_long_input_carries_a_truncation_notice(ui_store):
-    _, _, summary = predict_tabs.predict_sequence("sentiment-sst2", "good " * 400)
+    _, _, summary = asyncio.run(predict_tabs.predict_sequence("sentiment-sst2", "good " * 400))
     assert "truncated" in summary
 
 
 def test_pair_handler_names_the_mode(ui_store):
-    probs, _, summary = predict_tabs.predict_pair("nli-sick", "A man is playing a guitar.", "Nobody is playing a guitar.")
+    probs, _, summary = asyncio.run(predict_tabs.predict_pair("nli-sick", "A man is playing a guitar.", "Nobody is playing a guitar."))
     assert max(probs, key=probs.get) == "contradiction"
     assert "cross-mode" in summary
 
 
 def test_ner_handler_shows_scores_and_threshold(ui_store):
-    spans, rows, fig, summary = predict_tabs.tag_entities("ner-conll2003", "Angela Merkel visited Paris.", 0.5)
+    spans, rows, fig, summary = asyncio.run(predict_tabs.tag_entities("ner-conll2003", "Angela Merkel visited Paris.", 0.5))
     labels = [d["class_or_confidence"] for d in spans.value if d["class_or_confidence"]]
     assert "".join(d["token"] for d in spans.value) == "Angela Merkel visited Paris."
     assert labels and all(label.split()[0] in {"PER", "LOC"} and 0 <= float(label.split()[1]) <= 1 for label in labels)
     assert [r[1] for r in rows] == ["PER", "LOC"]
     assert isinstance(fig, go.Figure) and "2 entities" in summary
-    spans, rows, _, summary = predict_tabs.tag_entities("ner-conll2003", "Angela Merkel visited Paris.", 1.01)
+    spans, rows, _, summary = asyncio.run(predict_tabs.tag_entities("ner-conll2003", "Angela Merkel visited Paris.", 1.01))
     assert rows == [] and "hidden" in summary
 
 
@@ -79,10 +80,10 @@ def test_highlight_covers_the_whole_text():
 
 
 @pytest.mark.parametrize("call", [
-    lambda: predict_tabs.predict_sequence("sentiment-sst2", "   "),
-    lambda: predict_tabs.predict_sequence(None, "text"),
-    lambda: predict_tabs.predict_pair("nli-sick", "a", ""),
-    lambda: predict_tabs.tag_entities("ner-conll2003", "", 0.5),
+    lambda: asyncio.run(predict_tabs.predict_sequence("sentiment-sst2", "   ")),
+    lambda: asyncio.run(predict_tabs.predict_sequence(None, "text")),
+    lambda: asyncio.run(predict_tabs.predict_pair("nli-sick", "a", "")),
+    lambda: asyncio.run(predict_tabs.tag_entities("ner-conll2003", "", 0.5)),
 ])
 def test_bad_input_is_a_gradio_error(ui_store, call):
     with pytest.raises(gr.Error, match="expected"):
@@ -160,7 +161,7 @@ def test_train_save_compare_download_delete(ui_store, tmp_path):
         archive.extractall(tmp_path)
     assert sorted(files) == ["my-head/README.md", "my-head/config.json", "my-head/head.safetensors"]
     assert files == {f"my-head/{p.name}": p.read_bytes() for p in saved.iterdir()}
-    probs, _, _ = predict_tabs.predict_sequence("my-head", "a lovely film")
+    probs, _, _ = asyncio.run(predict_tabs.predict_sequence("my-head", "a lovely film"))
     unzipped = predict(Classifier.from_pretrained(tmp_path / "my-head"), ["a lovely film"])[0].probabilities
     assert unzipped == pytest.approx(probs, abs=1e-6)  # the unzipped copy is the same classifier
     with pytest.raises(gr.Error, match="shipped heads cannot be deleted"):
@@ -454,12 +455,12 @@ def test_a_saved_multilabel_head_serves_in_the_text_classification_tab(ui_store,
     clf.save_pretrained(ui_store.user_dir / "topics-test")
     try:
         assert "topics-test" in predict_tabs.tab_heads("sequence")
-        probs, fig, summary = predict_tabs.predict_sequence("topics-test", "pizza the day")
+        probs, fig, summary = asyncio.run(predict_tabs.predict_sequence("topics-test", "pizza the day"))
         assert set(probs) == {"pizza", "song"} and "one sigmoid per label" in summary
         assert '<span class="ftclf-chip">pizza' in summary and "song" not in summary.split("\n")[0]  # the chosen set as chips
         bars, ticks = fig.data  # a bar per label and its threshold marked on it
         assert list(ticks.x) == [clf.calibration.thresholds[clf.labels.index(y)] for y in ticks.y]
-        _, _, nothing = predict_tabs.predict_sequence("topics-test", "the day")
+        _, _, nothing = asyncio.run(predict_tabs.predict_sequence("topics-test", "the day"))
         assert "no label" in nothing
         from ftclf.ui import models_tab
 
