@@ -1,16 +1,23 @@
-"""Load test of the dashboard as its users meet it: ``python app.py`` on a loopback port, driven by
-gradio_client sessions in threads (each client its own session, as each browser tab is).
+"""Load test of the dashboard and its HTTP API as their users meet them: ``python app.py`` on a loopback port,
+simulated users in a closed loop, every figure against gradio's own floor measured in the same run.
 
     python benchmarks/load.py                       # 32 clients x 20 Sentiment requests, then 100 clients x 3 mixed
-    python benchmarks/load.py --clients 32 --requests 20 --mix sentiment --driver http
-    python benchmarks/load.py --clients 32 --requests 20 --mix sentiment --driver http api   # the UI path and the API
+    python benchmarks/load.py --floor --stock-floor --driver http api --clients 32 --requests 40 --mix sentiment
+    python benchmarks/load.py --driver api --clients 200 --requests 15 --think 3 --mix sentiment   # people pause
+    python benchmarks/load.py --driver http --clients 32 --requests 157 --fresh-sessions --mix sentiment  # RSS
+    python benchmarks/load.py --driver http api --clients 32 --requests 40 --mix sentiment --profile runs/profile
 
-Each round runs with two load generators: ``http`` (gradio's REST API from one asyncio loop: light)
-and ``gradio_client`` (one Client per simulated user, in threads: what the issue's figures used,
-but it spends about 65 ms of CPU per request itself, so on a 2-core machine it competes with the
-server it measures). Reports requests/s, p50 / p95 / max latency per endpoint, the server's CPU use,
-errors, and the app's RSS before and after (and after a pause). Prints a table and one JSON line.
+Load generators (``--driver``): ``http`` (gradio's REST API from one asyncio loop: light), ``api`` (the HTTP API,
+``POST /v1/models/<head>``) and ``gradio_client`` (one Client per simulated user, in threads: it spends about 65 ms
+of CPU per request itself, so on a 2-core machine it competes with the server it measures). ``--floor`` first
+measures ``benchmarks/floor_app.py`` (the same inputs and outputs answering constants, the dashboard's queue
+settings; ``--stock-floor`` also on gradio's stock ones) and reports every round against it. ``--profile DIR``
+samples the app with py-spy during each round and prints where its busy threads spent their time.
+
+Reports requests/s, p50 / p95 / max latency per endpoint, the server's CPU use (cores, and milliseconds per
+request), errors, and the app's RSS before and after (and after a pause). Prints tables and one JSON line.
 """
+
 
 from __future__ import annotations
 

@@ -229,7 +229,7 @@ def test_a_head_saved_after_start_up_is_served_over_the_rest_api(ui_store, clf):
     from ftclf.ui import QUEUE_ENV, build_demo
 
     demo = build_demo()
-    # the queue's monitoring summary is rebuilt every few hundred events, not after each (a tenth of the CPU)
+    # the queue's monitoring summary is rebuilt every few hundred events, not after each (18 % of the busy time)
     assert int(QUEUE_ENV["GRADIO_ANALYTICS_CACHE_FREQUENCY"]) == demo._queue.ANAYLTICS_CACHE_FREQUENCY
     assert int(QUEUE_ENV["GRADIO_ANALYTICS_MAX_EVENTS"]) == demo._queue.ANALYTICS_MAX_EVENTS
     ui_store.add(clf, "late-head", owner=ME)  # saved after the page (and its choice lists) was built

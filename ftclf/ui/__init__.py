@@ -78,8 +78,8 @@ def build_demo() -> gr.Blocks:
 
 
 #: gradio's queue records every event for its monitoring summary and, by default, rebuilds that summary (a
-#: pandas frame of up to 10,000 past events, grouped and ranked) after every single event: about a tenth of
-#: the server's CPU under load, growing with the history kept. Here it is rebuilt every 500 events, from the
+#: pandas frame of up to 10,000 past events, grouped and ranked) after every single event: 18 % of the
+#: server's busy time under load, growing with the history kept. Here it is rebuilt every 500 events, from the
 #: last 1,000 (``benchmarks/load.py --profile`` measured it).
 QUEUE_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "500", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
 
