@@ -96,3 +96,17 @@ def test_every_heat_map_uses_the_shared_scale_with_a_titled_colour_bar(name):
     assert trace["colorscale"] == [list(step) for step in charts.HEAT_SCALE]
     assert trace["colorbar"]["title"]["text"] in {"probability", "examples"}
     assert trace["textfont"]["color"] == "auto"  # plotly.js picks black or white per cell: numbers stay readable
+
+
+def test_prediction_charts_send_the_json_plotly_would():
+    """The prediction path's charts skip building a plotly figure: what gr.Plot sends is the same figure."""
+    import json
+
+    import gradio as gr
+
+    for chart in (charts.probability_bars({"neg": 0.25, "<b>pos</b>": 0.75}),
+                  charts.label_set_bars({"food": 0.9, "price": 0.2}, {"food": 0.5, "price": 0.4})):
+        sent = json.loads(gr.Plot().postprocess(chart).plot)
+        built = json.loads(chart.figure.to_json())
+        assert sent["data"] == built["data"] and sent["layout"]["title"] == built["layout"]["title"]
+        assert sent["layout"]["xaxis"] == built["layout"]["xaxis"] and sent["layout"]["height"] == built["layout"]["height"]

@@ -13,7 +13,7 @@ from ftclf.samples import sample
 from ftclf.service import HeadStore, shipped_heads_dir
 from ftclf.tasks import read_examples
 from ftclf.training import TrainingEvent
-from ftclf.ui import calibration_panel, context, explain_tab, models_tab, predict_tabs, train_tab
+from ftclf.ui import calibration_panel, charts, context, explain_tab, models_tab, predict_tabs, train_tab
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def train(values, key=None):
 def test_sentiment_handler(ui_store):
     probs, fig, summary = asyncio.run(predict_tabs.predict_sequence("sentiment-sst2", "a wonderful , moving film"))
     assert max(probs, key=probs.get) == "positive" and set(probs) == {"negative", "positive"}
-    assert isinstance(fig, go.Figure) and fig.data[0].orientation == "h"
+    assert isinstance(fig, charts.Chart) and fig.data[0].orientation == "h"
     assert "latency" in summary and "sentiment-sst2" in summary
 
 
