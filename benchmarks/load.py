@@ -304,6 +304,18 @@ def measure_floor(clients: int, requests: int, env: dict | None = None) -> dict:
         proc.wait(timeout=30)
 
 
+def print_against(which: str, floor: dict, rounds: list[dict]) -> None:
+    """A floor's figures, then each Sentiment round's requests/s and p95 as ratios of the floor's."""
+    f95 = floor["endpoints"]["sentiment"]["p95_ms"]
+    print(f"\n{which}, http, {floor['clients']} x {floor['requests_per_client']}: {floor['req_per_s']:.1f} req/s, "
+          f"p95 {f95:.0f} ms, server CPU {1000 * floor['server_cores'] / floor['req_per_s']:.1f} ms per request")
+    print("| driver | req/s ÷ floor's | p95 ÷ floor's |\n|---|---|---|")
+    for r in rounds:
+        if r["mix"] == ["sentiment"]:
+            print(f"| {r['driver']} | {r['req_per_s'] / floor['req_per_s']:.2f} | "
+                  f"{r['endpoints']['sentiment']['p95_ms'] / f95:.2f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="*", default=[32, 100])
@@ -385,27 +397,11 @@ def main() -> int:
             print("| busiest function (own samples) | share |\n|---|---|")
             for frame, share in p["own"]:
                 print(f"| `{frame}` | {share:.1%} |")
-    if floor is not None:
-        f95 = floor["endpoints"]["sentiment"]["p95_ms"]
-        print(f"\nfloor app (constants), http, {floor['clients']} x {floor['requests_per_client']}: "
-              f"{floor['req_per_s']:.1f} req/s, p95 {f95:.0f} ms, server CPU "
-              f"{1000 * floor['server_cores'] / floor['req_per_s']:.1f} ms per request")
-        print("| driver | req/s ÷ floor's | p95 ÷ floor's |\n|---|---|---|")
-        for r in report["rounds"]:
-            if r["mix"] == ["sentiment"]:
-                print(f"| {r['driver']} | {r['req_per_s'] / floor['req_per_s']:.2f} | "
-                      f"{r['endpoints']['sentiment']['p95_ms'] / f95:.2f} |")
-        report["floor"] = floor
-        if stock is not None:
-            s95 = stock["endpoints"]["sentiment"]["p95_ms"]
-            print(f"floor app on gradio's stock queue settings: {stock['req_per_s']:.1f} req/s, p95 {s95:.0f} ms, server "
-                  f"CPU {1000 * stock['server_cores'] / stock['req_per_s']:.1f} ms per request")
-            print("| driver | req/s ÷ stock floor's | p95 ÷ stock floor's |\n|---|---|---|")
-            for r in report["rounds"]:
-                if r["mix"] == ["sentiment"]:
-                    print(f"| {r['driver']} | {r['req_per_s'] / stock['req_per_s']:.2f} | "
-                          f"{r['endpoints']['sentiment']['p95_ms'] / s95:.2f} |")
-            report["stock_floor"] = stock
+    for key, which, measured in (("floor", "floor app (constants), the dashboard's queue settings", floor),
+                                 ("stock_floor", "floor app on gradio's stock queue settings", stock)):
+        if measured is not None:
+            print_against(which, measured, report["rounds"])
+            report[key] = measured
     print(json.dumps(report))
     errored = [r for r in report["rounds"] if r["errors"]]
     if errored:  # the figures are quoted as "0 server errors": a run with any is a failed run
