@@ -23,6 +23,7 @@ _EXPORTS = {
     "evaluate": "evaluation",
     "Attribution": "attribution", "EntityAttribution": "attribution", "WordAttribution": "attribution",
     "attribute": "attribution",
+    "Audit": "label_issues", "Suspect": "label_issues", "audit": "label_issues",
     "TrainResult": "training", "TrainingEvent": "training", "fit": "training", "train": "training",
 }
 

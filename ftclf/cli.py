@@ -149,6 +149,16 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=("onnx",), default="onnx")
     ex.add_argument("--quantize", choices=("int8",), help="int8 weights (weight-only, blocks of 16, fp32 arithmetic) for every linear map of the encoder")
     ex.add_argument("--output", required=True, help="directory to write the exported head to")
+    aud = sub.add_parser("audit", help="find rows whose label the data contradicts (out-of-fold predictions, "
+                                       "confident learning): most suspect first, no saved model needed")
+    _add_data_arguments(aud, "labelled CSV/TSV/JSONL file or hf:ID[:CONFIG[:SPLIT]] (texts or pairs)")
+    aud.add_argument("--task", required=True, choices=("sequence", "pair"))
+    aud.add_argument("--mode", default="frozen", choices=("frozen", "lora", "full"),
+                     help="how each fold's head trains (frozen: fastest; full: more accurate, slower)")
+    aud.add_argument("--folds", type=int, default=5)
+    aud.add_argument("--seed", type=int, default=0)
+    aud.add_argument("--encoder", help="hub id or local directory (default: the embedded all-MiniLM-L6-v2)")
+    aud.add_argument("--output", help="write the suspects as JSON lines (index, text, given, suggested, score)")
     serve = sub.add_parser("serve", help="serve the heads over HTTP in the Hugging Face Inference API's shapes "
                                          "(InferenceClient works unchanged; no dashboard, no gradio)")
     serve.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -316,6 +326,27 @@ def cmd_export(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def cmd_audit(args) -> dict:
+    from pathlib import Path
+
+    from .label_issues import audit
+    from .tasks import read_examples
+
+    if args.output and (Path(args.output).is_dir() or not Path(args.output).parent.resolve().is_dir()):
+        raise FtclfError(f"expected a file path in an existing folder for --output, got {args.output!r}; name a "
+                         ".jsonl file to write")
+    examples = read_examples(args.data, args.task, args.format, _columns(args))
+    model = ModelConfig(task=args.task, **({"encoder": args.encoder} if args.encoder else {}))
+    found = audit(examples, model, TrainingConfig(mode=args.mode, seed=args.seed), args.folds, args.seed,
+                  on_fold=lambda f, k: print(f"[ftclf] fold {f}/{k}", file=sys.stderr, flush=True))
+    lines = [s.to_dict() for s in found.suspects]
+    if args.output:
+        Path(args.output).write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+                                     encoding="utf-8")
+    return {"rows": len(examples), "suspects": len(lines), "folds": found.folds, "seconds": round(found.seconds, 1),
+            **({"output": args.output} if args.output else {}), "most_suspect": lines[:10]}
+
+
 def cmd_serve(args) -> None:
     """Serve until interrupted: the shipped and user heads (the dashboard's store and engine), loaded in the background."""
     import uvicorn
@@ -346,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
                         "push": cmd_push, "calibrate": cmd_calibrate,
-                        "explain": cmd_explain, "serve": cmd_serve}
+                        "explain": cmd_explain, "serve": cmd_serve, "audit": cmd_audit}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {for_command_line(str(exc))}", file=sys.stderr)

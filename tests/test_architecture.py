@@ -33,6 +33,7 @@ LAYERS = [
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
      "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
+    ["ftclf.label_issues"],
     ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.drafts", "ftclf.service.store", "ftclf.service.jobs",
      "ftclf.service.inference_api"],
     ["ftclf.cli", "ftclf.__main__"],

@@ -1,6 +1,8 @@
 """Small data: the auto recipe, cross-validated head fits, contrastive tuning, and model selection
 that never decides on a validation split too small to tell candidates apart."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -171,3 +173,35 @@ def _encoder(path):
 
 def _head(clf):
     return [v.detach().clone() for v in clf.head_state_dict().values()]
+
+
+def test_audit_ranks_flipped_labels_first_and_writes_suspects(tiny_encoder_dir, tmp_path, capsys):
+    """Out-of-fold probabilities and confident learning: labels flipped on purpose rank first; the command
+    line writes the suspects as JSON lines (0-based row, given and suggested label, score)."""
+    import json
+    import random
+
+    from ftclf import ModelConfig, audit
+    from ftclf.cli import main as cli
+    from ftclf.errors import DataError
+
+    examples = sentiment_examples(120, seed=3)
+    flipped = sorted(random.Random(0).sample(range(len(examples)), 8))
+    other = {"neg": "pos", "pos": "neg"}
+    noisy = [dataclasses.replace(e, label=other[e.label]) if i in flipped else e for i, e in enumerate(examples)]
+    found = audit(noisy, ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32))
+    assert len(set(found.ranking[:16]) & set(flipped)) >= 6, (found.ranking[:16], flipped)
+    assert found.probabilities.shape == (120, 2) and found.folds == 5
+    top = found.suspects[0]
+    assert top.index in flipped and top.given == noisy[top.index].label and top.suggested == other[top.given]
+    data = tmp_path / "noisy.csv"
+    data.write_text("text,label\n" + "".join(f"{e.text},{e.label}\n" for e in noisy))
+    out = tmp_path / "suspects.jsonl"
+    assert cli(["audit", "--task", "sequence", "--data", str(data), "--encoder", tiny_encoder_dir,
+                "--output", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and set(lines[0]) == {"index", "text", "given", "suggested", "score"}
+    assert len({line["index"] for line in lines[:16]} & set(flipped)) >= 6
+    assert json.loads(capsys.readouterr().out)["suspects"] == len(lines)
+    with pytest.raises(DataError, match="expected labelled texts or pairs to audit"):
+        audit([], ModelConfig(task="token", encoder=tiny_encoder_dir))

@@ -237,6 +237,8 @@ class TaskSpec:
 
     #: what a word attribution explains: the ``label`` an input gets, or each ``entity`` found in it
     explained: str = "label"
+    #: whether ``ftclf.audit`` (``ftclf.label_issues``) finds suspect labels in this task's data (one label per text or pair)
+    auditable: bool = True
 
     def supports_head(self, head) -> bool:
         """Whether a registered head (``ftclf.heads.HeadSpec``) fits this task: a head that scores whole

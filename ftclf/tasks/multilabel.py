@@ -151,6 +151,8 @@ class MultiLabelTask(TaskSpec):
         return soft_loss(torch.stack([student_log_p, absent], -1), torch.stack([teacher_p, 1 - teacher_p], -1),
                          temperature)
 
+    auditable = False  # label sets: not yet
+
     def without_labels(self, examples):
         return [replace(e, labels=None) for e in examples]
 

@@ -52,6 +52,7 @@ class TokenTask(TaskSpec):
     format_hint = "write one token and its tag per line, sentences separated by blank lines"
 
     explained = "entity"
+    auditable = False  # suspect sentences by tag agreement: not yet
 
     def supports_head(self, head):
         return True  # per-word scores: a linear or MLP head per word, or a CRF over the sentence
