@@ -125,7 +125,7 @@ def small(mode: str) -> dict:
     then scored on the held-out validation sentences without and with that calibration."""
     import ftclf.calibration as calibration
     from ftclf import ModelConfig, TrainingConfig
-    from ftclf.calibration import calibrate_decoded, shown_confidences
+    from ftclf.calibration import calibrate_decoded
     from ftclf.evaluation import decode_examples, evaluate
     from ftclf.metrics import reliability
     from ftclf.training import fit
@@ -167,8 +167,8 @@ def small(mode: str) -> dict:
     examples, decoded = decode_examples(clf, val)
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
     clf.calibration = cal
-    held_points = {side: reliability(*shown_confidences(clf.task, [d.probs for d in rows], gold, [d.ids for d in rows],
-                                                         clf.labels))
+    held_points = {side: reliability(*clf.task.shown_confidences([d.probs for d in rows], gold, [d.ids for d in rows],
+                                                                   clf.labels))
                    for side, rows in (("before", decoded), ("after", calibrate_decoded(clf, decoded)))}
     return {
         "head": f"sst2-small-{SMALL_PER_CLASS}x2-{mode}", "mode": mode, "recipe": clf.training_config.recipe,

@@ -265,13 +265,6 @@ def _smoothed_nll(logp: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
     return -(1 - eps) * logp.gather(-1, gold[:, None]).mean() - eps * logp.mean()
 
 
-def shown_confidences(task, probs: Sequence[torch.Tensor], gold: Sequence, ids: Sequence,
-                      labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(confidence, correct) of what the dashboard shows (``TaskSpec.shown_confidences``): the top
-    probability of each text, or each predicted entity's confidence and whether it is a gold entity."""
-    return task.shown_confidences(probs, gold, ids, labels)
-
-
 def entity_confidence(word_probs, ids: Sequence[int], first: int, last: int) -> float:
     """An entity's confidence: the mean probability of its words' predicted tags."""
     return float(sum(float(word_probs[k][ids[k]]) for k in range(first, last + 1)) / (last - first + 1))
@@ -417,7 +410,7 @@ def _fit(clf, decoded, gold, fitted_on, folds, repeats, seed, threshold) -> Cali
     everyone = list(range(n))
 
     def confidences(probs, idx):
-        return shown_confidences(task, probs, [rows.gold[i] for i in idx], [ids[i] for i in idx], clf.labels)
+        return task.shown_confidences(probs, [rows.gold[i] for i in idx], [ids[i] for i in idx], clf.labels)
 
     raw = rows.probs(everyone, 1.0)
     raw_conf, raw_hit = confidences(raw, everyone)

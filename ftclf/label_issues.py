@@ -55,8 +55,9 @@ class Audit:
 
 
 def out_of_fold(model: ModelConfig, training: TrainingConfig, examples: Sequence, folds: int = FOLDS, seed: int = 0,
-                on_fold: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """(rows, labels) probabilities, each row's from a head trained without it (``folds`` stratified folds)."""
+                on_fold: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
+    """((rows, labels) probabilities, each row's from a head trained without it; the folds used: ``folds``
+    stratified folds, fewer when a label has fewer rows)."""
     from .inference import predict
     from .training import fit
     from .training.fullbatch import folds_of
@@ -80,7 +81,7 @@ def out_of_fold(model: ModelConfig, training: TrainingConfig, examples: Sequence
             probs[i] = [p.probabilities[label] for label in labels]
         if on_fold is not None:
             on_fold(f + 1, k)
-    return probs
+    return probs, k
 
 
 def audit(examples: Sequence, model: ModelConfig, training: TrainingConfig | None = None, folds: int = FOLDS,
@@ -96,7 +97,7 @@ def audit(examples: Sequence, model: ModelConfig, training: TrainingConfig | Non
     t0 = time.perf_counter()
     training = training or TrainingConfig(mode="frozen")
     labels = list(model.labels) or task.label_list(examples)
-    probs = out_of_fold(dataclasses.replace(model, labels=labels), training, examples, folds, seed, on_fold)
+    probs, k = out_of_fold(dataclasses.replace(model, labels=labels), training, examples, folds, seed, on_fold)
     given = np.array([labels.index(e.label) for e in examples])
     confidence = probs[np.arange(len(examples)), given]
     ranking = np.argsort(confidence, kind="stable").tolist()
@@ -104,5 +105,4 @@ def audit(examples: Sequence, model: ModelConfig, training: TrainingConfig | Non
     others = np.where(np.eye(len(labels), dtype=bool)[given], -1.0, probs)  # the given label left out
     suspects = [Suspect(int(i), examples[i].text, examples[i].text_pair, labels[given[i]], labels[int(others[i].argmax())],
                         float(confidence[i])) for i in flagged]
-    k = min(folds, min(int((given == j).sum()) for j in set(given.tolist())))
     return Audit(suspects, ranking, probs, labels, k, time.perf_counter() - t0)

@@ -27,7 +27,6 @@ kept per token, else per client address; ``X-Forwarded-For`` is believed only fr
 ``FTCLF_TRUSTED_PROXIES``.
 """
 
-import asyncio
 import hmac
 import json
 import os
@@ -233,11 +232,9 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
         top_k, function = parse_parameters(payload)
         info = head_info(head)
         try:
-            if function in (None, info.meta.model.task_spec.probability_function) and store.engine.ready(info.path):
-                # the usual request: awaited on the loop, answered by the engine's worker (no pool thread held)
-                found = await asyncio.wrap_future(store.engine.submit(info.path, texts, pairs))
-                answers, spans = shaped(found, top_k)
-            else:  # raw scores, another function, or a head still loading: off the loop
+            if function in (None, info.meta.model.task_spec.probability_function):  # the usual request
+                answers, spans = shaped(await store.engine.predict_async(info.path, texts, pairs), top_k)
+            else:  # raw scores, or the other function of them: off the loop
                 answers, spans = await run_in_threadpool(answer, store, info, texts, pairs, top_k, function)
         except InputError as exc:
             raise ApiError(400, str(exc)) from None

@@ -8,6 +8,7 @@ passes, and all torch work happens on the worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
@@ -172,6 +173,13 @@ class Engine:
     def predict(self, directory: str | Path, texts, text_pairs=None) -> list:
         """Predictions of one head; concurrent calls are batched together."""
         return self.submit(directory, texts, text_pairs).result()
+
+    async def predict_async(self, directory: str | Path, texts, text_pairs=None) -> list:
+        """:meth:`predict` for callers on an event loop: a loaded head's answer is awaited as the worker's future
+        (no thread waits for it); a head still loading is waited for in a thread, off the loop."""
+        if self.ready(directory):
+            return await asyncio.wrap_future(self.submit(directory, texts, text_pairs))
+        return await asyncio.to_thread(self.predict, directory, texts, text_pairs)
 
     def submit(self, directory: str | Path, texts, text_pairs=None) -> Future:
         """:meth:`predict` as a Future, for callers on an event loop (``asyncio.wrap_future``): no thread waits

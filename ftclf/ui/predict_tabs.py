@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import time
 
-import anyio
 import gradio as gr
 
 from ..errors import InputError
@@ -64,13 +62,10 @@ async def _timed(name: str, *args):
     """(first prediction, milliseconds, the head's metadata): served by the engine, batched with other users'
     requests. The handlers are coroutines: gradio awaits them on its event loop, and the answer comes back
     from the engine's worker as a future, with no thread of gradio's pool held for it (under load that hop
-    cost more than the chart). A head still loading is waited for off the loop."""
+    cost more than the chart)."""
     t0 = time.perf_counter()
-    info, engine = store().info(name), store().engine
-    if engine.ready(info.path):
-        found = await asyncio.wrap_future(engine.submit(info.path, *args))
-    else:
-        found = await anyio.to_thread.run_sync(engine.predict, info.path, *args)
+    info = store().info(name)
+    found = await store().engine.predict_async(info.path, *args)
     return found[0], 1000 * (time.perf_counter() - t0), info.meta
 
 
