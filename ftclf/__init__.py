@@ -24,6 +24,7 @@ _EXPORTS = {
     "Attribution": "attribution", "EntityAttribution": "attribution", "WordAttribution": "attribution",
     "attribute": "attribution",
     "Audit": "label_issues", "Suspect": "label_issues", "audit": "label_issues",
+    "Suggestion": "active_learning", "suggest": "active_learning",
     "TrainResult": "training", "TrainingEvent": "training", "fit": "training", "train": "training",
 }
 

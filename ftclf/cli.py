@@ -159,6 +159,19 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--seed", type=int, default=0)
     aud.add_argument("--encoder", help="hub id or local directory (default: the embedded all-MiniLM-L6-v2)")
     aud.add_argument("--output", help="write the suspects as JSON lines (index, text, given, suggested, score)")
+    sug = sub.add_parser("suggest", help="which unlabelled texts to label next: the head's most uncertain, one per "
+                                         "cluster of its vectors (most useful first)")
+    sug.add_argument("--model", required=True, help="a saved classifier directory or a head name (text or pair)")
+    sug.add_argument("--data", required=True, help="the unlabelled pool: a .txt file (one text per line) or a "
+                                                   "CSV/TSV/JSONL file or hf:ID[:CONFIG[:SPLIT]] (labels ignored)")
+    sug.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    sug.add_argument("--text-column", help="default: detected (text, sentence, sentence1, …)")
+    sug.add_argument("--text-pair-column", help="default: detected (text_pair, sentence2, hypothesis, …)")
+    sug.add_argument("--k", type=int, default=16, help="how many texts to suggest")
+    sug.add_argument("--strategy", choices=("margin", "entropy"), default="margin", help="how uncertainty is measured")
+    sug.add_argument("--no-diversity", action="store_true", help="the k most uncertain, without clustering")
+    sug.add_argument("--seed", type=int, default=0)
+    sug.add_argument("--output", help="write the suggestions as JSON lines (index, text, label, score, uncertainty)")
     serve = sub.add_parser("serve", help="serve the heads over HTTP in the Hugging Face Inference API's shapes "
                                          "(InferenceClient works unchanged; no dashboard, no gradio)")
     serve.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -326,25 +339,50 @@ def cmd_export(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def cmd_audit(args) -> dict:
+def _jsonl_target(output: str | None) -> None:
+    """Refuse an --output that cannot be written before any work is done."""
     from pathlib import Path
 
+    if output and (Path(output).is_dir() or not Path(output).parent.resolve().is_dir()):
+        raise FtclfError(f"expected a file path in an existing folder for --output, got {output!r}; name a "
+                         ".jsonl file to write")
+
+
+def _write_jsonl(output: str | None, lines: list[dict]) -> None:
+    from pathlib import Path
+
+    if output:
+        Path(output).write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+
+
+def cmd_audit(args) -> dict:
     from .label_issues import audit
     from .tasks import read_examples
 
-    if args.output and (Path(args.output).is_dir() or not Path(args.output).parent.resolve().is_dir()):
-        raise FtclfError(f"expected a file path in an existing folder for --output, got {args.output!r}; name a "
-                         ".jsonl file to write")
+    _jsonl_target(args.output)
     examples = read_examples(args.data, args.task, args.format, _columns(args))
     model = ModelConfig(task=args.task, **({"encoder": args.encoder} if args.encoder else {}))
     found = audit(examples, model, TrainingConfig(mode=args.mode, seed=args.seed), args.folds, args.seed,
                   on_fold=lambda f, k: print(f"[ftclf] fold {f}/{k}", file=sys.stderr, flush=True))
     lines = [s.to_dict() for s in found.suspects]
-    if args.output:
-        Path(args.output).write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
-                                     encoding="utf-8")
+    _write_jsonl(args.output, lines)
     return {"rows": len(examples), "suspects": len(lines), "folds": found.folds, "seconds": round(found.seconds, 1),
             **({"output": args.output} if args.output else {}), "most_suspect": lines[:10]}
+
+
+def cmd_suggest(args) -> dict:
+    from .active_learning import suggest
+    from .training.distill import read_unlabeled
+
+    _jsonl_target(args.output)
+    clf = _classifier(args.model)
+    pool = read_unlabeled(clf.task, args.data, args.format, ColumnMap(args.text_column, args.text_pair_column))
+    pairs = clf.task.second_texts([e.text_pair for e in pool]) if "text_pair" in clf.task.column_roles else None
+    picked = suggest(clf, [e.text for e in pool], pairs, args.k, args.strategy, not args.no_diversity, args.seed)
+    lines = [s.to_dict() for s in picked]
+    _write_jsonl(args.output, lines)
+    return {"pool": len(pool), "suggested": len(lines), **({"output": args.output} if args.output else {}),
+            "suggestions": lines[:10]}
 
 
 def cmd_serve(args) -> None:
@@ -377,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
                         "push": cmd_push, "calibrate": cmd_calibrate,
-                        "explain": cmd_explain, "serve": cmd_serve, "audit": cmd_audit}
+                        "explain": cmd_explain, "serve": cmd_serve, "audit": cmd_audit,
+                        "suggest": cmd_suggest}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {for_command_line(str(exc))}", file=sys.stderr)

@@ -68,9 +68,10 @@ def shares_encoding(a, b) -> bool:
 
 @torch.no_grad()
 def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32,
-              calibrated: bool = True) -> list[list[Decoded]]:
+              calibrated: bool = True, vectors: list | None = None) -> list[list[Decoded]]:
     """Decoded outputs of every head for every item; the heads must share their encoding (one encoder
-    pass serves them all): group them with :func:`shares_encoding`, as :func:`predict_heads` does."""
+    pass serves them all): group them with :func:`shares_encoding`, as :func:`predict_heads` does.
+    ``vectors``: a list that receives the first head's input of every item (in item order)."""
     if not classifiers:
         raise FtclfError("expected at least one classifier, got none; pass the heads to run")
     first = classifiers[0]
@@ -82,11 +83,17 @@ def run_heads(classifiers: Sequence, items: Sequence[Item], batch_size: int = 32
         clf.eval()
     poolings = sorted({clf.model_config.pooling for clf in classifiers})
     out: list[list] = [[None] * len(items) for _ in classifiers]
+    if vectors is not None:
+        vectors[:] = [None] * len(items)
     for ids in length_sorted_batches(items, batch_size):
         batch = collate([items[i] for i in ids], first.tokenizer.pad_token_id or 0).to(first.device)
         features = first.features(batch, poolings)
         for k, clf in enumerate(classifiers):
-            logits = clf.head(clf.head_input(features, batch.word_shape), mask=batch.word_mask).logits
+            head_input = clf.head_input(features, batch.word_shape)
+            if vectors is not None and k == 0:
+                for row, i in enumerate(ids):
+                    vectors[i] = head_input[row].float().cpu()
+            logits = clf.head(head_input, mask=batch.word_mask).logits
             calibration = clf.calibration if calibrated else None
             for i, decoded in zip(ids, decode_rows(clf.head, logits, batch.word_mask, calibration)):
                 out[k][i] = decoded

@@ -33,12 +33,12 @@ LAYERS = [
     ["ftclf.training", "ftclf.training.events", "ftclf.training.features", "ftclf.training.fullbatch",
      "ftclf.training.frozen", "ftclf.training.contrastive", "ftclf.training.recipes", "ftclf.training.distill", "ftclf.training.trainer",
      "ftclf.training.fit"],
-    ["ftclf.label_issues"],
+    ["ftclf.label_issues", "ftclf.active_learning"],
     ["ftclf.service", "ftclf.service.access", "ftclf.service.assets", "ftclf.service.drafts", "ftclf.service.store", "ftclf.service.jobs",
-     "ftclf.service.inference_api"],
+     "ftclf.service.workspaces", "ftclf.service.inference_api"],
     ["ftclf.cli", "ftclf.__main__"],
     ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.calibration_panel", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
-     "ftclf.ui.why", "ftclf.ui.explain_tab", "ftclf.ui.train_tab"],
+     "ftclf.ui.why", "ftclf.ui.explain_tab", "ftclf.ui.label_loop", "ftclf.ui.train_tab"],
 ]
 RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
 

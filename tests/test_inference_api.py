@@ -133,3 +133,44 @@ def test_the_hub_client_works_unchanged(store):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+POOL = ["a wonderful , moving film", "an awful mess", "it was fine , i guess", "neither good nor bad",
+        "great", "terrible acting", "the plot is there", "some scenes work , others do not", "a masterpiece",
+        "boring"]
+
+
+def test_suggest_route_answers_what_ftclf_suggest_answers(api, store):
+    from ftclf import suggest
+    from ftclf.serving import load
+
+    r = api.post("/v1/models/sentiment-sst2/suggest", json={"inputs": POOL, "parameters": {"k": 3}})
+    assert r.status_code == 200, r.text
+    expected = suggest(load(store.info("sentiment-sst2").path, "torch"), POOL, k=3)
+    assert r.json() == [s.to_dict() for s in expected]
+    assert set(r.json()[0]) == {"index", "text", "label", "score", "uncertainty"}
+    assert api.post("/v1/models/sentiment-sst2/suggest", json={"inputs": POOL, "parameters": {"k": 0}}).status_code == 400
+    bad = api.post("/v1/models/sentiment-sst2/suggest", json={"inputs": POOL, "parameters": {"strategy": "luck"}})
+    assert bad.status_code == 400 and "margin" in bad.json()["error"]
+    token = api.post("/v1/models/ner-conll2003/suggest", json={"inputs": POOL})
+    assert token.status_code == 400 and "expected a text or pair head" in token.json()["error"]
+    assert api.post("/v1/models/nope/suggest", json={"inputs": POOL}).status_code == 404
+
+
+def test_audit_route_finds_flipped_labels_without_a_model(api):
+    good = ["wonderful", "delightful", "superb", "moving", "brilliant", "charming"]
+    bad = ["awful", "dreadful", "boring", "clumsy", "tedious", "lifeless"]
+    rows = [{"text": f"the {thing} was {word} .", "label": label}
+            for thing in ("film", "plot", "cast") for words, label in ((good, "positive"), (bad, "negative")) for word in words]
+    flipped = {0, 7, 20}
+    for i in flipped:
+        rows[i]["label"] = "negative" if rows[i]["label"] == "positive" else "positive"
+    r = api.post("/v1/audit", json={"task": "sequence", "inputs": rows})
+    assert r.status_code == 200, r.text
+    found = r.json()
+    assert {line["index"] for line in found[:5]} >= flipped
+    assert all(line["given"] != line["suggested"] for line in found)
+    missing = api.post("/v1/audit", json={"task": "sequence", "inputs": [{"text": "a"}]})
+    assert missing.status_code == 400 and "label" in missing.json()["error"]
+    assert api.post("/v1/audit", json={"task": "token", "inputs": rows}).status_code == 400
+    assert api.post("/v1/audit", json={"task": "sequence", "inputs": rows, "parameters": {"folds": 1}}).status_code == 400

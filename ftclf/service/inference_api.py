@@ -15,6 +15,13 @@ Routes (``create_api``; gradio-free: ``ftclf serve`` runs it alone, ``app.py`` b
   batch). Scores are the head's calibrated probabilities; ``function_to_apply`` ``"none"`` gives the raw
   scores, and the other function of the two (``"softmax"`` for a multi-label head, ``"sigmoid"`` for a
   one-label head) that function of the raw scores.
+- ``POST /v1/models/{head}/suggest``: ``{"inputs": [texts or pairs], "parameters": {"k", "strategy",
+  "diversity"}}``, an unlabelled pool of at most ``MAX_POOL``: the k worth labelling next, most useful first
+  (``{"index", "text", "label", "score", "uncertainty"}``; ``ftclf.suggest``).
+- ``POST /v1/audit``: ``{"task": "sequence" | "pair", "inputs": [{"text", "label"} or {"text", "text_pair",
+  "label"}], "parameters": {"folds", "seed"}}``, at most ``MAX_AUDIT_ROWS`` labelled rows and no model: the
+  rows whose label the data contradicts, most suspect first (``{"index", "text", "given", "suggested",
+  "score"}``; ``ftclf.audit``). One audit runs at a time (503 while another does).
 - ``GET /v1/models``: every head with its task, pipeline tag and labels.
 - ``GET /v1/models/{head}/health``: 200 once the head is loaded, 503 while it loads (the first call
   starts loading it).
@@ -49,6 +56,11 @@ PREFIX = "/v1/models"
 MAX_INPUTS = 64
 MAX_BODY_BYTES = 1_000_000
 FUNCTIONS = ("softmax", "sigmoid", "none")
+#: an unlabelled pool one suggest request may rank, and the most it may ask for
+MAX_POOL = 2000
+MAX_SUGGESTIONS = 100
+#: labelled rows one audit may take (each of its folds trains a head)
+MAX_AUDIT_ROWS = 2000
 
 
 @dataclass
@@ -104,8 +116,8 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-def parse_inputs(payload) -> tuple[list[str], list[str] | None, bool]:
-    """(texts, second texts or None, batched) of an Inference API payload's ``inputs``."""
+def parse_inputs(payload, limit: int = MAX_INPUTS) -> tuple[list[str], list[str] | None, bool]:
+    """(texts, second texts or None, batched) of an Inference API payload's ``inputs`` (at most ``limit``)."""
     if not isinstance(payload, dict) or "inputs" not in payload:
         raise ApiError(400, 'expected a JSON object with "inputs" (a text, a {"text", "text_pair"} pair, or a list of '
                             f'either), got {type(payload).__name__}; send {{"inputs": "some text"}}')
@@ -114,8 +126,8 @@ def parse_inputs(payload) -> tuple[list[str], list[str] | None, bool]:
     items = inputs if batched else [inputs]
     if not items:
         raise ApiError(400, 'expected at least one input, got an empty list; send {"inputs": ["some text"]}')
-    if len(items) > MAX_INPUTS:
-        raise ApiError(413, f"expected at most {MAX_INPUTS} inputs in one request, got {len(items)}; split the batch")
+    if len(items) > limit:
+        raise ApiError(413, f"expected at most {limit} inputs in one request, got {len(items)}; split the batch")
     pairs = [isinstance(x, dict) for x in items]
     if any(pairs) and not all(pairs):
         raise ApiError(400, "expected every input of a batch to be of one kind (texts, or pairs), got both; split them")
@@ -132,9 +144,7 @@ def parse_inputs(payload) -> tuple[list[str], list[str] | None, bool]:
 
 
 def parse_parameters(payload: dict) -> tuple[int | None, str | None]:
-    params = payload.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise ApiError(400, f'expected "parameters" to be an object, got {type(params).__name__}')
+    params = parse_object(payload.get("parameters"), "parameters")
     top_k, function = params.get("top_k"), params.get("function_to_apply")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ApiError(400, f"expected top_k to be a whole number of at least 1, got {top_k!r}")
@@ -220,14 +230,7 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
 
     @app.post(PREFIX + "/{head}", dependencies=[Depends(guard)], summary="Classify texts, pairs or words")
     async def classify(head: str, request: Request):
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, f"expected a request body of at most {MAX_BODY_BYTES:,} bytes, got {len(body):,}; "
-                                "send fewer or shorter inputs")
-        try:
-            payload = json.loads(body or b"null")
-        except ValueError:
-            raise ApiError(400, 'expected a JSON body, got something else; send {"inputs": "some text"}') from None
+        payload = await read_json(request)
         texts, pairs, batched = parse_inputs(payload)
         top_k, function = parse_parameters(payload)
         info = head_info(head)
@@ -243,7 +246,110 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
         # a text head answers a list per input even for one; the client reads one input's entities flat
         return answers[0] if spans and not batched else answers
 
+    torch_heads: dict = {}  # suggestions need the head's own vectors: its torch form, the last few loaded
+
+    @app.post(PREFIX + "/{head}/suggest", dependencies=[Depends(guard)], summary="Which unlabelled texts to label next")
+    async def suggest_route(head: str, request: Request):
+        payload = await read_json(request)
+        texts, pairs, _ = parse_inputs(payload, MAX_POOL)
+        params = parse_object(payload.get("parameters"), "parameters")
+        k, strategy, diversity = params.get("k", 16), params.get("strategy", "margin"), params.get("diversity", True)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SUGGESTIONS:
+            raise ApiError(400, f"expected k to be a whole number from 1 to {MAX_SUGGESTIONS}, got {k!r}")
+        if not isinstance(diversity, bool):
+            raise ApiError(400, f"expected diversity to be true or false, got {diversity!r}")
+        info = head_info(head)
+
+        def run() -> list:
+            from ..active_learning import suggest
+            from ..serving import load
+
+            key = (str(info.path), info.path.stat().st_mtime_ns)
+            if key not in torch_heads:
+                while len(torch_heads) >= 2:
+                    torch_heads.pop(next(iter(torch_heads)))
+                torch_heads[key] = load(info.path, "torch")
+            return [s.to_dict() for s in suggest(torch_heads[key], texts, pairs, k, strategy, diversity)]
+
+        try:
+            return await run_in_threadpool(run)
+        except FtclfError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    auditing = threading.Lock()
+
+    @app.post("/v1/audit", dependencies=[Depends(guard)], summary="Rows whose label the data contradicts")
+    async def audit_route(request: Request):
+        payload = await read_json(request)
+        task = payload.get("task") if isinstance(payload, dict) else None
+        if task not in ("sequence", "pair"):
+            raise ApiError(400, f'expected "task": "sequence" or "pair", got {task!r}; say which task the rows are')
+        rows = payload.get("inputs")
+        if not isinstance(rows, list) or not rows:
+            raise ApiError(400, 'expected "inputs" to be a list of {"text", "label"} rows, got '
+                                f"{type(rows).__name__}; send the labelled rows")
+        if len(rows) > MAX_AUDIT_ROWS:
+            raise ApiError(413, f"expected at most {MAX_AUDIT_ROWS} rows in one audit, got {len(rows)}; audit a "
+                                "sample, or run ftclf audit on the whole file")
+        examples = audit_rows(rows, task)
+        params = parse_object(payload.get("parameters"), "parameters")
+        folds, seed = params.get("folds", 5), params.get("seed", 0)
+        for name, value, low in (("folds", folds, 2), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (name == "folds" and value > 10):
+                raise ApiError(400, f"expected {name} to be a whole number{' from 2 to 10' if name == 'folds' else ''}, "
+                                    f"got {value!r}")
+        if not auditing.acquire(blocking=False):
+            raise ApiError(503, "expected no other audit to be running, one is; retry in a minute")
+
+        def run() -> list:
+            from ..config import ModelConfig
+            from ..label_issues import audit
+
+            try:
+                return [s.to_dict() for s in audit(examples, ModelConfig(task=task), folds=folds, seed=seed).suspects]
+            finally:
+                auditing.release()
+
+        try:
+            return await run_in_threadpool(run)
+        except FtclfError as exc:
+            raise ApiError(400, str(exc)) from None
+
     return app
+
+
+async def read_json(request: Request):
+    """The request's JSON body, within the size limit."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, f"expected a request body of at most {MAX_BODY_BYTES:,} bytes, got {len(body):,}; "
+                            "send fewer or shorter inputs")
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        raise ApiError(400, 'expected a JSON body, got something else; send {"inputs": "some text"}') from None
+
+
+def parse_object(value, name: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, f'expected "{name}" to be an object, got {type(value).__name__}')
+    return value
+
+
+def audit_rows(rows: list, task: str) -> list:
+    """Labelled examples of an audit request's rows (each a {"text", "label"} object, pairs with "text_pair")."""
+    from ..data import Example
+
+    keys = ("text", "text_pair", "label") if task == "pair" else ("text", "label")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in keys):
+            raise ApiError(400, f"expected every row to be an object with the strings {', '.join(keys)}, got row {i}: "
+                                f"{str(row)[:80]!r}; fix that row")
+        out.append(Example(row["text"], row.get("text_pair") if task == "pair" else None, row["label"].strip()))
+    return out
 
 
 def answer(store, info, texts, pairs, top_k, function) -> tuple[list, bool]:

@@ -23,7 +23,7 @@ from ..training import TrainingEvent, TrainResult, fit, prepare_data
 from .access import policy
 
 MAX_UPLOAD_BYTES = 20 * 2**20  # documented in the README and shown in the Train tab
-SOURCES = ("sample", "upload", "hub")
+SOURCES = ("sample", "upload", "hub", "write")
 
 
 @dataclass
@@ -48,7 +48,9 @@ class DataSource:
             if not value:
                 raise DataError("expected a hub dataset id such as glue:sst2:train, got nothing; type one")
             return "hf:" + check_hub_spec(value.removeprefix("hf:"))
-        if self.kind == "upload":
+        if self.kind == "write" and not value:
+            raise DataError("expected typed examples, got none; write some in the table")
+        if self.kind in ("upload", "write"):
             if not value:
                 raise DataError("expected an uploaded file, got none; upload a CSV, TSV, JSONL or CoNLL file")
             size = Path(value).stat().st_size
@@ -61,6 +63,8 @@ class DataSource:
         raise DataError(f"expected data source {', '.join(SOURCES)}, got {self.kind!r}")
 
     def describe(self) -> str:
+        if self.kind == "write":
+            return "typed examples"
         return f"{self.kind}: {Path(self.value).name if self.kind == 'upload' else self.value}"
 
     def read(self) -> list:
@@ -252,7 +256,7 @@ class Job:
     def summary(self) -> dict:
         """What a page shows of the finished run, as plain data (the same as a draft's ``run.json``)."""
         outcome, result = self.outcome, self.outcome.result
-        return {"task": outcome.task, "recipe": outcome.recipe, "confused": outcome.confused,
+        return {"task": outcome.task, "recipe": outcome.recipe, "confused": outcome.confused, "source": self.request.data.kind,
                 "labels": outcome.labels, "calibration": outcome.calibration,
                 "events": [dataclasses.asdict(e) for e in self.history],
                 "result": {k: getattr(result, k) for k in ("metrics", "seconds", "stopped_early", "cancelled",

@@ -8,6 +8,7 @@ import re
 import gradio as gr
 
 from ..service import new_visitor_id, policy, visitor_secret
+from . import label_loop
 from .context import store
 from .explain_tab import build_explain_tab
 from .models_tab import build_models_tab, heads_table, user_head_names
@@ -68,6 +69,10 @@ def build_demo() -> gr.Blocks:
         if train is not None:  # this browser's run: still going (reattach) or finished and unsaved (its draft)
             demo.load(restore, [visitor], train["results"], concurrency_limit=None).then(
                 run_calibration, [visitor], train["calibration"])
+            loop, write = train["loop"], train["write"]
+            demo.load(label_loop.restore, [visitor, train["task"]],  # typed examples, pool, suggestions, rounds
+                      [train["task"], train["source"], write["table"], loop["pool"], loop["suggestions"], loop["rounds"],
+                       write["check"]], queue=False)
             train["save_button"].click(save_trained, [train["name"], visitor, train["threshold"], train["use_threshold"]],
                                        [train["saved"]]).then(refresh_all, current, outputs)
         models["refresh"].click(refresh_all, current, outputs)

@@ -147,6 +147,16 @@ def training_curves(losses: list[tuple[int, float]], metrics: list[tuple[int, fl
                    height=320, legend={"orientation": "h", "y": -0.25})
 
 
+def rounds_chart(rounds: list[dict]) -> go.Figure:
+    """The head's score after each labelling round (x: round; hover: how many examples it trained on)."""
+    name = rounds[-1].get("metric_name", "accuracy") if rounds else "accuracy"
+    data = [{"type": "scatter", "x": [r["round"] for r in rounds], "y": [r["metric"] for r in rounds],
+             "mode": "lines+markers+text", "text": [f"{r['examples']} ex." for r in rounds], "textposition": "top center",
+             "name": text(name)}] if rounds else []
+    return _figure(data, title="Score per labelling round", height=280, showlegend=False,
+                   xaxis={"title": {"text": "round"}, "dtick": 1}, yaxis={"title": {"text": text(name)}, "range": [0, 1.05]})
+
+
 def score_bars(labels: list[str], scores: list[float], probs: list[float], function: str = "softmax") -> go.Figure:
     """The scores h·W + b next to their probabilities (softmax, or a sigmoid per label) (How it works)."""
     labels = _texts(labels)

@@ -155,3 +155,13 @@ def session_of(request) -> str:
 def no_head_notice(task: str) -> str:
     return (f"**No {get_task(task).title} head is available yet.** Train one in the **Train** tab "
             "(a built-in sample takes under a minute), save it, and it appears here.")
+
+
+def finished_run(visitor: str | None, request) -> tuple[dict, Path] | None:
+    """(summary, head directory) of this browser's finished run: the run of this page, or the browser's draft
+    kept on disk (from an earlier page, or before a restart); None when there is neither."""
+    job = jobs().get(browser_key(visitor, request))
+    if job is not None and job.outcome is not None:
+        return job.summary(), job.outcome.draft
+    draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
+    return (draft.run, draft.head) if draft is not None else None

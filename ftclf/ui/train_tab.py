@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import time
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -24,10 +23,11 @@ from ..heads import HEADS, heads_for
 from ..service import MAX_UPLOAD_BYTES, DataSource, TrainRequest, samples
 from ..tasks import TASKS, get_task
 from ..training import TrainingEvent
-from . import calibration_panel, charts
-from .context import browser_key, for_browser, jobs, md, redact, store, ui_error, ui_errors
+from . import calibration_panel, charts, label_loop
+from .context import browser_key, finished_run, for_browser, jobs, md, redact, store, ui_error, ui_errors
 
-SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Hugging Face dataset (online)", "hub")]
+SOURCE_CHOICES = [("Built-in sample", "sample"), ("Upload a file", "upload"), ("Write examples", "write"),
+                  ("Hugging Face dataset (online)", "hub")]
 MODEL_FIELDS = ("head", "pooling", "pair_mode", "pair_features", "word_shape", "case_markers")
 TRAINING_FIELDS = ("mode", "contrastive_body", "epochs", "learning_rate", "batch_size", "distill_weight")
 
@@ -59,7 +59,8 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
     shown = {**values, **{k: values.get(k) if k in spec.options else None  # hidden boxes say nothing
                           for k in ("pair_features", "word_shape", "case_markers")}}
     upload = values.get("upload")
-    value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub")}.get(kind)
+    value = {"sample": values.get("sample"), "upload": getattr(upload, "name", upload), "hub": values.get("hub"),
+             "write": values.get("write_path")}.get(kind)
     columns = ColumnMap(*(values.get(k) or None for k in ("text_column", "text_pair_column", "label_column")))
     training = _given(values, TRAINING_FIELDS)
     for name, kind_of in (("epochs", int), ("batch_size", int), ("learning_rate", float), ("distill_weight", float)):
@@ -144,10 +145,12 @@ def _no_columns() -> list:
 
 
 def on_source_change(source: str):
-    """The data source's own box shows; Train waits for a preview unless the data is a built-in sample."""
-    boxes = [gr.update(visible=source == v) for v in ("sample", "upload", "hub")]
-    ready = source == "sample"
-    return (*boxes, gr.Button("Train" if ready else PREVIEW_FIRST, interactive=ready), *_no_columns())
+    """The data source's own box shows; Train waits for a preview unless the data is a built-in sample or typed
+    examples (checked as they are typed)."""
+    boxes = [gr.update(visible=source == v) for v in ("sample", "upload", "hub", "write")]
+    ready = source in ("sample", "write")
+    return (*boxes, gr.Button("Train" if ready else PREVIEW_FIRST, interactive=ready), *_no_columns(),
+            gr.update(visible=source != "write"))
 
 
 def on_new_data():
@@ -331,19 +334,9 @@ def cancel_train(visitor: str | None = None, request: gr.Request = None) -> str:
     return "Cancelling… the best head so far will be kept."
 
 
-def _finished(visitor: str | None, request) -> tuple[dict, Path] | None:
-    """(summary, head directory) of this browser's finished run: the run of this page, or the browser's draft
-    kept on disk (from an earlier page, or before a restart); None when there is neither."""
-    job = jobs().get(browser_key(visitor, request))
-    if job is not None and job.outcome is not None:
-        return job.summary(), job.outcome.draft
-    draft = jobs().drafts.get(visitor) if jobs().drafts is not None else None
-    return (draft.run, draft.head) if draft is not None else None
-
-
 def run_calibration(visitor: str | None = None, request: gr.Request = None):
     """The calibration panel of this browser's finished run (after a run, and on page load for a kept one)."""
-    found = _finished(visitor, request)
+    found = finished_run(visitor, request)
     if found is None or "labels" not in found[0]:  # no run, or a draft kept before calibration was shown
         return [gr.skip()] * 8
     run = found[0]
@@ -356,7 +349,7 @@ def save_trained(name: str, visitor: str | None = None, request: gr.Request = No
                  use_threshold: bool = False) -> str:
     """Save this browser's finished run as a user head owned by this browser (``visitor``); with
     ``use_threshold``, a binary head predicts with the operating point ``threshold``."""
-    found = _finished(visitor, request)
+    found = finished_run(visitor, request)
     if found is None:
         raise InputError("expected a finished training run to save, found none; train a head first")
     info = store().add(found[1], name, owner=visitor)
@@ -393,6 +386,7 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
                                      elem_id="train-upload", visible=False)
             form["hub"] = gr.Textbox(label="Hub dataset ID[:CONFIG[:SPLIT]]", placeholder="nyu-mll/glue:sst2:train",
                                      elem_id="train-hub", visible=False)
+        write = label_loop.build(start_task, form)
         preview_button = gr.Button("Preview data", elem_id="train-preview")
         counts = gr.Markdown(elem_id="train-counts")
         with gr.Row():
@@ -448,6 +442,8 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             name = gr.Textbox(label="Head name", placeholder=get_task(start_task).name_example, elem_id="train-name")
             save_button = gr.Button("Save head", elem_id="train-save")
         saved = gr.Markdown(elem_id="train-saved")
+        loop = label_loop.build_loop()
+        retrain = gr.State(False)
 
         def by_name(values: dict) -> dict[str, Any]:
             return {key: values[component] for key, component in form.items() if component in values}
@@ -458,18 +454,29 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
         def train(values, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
             visitor_id = values.get(visitor)  # the inputs are a set: one dict of {component: value}
             try:
-                train_request = read_form(by_name(values))
+                fields = by_name(values)
+                if fields.get("source") == "write":  # the table, checked, kept and written as the run's file
+                    fields["write_path"] = label_loop.typed_file(visitor_id, fields["task"], fields.get("write"))
+                train_request = read_form(fields)
             except Exception as exc:  # noqa: BLE001 (one message in the status line)
                 yield gr.skip(), _failure(exc), gr.skip(), gr.skip(), gr.skip()
                 return
             yield from run_train(train_request, browser_key(visitor_id, request), progress, visitor=visitor_id)
+
+        def train_again(values, request: gr.Request = None, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
+            """Train after "Add" or "Apply", when they changed the examples."""
+            if not values.get(retrain):
+                yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return
+            yield from train(values, request, progress)
 
         previewed = [table, counts, form["text_column"], form["text_pair_column"], form["label_column"], train_button]
         form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
             "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape", "case_markers"))])
         columns = [form["text_column"], form["text_pair_column"], form["label_column"]]
         form["source"].change(on_source_change, [form["source"]],  # a pure form update: no queue, no wait
-                              [form["sample"], form["upload"], form["hub"], train_button, *columns], queue=False)
+                              [form["sample"], form["upload"], form["hub"], write["box"], train_button, *columns,
+                               preview_button], queue=False)
         preview_button.click(preview, set(form.values()), previewed)
         # a built-in sample previews itself, with its own columns (not the ones of the data before)
         form["sample"].change(_no_columns, None, columns, queue=False).then(preview, set(form.values()), previewed)
@@ -479,10 +486,35 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             changed(needs_preview, None, [train_button], queue=False)
         train_event = train_button.click(train, {*form.values(), visitor}, [curves, status, metrics, matrix, confused],
                                          concurrency_limit=2)
-        train_event.then(run_calibration, [visitor], panel.outputs)
+        train_event.then(run_calibration, [visitor], panel.outputs).then(label_loop.record_round, [visitor], [loop["rounds"]])
+        _wire_loop(form, write, loop, visitor, retrain, train_again, [curves, status, metrics, matrix, confused], panel)
         cancel_button.click(cancel_train, [visitor], [status], queue=False)
         form["teacher"].focus(_refresh_teachers,
                               [form["task"], form["teacher"]], [form["teacher"]], queue=False)  # heads saved since
-    return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event,
+    return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event, "write": write,
+            "loop": loop, "task": form["task"], "source": form["source"],
             "results": [curves, status, metrics, matrix, confused], "calibration": panel.outputs,
             "threshold": panel.threshold, "use_threshold": use_threshold}
+
+
+def _wire_loop(form: dict, write: dict, loop: dict, visitor, retrain, train_again, results: list, panel) -> None:
+    """The typed examples' live check and persistence, and the improve panel's suggest / add / audit / apply,
+    each change of the examples followed by a run (and the round it makes)."""
+    task, table = form["task"], write["table"]
+    table.change(label_loop.on_table_change, [visitor, task, table], [write["check"]], queue=False)
+    task.change(label_loop.on_task_change, [visitor, task], [table, write["check"], loop["suggestions"], loop["suspects"]],
+                queue=False)
+    loop["pool"].blur(label_loop.on_pool_change, [visitor, loop["pool"]], None, queue=False)
+    loop["suggestions"].change(label_loop.on_suggestions_change, [visitor, loop["suggestions"]], None, queue=False)
+    loop["suggest"].click(label_loop.on_suggest, [visitor, task, table, loop["pool"], loop["pool_file"], loop["k"]],
+                          [loop["suggestions"], loop["status"]], concurrency_limit=1)
+    loop["audit"].click(label_loop.on_audit, [task, table], [loop["suspects"], loop["status"]], concurrency_limit=1)
+    inputs = {*form.values(), visitor, retrain}
+    for changed in (
+        loop["add"].click(label_loop.add_labelled, [visitor, task, table, loop["suggestions"], loop["pool"]],
+                          [table, loop["suggestions"], loop["pool"], form["source"], loop["status"], retrain]),
+        loop["apply"].click(label_loop.apply_suspects, [visitor, task, table, loop["suspects"]],
+                            [table, loop["suspects"], form["source"], loop["status"], retrain]),
+    ):
+        changed.then(train_again, inputs, results, concurrency_limit=2).then(
+            run_calibration, [visitor], panel.outputs).then(label_loop.record_round, [visitor], [loop["rounds"]])
