@@ -20,7 +20,8 @@ from ..tasks import get_task
 from . import charts
 from .context import finished_run, for_browser, md, ui_errors
 
-#: blank rows a table offers to type into
+#: blank rows a new table offers to type into, and those under rows already typed (a cell's menu adds more)
+NEW_ROWS = 16
 BLANK_ROWS = 4
 #: how many texts "Suggest" proposes by default, and the most a pool may hold
 DEFAULT_K = 8
@@ -59,7 +60,8 @@ def headers(task: str) -> list[str]:
 
 def examples_value(task: str, rows: list[list[str]]) -> list[list[str]]:
     width = len(headers(task))
-    return [list(r)[:width] for r in rows if len(r) == width] + [[""] * width for _ in range(BLANK_ROWS)]
+    kept = [list(r)[:width] for r in rows if len(r) == width]
+    return kept + [[""] * width for _ in range(BLANK_ROWS if kept else NEW_ROWS)]
 
 
 def examples_table(task: str, rows: list[list[str]]):
@@ -74,8 +76,9 @@ def check_view(task: str, table) -> str:
                 "instead (a table cannot tag words).")
     found = check_rows(_cells(table), pairs_of(task))
     counts = ", ".join(f"{md(k)}: {v}" for k, v in sorted(found.counts.items()))
-    head = f"**{len(found.rows)} examples**" + (f" · {counts}" if counts else "")
-    notes = f" · {md('; '.join(found.notes))}" if found.notes else ""
+    head = f"**{len(found.rows)} example{'' if len(found.rows) == 1 else 's'}**" + (f" · {counts}" if counts else "")
+    notes = [n for n in found.notes if "blank row" not in n]  # blank rows are the table's own spare rows
+    notes = f" · {md('; '.join(notes))}" if notes else ""
     if found.ready:
         return f"{head}{notes} · ✅ ready to train"
     return f"{head}{notes} · ⚠️ Train waits: {md('; '.join(found.problems[:4]))}"
@@ -259,14 +262,16 @@ def _audit(task, table):
     examples = [Example(r[0], r[1] if pairs_of(task) else None, r[-1]) for r in found.rows]
     result = audit(examples, ModelConfig(task=task))
     rows = [[s.index + 1, s.text, *([s.text_pair] if pairs_of(task) else []), s.given, s.suggested, round(s.score, 3),
-             "fix"] for s in result.suspects]
+             "keep"] for s in result.suspects]
     if not rows:
         status = (f"No suspect labels: every row's out-of-fold prediction ({result.folds} folds, {result.seconds:.0f} s) "
                   "agrees with its label or is unsure.")
     else:
+        small = (f" With {len(examples)} rows each fold's head learns from about {len(examples) * (result.folds - 1) // result.folds}: "
+                 "read these as hints." if len(examples) < 200 else "")
         status = (f"**{len(rows)} suspect labels** of {len(examples)} ({result.folds} folds, {result.seconds:.0f} s), "
-                  "most suspect first. Set **action** to fix (take the suggested label), drop (remove the row) or keep, "
-                  "then **Apply and retrain**.")
+                  f"most suspect first.{small} Set **action** to fix (take the suggested label) or drop (remove the "
+                  "row) where you agree, then **Apply and retrain**.")
     return gr.Dataframe(value=rows, headers=suspect_headers(task)), status
 
 
@@ -338,8 +343,8 @@ def build(task: str, form: dict[str, Any]) -> dict:
     """The typed-examples box (shown for the "write" source) in the data row: table and live check."""
     with gr.Column(visible=False, elem_id="train-write-box") as box:
         table = gr.Dataframe(value=examples_value(task, []), headers=headers(task), column_count=len(headers(task)),
-                             interactive=True, type="array", row_count=BLANK_ROWS, label="Your examples (type in the "
-                             "cells; blank rows are skipped; the last row grows the table)", elem_id="train-write-table",
+                             interactive=True, type="array", label="Your examples (double-click a cell to type; blank "
+                             "rows are skipped; a cell's ⋮ menu adds rows)", elem_id="train-write-table",
                              show_row_numbers=True, wrap=True)
         check = gr.Markdown(check_view(task, []), elem_id="train-write-check")
     form["write"] = table

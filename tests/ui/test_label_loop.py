@@ -103,12 +103,13 @@ def test_type_train_suggest_label_add_audit_fix_and_reload(ui, tiny_encoder_dir)
     current[2][1] = "neg"
     suspects, status = ui.on_audit("sequence", current)
     found = suspects.value["data"]
-    assert found and "suspect labels" in status and found[0][0] == 3 and found[0][3] == "pos" and found[0][-1] == "fix"
-    fixed, cleared, source, message, go = ui.apply_suspects(ME, "sequence", current, [found[0]])
+    assert found and "suspect labels" in status and found[0][0] == 3 and found[0][3] == "pos" and found[0][-1] == "keep"
+    assert ui.apply_suspects(ME, "sequence", current, found)[-1] is False  # all kept: nothing to retrain
+    fixed, cleared, source, message, go = ui.apply_suspects(ME, "sequence", current, [found[0][:-1] + ["fix"]])
     assert go and check_rows(fixed.value["data"], False).rows[2][1] == "pos" and "Fixed **1**" in message
     changed = [r[:] for r in current]
     changed[2][0] = "edited since"
-    assert "changed since" in ui.apply_suspects(ME, "sequence", changed, [found[0]])[3]
+    assert "changed since" in ui.apply_suspects(ME, "sequence", changed, [found[0][:-1] + ["fix"]])[3]
     dropped = ui.apply_suspects(ME, "sequence", current, [found[0][:-1] + ["drop"]])[0]
     assert len(check_rows(dropped.value["data"], False).rows) == 17
     # a reload: the same browser finds its rows, pool, suggestions and rounds; another browser nothing
