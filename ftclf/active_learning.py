@@ -103,7 +103,7 @@ def suggest(classifier, texts: Sequence[str], text_pairs: Sequence[str] | None =
     labelling next, most useful first: uncertainty (``strategy``) with diversity (unless ``diversity`` is
     False: then simply the most uncertain)."""
     task = classifier.task
-    if not task.auditable:
+    if not task.suggestible:
         raise DataError(f"expected a text or pair head to suggest texts for, got a {task.name} head; suggestions "
                         "rank whole texts by one label's uncertainty")
     if k < 1:

@@ -151,10 +151,11 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--output", required=True, help="directory to write the exported head to")
     aud = sub.add_parser("audit", help="find rows whose label the data contradicts (out-of-fold predictions, "
                                        "confident learning): most suspect first, no saved model needed")
-    _add_data_arguments(aud, "labelled CSV/TSV/JSONL file or hf:ID[:CONFIG[:SPLIT]] (texts or pairs)")
-    aud.add_argument("--task", required=True, choices=("sequence", "pair"))
+    _add_data_arguments(aud, "labelled CSV/TSV/JSONL/CoNLL file or hf:ID[:CONFIG[:SPLIT]] (texts, pairs or tagged sentences)")
+    aud.add_argument("--task", required=True, choices=("sequence", "pair", "token"))
     aud.add_argument("--mode", default="frozen", choices=("frozen", "lora", "full"),
                      help="how each fold's head trains (frozen: fastest; full: more accurate, slower)")
+    aud.add_argument("--head", help="each fold's head (default: the task's; linear is the fastest for token tasks)")
     aud.add_argument("--folds", type=int, default=5)
     aud.add_argument("--seed", type=int, default=0)
     aud.add_argument("--encoder", help="hub id or local directory (default: the embedded all-MiniLM-L6-v2)")
@@ -361,7 +362,8 @@ def cmd_audit(args) -> dict:
 
     _jsonl_target(args.output)
     examples = read_examples(args.data, args.task, args.format, _columns(args))
-    model = ModelConfig(task=args.task, **({"encoder": args.encoder} if args.encoder else {}))
+    model = ModelConfig(task=args.task, **({"encoder": args.encoder} if args.encoder else {}),
+                        **({"head": args.head} if args.head else {}))
     found = audit(examples, model, TrainingConfig(mode=args.mode, seed=args.seed), args.folds, args.seed,
                   on_fold=lambda f, k: print(f"[ftclf] fold {f}/{k}", file=sys.stderr, flush=True))
     lines = [s.to_dict() for s in found.suspects]

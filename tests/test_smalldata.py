@@ -191,7 +191,7 @@ def test_audit_ranks_flipped_labels_first_and_writes_suspects(tiny_encoder_dir, 
     noisy = [dataclasses.replace(e, label=other[e.label]) if i in flipped else e for i, e in enumerate(examples)]
     found = audit(noisy, ModelConfig(task="sequence", encoder=tiny_encoder_dir, max_length=32))
     assert len(set(found.ranking[:16]) & set(flipped)) >= 6, (found.ranking[:16], flipped)
-    assert found.probabilities.shape == (120, 2) and found.folds == 5
+    assert len(found.probabilities) == 120 and found.probabilities[0].shape == (2,) and found.folds == 5
     top = found.suspects[0]
     assert top.index in flipped and top.given == noisy[top.index].label and top.suggested == other[top.given]
     data = tmp_path / "noisy.csv"
@@ -203,5 +203,40 @@ def test_audit_ranks_flipped_labels_first_and_writes_suspects(tiny_encoder_dir, 
     assert lines and set(lines[0]) == {"index", "text", "given", "suggested", "score"}
     assert len({line["index"] for line in lines[:16]} & set(flipped)) >= 6
     assert json.loads(capsys.readouterr().out)["suspects"] == len(lines)
-    with pytest.raises(DataError, match="expected labelled texts or pairs to audit"):
-        audit([], ModelConfig(task="token", encoder=tiny_encoder_dir))
+    with pytest.raises(DataError, match="expected labelled texts, pairs or tagged sentences to audit"):
+        audit([], ModelConfig(task="multilabel", encoder=tiny_encoder_dir))
+
+
+def test_audit_flags_the_sentences_whose_tags_were_changed(tiny_encoder_dir, tmp_path, capsys):
+    """Tagged sentences: a person's tags changed to O (or a word outside any name tagged B-PER) are flagged by
+    their out-of-fold tag probabilities, named word by word; the command line audits a CoNLL file."""
+    import json
+
+    from ftclf import ModelConfig, TrainingConfig, audit
+    from ftclf.cli import main as cli
+    from ftclf.data import TokenExample
+
+    from .conftest import token_examples
+
+    examples = token_examples(80, seed=2)
+    changed = [3, 17, 40, 61]
+    noisy = list(examples)
+    for i in changed:
+        e = examples[i]
+        tags = tuple("O" if t != "O" else t for t in e.tags) if any(t != "O" for t in e.tags) else \
+            ("B-PER",) + e.tags[1:]
+        noisy[i] = TokenExample(e.words, tags)
+    found = audit(noisy, ModelConfig(task="token", encoder=tiny_encoder_dir, max_length=32, head="linear"),
+                  TrainingConfig(mode="frozen"))
+    assert len(found.probabilities) == 80 and found.probabilities[0].shape == (len(noisy[0].words), len(found.labels))
+    assert len({s.index for s in found.suspects[:8]} & set(changed)) >= 3, [(s.index, s.given) for s in found.suspects]
+    top = next(s for s in found.suspects if s.index in changed)
+    assert top.text == " ".join(noisy[top.index].words) and "/" in top.given and top.given != top.suggested
+    data = tmp_path / "noisy.conll"
+    data.write_text("".join("".join(f"{w} {t}\n" for w, t in zip(e.words, e.tags)) + "\n" for e in noisy))
+    out = tmp_path / "suspects.jsonl"
+    assert cli(["audit", "--task", "token", "--data", str(data), "--encoder", tiny_encoder_dir, "--head", "linear",
+                "--output", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and {"index", "text", "given", "suggested", "score"} <= set(lines[0])
+    assert json.loads(capsys.readouterr().out)["suspects"] == len(lines)

@@ -162,6 +162,10 @@ class TaskSpec:
             raise InputError(f"expected a second text for a {self.name} head, got an empty one; fill in both texts")
         return list(text_pairs)
 
+    def example_inputs(self, examples: Sequence) -> list:
+        """Prediction inputs of labelled examples (the labels left behind): their text(s)."""
+        return self.inputs([e.text for e in examples], self.second_texts([e.text_pair for e in examples]))
+
     def word_inputs(self, words) -> list:
         """Prediction inputs from pre-split words (one list of words per sentence): token tasks only."""
         raise InputError(f"expected texts for a {self.name} head, got word lists; word lists are for token (NER) heads, "
@@ -237,8 +241,29 @@ class TaskSpec:
 
     #: what a word attribution explains: the ``label`` an input gets, or each ``entity`` found in it
     explained: str = "label"
-    #: whether ``ftclf.audit`` (``ftclf.label_issues``) finds suspect labels in this task's data (one label per text or pair)
+    #: whether ``ftclf.audit`` (``ftclf.label_issues``) finds suspect labels in this task's data
     auditable: bool = True
+    #: whether whole inputs get one label each: ``ftclf.suggest`` ranks them, the dashboard's table types them
+    suggestible: bool = True
+
+    def audit_probabilities(self, prediction, labels: Sequence[str]) -> np.ndarray:
+        """One row's out-of-fold probabilities as an audit reads them: (labels,) per text."""
+        return np.array([prediction.probabilities[label] for label in labels])
+
+    def find_label_issues(self, examples: Sequence, probs: Sequence[np.ndarray],
+                          labels: Sequence[str]) -> tuple[list[tuple[int, str, str, float]], list[int]]:
+        """Confident learning on out-of-fold probabilities (cleanlab's ``find_label_issues``): (the flagged rows
+        as (index, given, suggested, given label's probability), most suspect first; every row, most suspect
+        first)."""
+        from cleanlab.filter import find_label_issues
+
+        given = np.array([labels.index(e.label) for e in examples])
+        table = np.stack(list(probs))
+        confidence = table[np.arange(len(examples)), given]
+        others = np.where(np.eye(len(labels), dtype=bool)[given], -1.0, table)  # the given label left out
+        flagged = find_label_issues(given, table, return_indices_ranked_by="self_confidence")
+        return ([(int(i), labels[given[i]], labels[int(others[i].argmax())], float(confidence[i])) for i in flagged],
+                np.argsort(confidence, kind="stable").tolist())
 
     def supports_head(self, head) -> bool:
         """Whether a registered head (``ftclf.heads.HeadSpec``) fits this task: a head that scores whole

@@ -152,6 +152,7 @@ class MultiLabelTask(TaskSpec):
                          temperature)
 
     auditable = False  # label sets: not yet
+    suggestible = False  # uncertainty over a label set: not yet
 
     def without_labels(self, examples):
         return [replace(e, labels=None) for e in examples]

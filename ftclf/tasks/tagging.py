@@ -52,7 +52,36 @@ class TokenTask(TaskSpec):
     format_hint = "write one token and its tag per line, sentences separated by blank lines"
 
     explained = "entity"
-    auditable = False  # suspect sentences by tag agreement: not yet
+    suggestible = False  # a sentence has a tag per word, not one label
+
+    def audit_probabilities(self, prediction, labels):
+        """(words, tags): each word's out-of-fold tag probabilities."""
+        return np.array([w.probabilities for w in prediction.words]).reshape(len(prediction.words), len(labels))
+
+    def find_label_issues(self, examples, probs, labels):
+        """Sentences whose tags the out-of-fold tagger contradicts (cleanlab's token classification: a word is
+        flagged by confident learning over all words; a sentence scores its least likely given tag). The given
+        and suggested labels name the flagged words: ``Paris/B-PER`` against ``Paris/B-LOC``."""
+        from cleanlab.token_classification.filter import find_label_issues
+        from cleanlab.token_classification.rank import get_label_quality_scores
+
+        given, rows = [], []
+        for e, p in zip(examples, probs):
+            n = min(len(e.tags), len(p))  # a sentence cut at the input limit: its tagged words only
+            given.append([labels.index(t) for t in e.tags[:n]])
+            rows.append(np.clip(p[:n], 1e-9, 1.0) / np.clip(p[:n], 1e-9, 1.0).sum(axis=1, keepdims=True))
+        scores, _ = get_label_quality_scores(given, rows)
+        words: dict[int, list[int]] = {}
+        for i, j in find_label_issues(given, rows):
+            words.setdefault(int(i), []).append(int(j))
+        flagged = sorted(words, key=lambda i: scores[i])
+
+        def named(i: int, pick) -> str:
+            return " ".join(f"{examples[i].words[j]}/{labels[pick(j)]}" for j in sorted(words[i]))
+
+        issues = [(i, named(i, lambda j, i=i: given[i][j]), named(i, lambda j, i=i: int(rows[i][j].argmax())),
+                   float(scores[i])) for i in flagged]
+        return issues, np.argsort(scores, kind="stable").tolist()
 
     def supports_head(self, head):
         return True  # per-word scores: a linear or MLP head per word, or a CRF over the sentence
@@ -97,6 +126,9 @@ class TokenTask(TaskSpec):
             sentences.append(_Sentence(tuple(w for w, _, _ in words), None, text, tuple((s, e) for _, s, e in words),
                                        cut=len(original) > len(text)))
         return sentences
+
+    def example_inputs(self, examples):
+        return self.word_inputs([list(e.words) for e in examples])  # their words, as tagged
 
     def word_inputs(self, words):
         """Sentences given as word lists keep their words (a CoNLL file's "1." stays one word); the text

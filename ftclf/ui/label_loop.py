@@ -51,7 +51,7 @@ def pairs_of(task: str) -> bool:
 
 def writable(task: str) -> bool:
     """Whether examples of ``task`` can be typed in a table (texts and pairs; not word tags)."""
-    return get_task(task).auditable
+    return get_task(task).suggestible
 
 
 def headers(task: str) -> list[str]:
