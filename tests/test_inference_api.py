@@ -172,5 +172,5 @@ def test_audit_route_finds_flipped_labels_without_a_model(api):
     assert all(line["given"] != line["suggested"] for line in found)
     missing = api.post("/v1/audit", json={"task": "sequence", "inputs": [{"text": "a"}]})
     assert missing.status_code == 400 and "label" in missing.json()["error"]
-    assert api.post("/v1/audit", json={"task": "token", "inputs": rows}).status_code == 400
+    assert api.post("/v1/audit", json={"task": "multilabel", "inputs": rows}).status_code == 400
     assert api.post("/v1/audit", json={"task": "sequence", "inputs": rows, "parameters": {"folds": 1}}).status_code == 400

@@ -18,8 +18,8 @@ Routes (``create_api``; gradio-free: ``ftclf serve`` runs it alone, ``app.py`` b
 - ``POST /v1/models/{head}/suggest``: ``{"inputs": [texts or pairs], "parameters": {"k", "strategy",
   "diversity"}}``, an unlabelled pool of at most ``MAX_POOL``: the k worth labelling next, most useful first
   (``{"index", "text", "label", "score", "uncertainty"}``; ``ftclf.suggest``).
-- ``POST /v1/audit``: ``{"task": "sequence" | "pair", "inputs": [{"text", "label"} or {"text", "text_pair",
-  "label"}], "parameters": {"folds", "seed"}}``, at most ``MAX_AUDIT_ROWS`` labelled rows and no model: the
+- ``POST /v1/audit``: ``{"task": "sequence" | "pair" | "token", "inputs": [labelled rows, as in a JSONL file:
+  {"text", "label"}, pairs with "text_pair", tagged sentences {"tokens", "tags"}], "parameters": {"folds", "seed"}}``, at most ``MAX_AUDIT_ROWS`` labelled rows and no model: the
   rows whose label the data contradicts, most suspect first (``{"index", "text", "given", "suggested",
   "score"}``; ``ftclf.audit``). One audit runs at a time (503 while another does).
 - ``GET /v1/models``: every head with its task, pipeline tag and labels.
@@ -281,17 +281,21 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
     @app.post("/v1/audit", dependencies=[Depends(guard)], summary="Rows whose label the data contradicts")
     async def audit_route(request: Request):
         payload = await read_json(request)
-        task = payload.get("task") if isinstance(payload, dict) else None
-        if task not in ("sequence", "pair"):
-            raise ApiError(400, f'expected "task": "sequence" or "pair", got {task!r}; say which task the rows are')
+        spec = audit_task(payload.get("task") if isinstance(payload, dict) else None)
         rows = payload.get("inputs")
         if not isinstance(rows, list) or not rows:
-            raise ApiError(400, 'expected "inputs" to be a list of {"text", "label"} rows, got '
-                                f"{type(rows).__name__}; send the labelled rows")
+            raise ApiError(400, 'expected "inputs" to be a list of labelled rows ({"text", "label"}; pairs add '
+                                f'"text_pair"; tagged sentences are {{"tokens", "tags"}}), got {type(rows).__name__}')
         if len(rows) > MAX_AUDIT_ROWS:
             raise ApiError(413, f"expected at most {MAX_AUDIT_ROWS} rows in one audit, got {len(rows)}; audit a "
                                 "sample, or run ftclf audit on the whole file")
-        examples = audit_rows(rows, task)
+        if not all(isinstance(row, dict) for row in rows):
+            raise ApiError(400, "expected every row to be a JSON object, got another kind; send objects")
+        try:
+            examples = spec.from_rows(list(enumerate(rows, 1)), None, "the inputs (counted from 1)", True)
+            spec.check_examples(examples)
+        except FtclfError as exc:
+            raise ApiError(400, str(exc)) from None
         params = parse_object(payload.get("parameters"), "parameters")
         folds, seed = params.get("folds", 5), params.get("seed", 0)
         for name, value, low in (("folds", folds, 2), ("seed", seed, 0)):
@@ -306,7 +310,7 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
             from ..label_issues import audit
 
             try:
-                return [s.to_dict() for s in audit(examples, ModelConfig(task=task), folds=folds, seed=seed).suspects]
+                return [s.to_dict() for s in audit(examples, ModelConfig(task=spec.name), folds=folds, seed=seed).suspects]
             finally:
                 auditing.release()
 
@@ -338,18 +342,15 @@ def parse_object(value, name: str) -> dict:
     return value
 
 
-def audit_rows(rows: list, task: str) -> list:
-    """Labelled examples of an audit request's rows (each a {"text", "label"} object, pairs with "text_pair")."""
-    from ..data import Example
+def audit_task(name):
+    """The task an audit request names (one whose data ``ftclf.audit`` reads)."""
+    from ..tasks import TASKS
 
-    keys = ("text", "text_pair", "label") if task == "pair" else ("text", "label")
-    out = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in keys):
-            raise ApiError(400, f"expected every row to be an object with the strings {', '.join(keys)}, got row {i}: "
-                                f"{str(row)[:80]!r}; fix that row")
-        out.append(Example(row["text"], row.get("text_pair") if task == "pair" else None, row["label"].strip()))
-    return out
+    spec = TASKS.get(name) if isinstance(name, str) else None
+    if spec is None or not spec.auditable:
+        names = ", ".join(n for n, t in TASKS.items() if t.auditable)
+        raise ApiError(400, f'expected "task" to be one of {names}, got {name!r}; say which task the rows are')
+    return spec
 
 
 def answer(store, info, texts, pairs, top_k, function) -> tuple[list, bool]:
