@@ -218,8 +218,8 @@ def test_audit_flags_the_sentences_whose_tags_were_changed(tiny_encoder_dir, tmp
 
     from .conftest import token_examples
 
-    examples = token_examples(80, seed=2)
-    changed = [3, 17, 40, 61]
+    examples = token_examples(48, seed=2)
+    changed = [3, 17, 30, 41]
     noisy = list(examples)
     for i in changed:
         e = examples[i]
@@ -227,8 +227,8 @@ def test_audit_flags_the_sentences_whose_tags_were_changed(tiny_encoder_dir, tmp
             ("B-PER",) + e.tags[1:]
         noisy[i] = TokenExample(e.words, tags)
     found = audit(noisy, ModelConfig(task="token", encoder=tiny_encoder_dir, max_length=32, head="linear"),
-                  TrainingConfig(mode="frozen"))
-    assert len(found.probabilities) == 80 and found.probabilities[0].shape == (len(noisy[0].words), len(found.labels))
+                  TrainingConfig(mode="frozen"), folds=3)
+    assert len(found.probabilities) == 48 and found.probabilities[0].shape == (len(noisy[0].words), len(found.labels))
     assert len({s.index for s in found.suspects[:8]} & set(changed)) >= 3, [(s.index, s.given) for s in found.suspects]
     top = next(s for s in found.suspects if s.index in changed)
     assert top.text == " ".join(noisy[top.index].words) and "/" in top.given and top.given != top.suggested
@@ -236,7 +236,7 @@ def test_audit_flags_the_sentences_whose_tags_were_changed(tiny_encoder_dir, tmp
     data.write_text("".join("".join(f"{w} {t}\n" for w, t in zip(e.words, e.tags)) + "\n" for e in noisy))
     out = tmp_path / "suspects.jsonl"
     assert cli(["audit", "--task", "token", "--data", str(data), "--encoder", tiny_encoder_dir, "--head", "linear",
-                "--output", str(out)]) == 0
+                "--folds", "3", "--output", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines and {"index", "text", "given", "suggested", "score"} <= set(lines[0])
     assert json.loads(capsys.readouterr().out)["suspects"] == len(lines)

@@ -166,6 +166,18 @@ def worker_context():
     return context
 
 
+def warm_workers() -> threading.Thread | None:
+    """Start the fork server now, in the background (it imports torch, transformers and the trainer once,
+    ≈ 10 s here), so a server's first run does not wait for it; None where runs are spawned."""
+    if worker_context().get_start_method() != "forkserver":
+        return None
+    from multiprocessing import forkserver
+
+    thread = threading.Thread(target=forkserver.ensure_running, name="ftclf-warm-workers", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class Job:
     """One training run in its own process (so its memory goes when it ends, and a cancel or a kill

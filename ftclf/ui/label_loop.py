@@ -85,18 +85,15 @@ def check_view(task: str, table) -> str:
 
 
 def _cells(table) -> list[list]:
-    """A Dataframe's value as rows of cells (gradio may hand a pandas frame or a list)."""
-    if table is None:
-        return []
-    if hasattr(table, "values") and hasattr(table, "columns"):
-        return table.values.tolist()
-    if isinstance(table, dict):
-        return list(table.get("data") or [])
-    return [list(r) for r in table]
+    """A Dataframe's value (``type="array"``: a list of rows) as rows of cells."""
+    return [list(r) for r in table or []]
 
 
 def typed_file(visitor: str | None, task: str, table) -> str:
     """The table's rows, checked and kept in the workspace, as the file a run trains on (a problem: DataError)."""
+    if not writable(task):
+        raise DataError(f"expected a text or pair task for typed examples, got {get_task(task).title}, tagged word by "
+                        "word; upload a CoNLL or JSONL file instead")
     found = check_rows(_cells(table), pairs_of(task))
     if not found.ready:
         raise DataError(f"expected typed examples ready to train, found: {'; '.join(found.problems)}; fix the table")
@@ -125,7 +122,7 @@ def on_task_change(visitor: str | None, task: str):
 
 
 def on_pool_change(visitor: str | None, pool: str) -> None:
-    workspaces().update(visitor, pool=(pool or "")[:500_000])
+    workspaces().update(visitor, pool=pool or "")
 
 
 # ------------------------------------------------------------------ what to label next
@@ -176,7 +173,7 @@ def _trained_head(visitor: str | None, request, task: str):
 def on_suggest(visitor: str | None, task: str, table, pool: str, upload, k, request: gr.Request = None):
     """-> (suggestions table, status): the pool's k texts most worth labelling, by this browser's last head
     (a problem: the status says what to do)."""
-    workspaces().update(visitor, pool=(pool or "")[:500_000])
+    workspaces().update(visitor, pool=pool or "")
     try:
         return _suggest(visitor, task, table, pool, upload, k, request)
     except FtclfError as exc:
@@ -227,6 +224,9 @@ def add_labelled(visitor: str | None, task: str, table, suggestions, pool: str):
     if not added:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ("⚠️ **Nothing to add:** type a label in the **your label** "
                                                              "column of the suggestions you know, then add them."), False
+    if len(rows) + len(added) > MAX_ROWS:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), (f"⚠️ **The table holds {MAX_ROWS:,} examples at most**: "
+                                                             "train on a file for more."), False
     rows += added
     kept_lines = [line for n, line in enumerate((pool or "").splitlines(), 1) if str(n) not in used]
     new_pool = "\n".join(kept_lines)

@@ -128,4 +128,6 @@ def test_the_loop_says_what_to_do_instead_of_failing(ui):
     assert "Train waits" in ui.check_view("sequence", [["only one", "pos"]])
     assert "expected typed examples ready to train" in ui.on_audit("sequence", [["a", "pos"]])[1]
     assert "tagged word by word" in ui.check_view("token", [])
+    with pytest.raises(Exception, match="upload a CoNLL or JSONL file instead"):
+        ui.typed_file(ME, "token", [["Anna went home", "B-PER O O"]])
     assert "expected a pair per line" in ui.on_suggest(ME, "pair", [], "no tab here", None, 3, page)[1]
