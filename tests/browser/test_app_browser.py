@@ -470,7 +470,11 @@ def test_typed_examples_train_in_seconds_then_suggestions_and_suspects_improve_t
     assert "18 examples" in page.locator("#train-write-check").inner_text()
     # suspect labels: the slip is found; fixing it retrains
     page.locator("#train-audit").click()
-    page.locator("#train-loop-status").get_by_text("suspect labels").wait_for(timeout=120_000)
+    # five heads fitted in the server process: seconds alone, minutes beside CI's slow tier
+    page.wait_for_function("document.querySelector('#train-loop-status').innerText.includes('suspect label') || "
+                           "document.querySelector('#train-loop-status').innerText.includes('⚠️')", timeout=300_000)
+    status = page.locator("#train-loop-status").inner_text()
+    assert "suspect labels of 18" in status, status
     assert page.locator('#train-suspects [data-testid="cell-0-1"]').inner_text() == "The cast is superb."
     assert page.locator('#train-suspects [data-testid="cell-0-3"]').inner_text() == "positive"  # suggested
     type_cell(page, "#train-suspects", 0, 5, "fix")
