@@ -65,10 +65,12 @@ def one_round(browser, url: str, name: str) -> float:
     page.locator('#train-write-table [data-testid="cell-0-0"]').wait_for()
     for r, (text, label) in enumerate(TYPED):
         for column, value in ((0, text), (1, label)):
-            page.locator(f'#train-write-table [data-testid="cell-{r}-{column}"]').dblclick()
-            page.keyboard.press("ControlOrMeta+a")
-            page.keyboard.type(value)
-            page.keyboard.press("Enter")
+            cell = page.locator(f'#train-write-table [data-testid="cell-{r}-{column}"]')
+            cell.dblclick()
+            editor = page.locator('#train-write-table textarea[aria-label="Edit cell"]:focus')
+            editor.wait_for()
+            editor.fill(value)
+            editor.press("Enter")
     page.locator("#train-write-check").get_by_text("ready to train").wait_for()
     started = time.perf_counter()
     page.locator("#train-run").click()

@@ -415,11 +415,14 @@ UNLABELLED = ["A masterpiece.", "What a waste of two hours.", "I would watch it 
 
 
 def type_cell(page, table: str, row: int, column: int, value: str) -> None:
-    """Double-click a Dataframe cell (its editor opens with the cell's text), replace the text, commit."""
-    page.locator(f'{table} [data-testid="cell-{row}-{column}"]').dblclick()
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.type(value)
-    page.keyboard.press("Enter")
+    """Double-click a Dataframe cell, wait for its editor, replace the text in it, commit (keystrokes sent
+    before the editor opens, on a loaded machine, would land elsewhere)."""
+    cell = page.locator(f'{table} [data-testid="cell-{row}-{column}"]')
+    cell.dblclick()
+    editor = page.locator(f'{table} textarea[aria-label="Edit cell"]:focus')
+    editor.wait_for()
+    editor.fill(value)
+    editor.press("Enter")
 
 
 def rounds_drawn(page, n: int) -> None:
