@@ -101,10 +101,7 @@ class Workspaces:
         workspace = Workspace.from_dict(json.loads(workspace.to_json()))  # the same bounds as reading back
         try:
             with self._lock:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
-                tmp.write_text(workspace.to_json(), "utf-8")
-                os.replace(tmp, path)
+                _write_whole(path, workspace.to_json())
                 self._prune(keep=path)
             return True
         except OSError as exc:
@@ -126,10 +123,7 @@ class Workspaces:
             raise DataError("expected a browser identity to keep typed examples under, got none; reload the page")
         keys = ("text", "text_pair", "label") if pairs else ("text", "label")
         target = path.with_suffix(EXAMPLES_SUFFIX)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
-        tmp.write_text("".join(json.dumps(dict(zip(keys, r)), ensure_ascii=False) + "\n" for r in rows), "utf-8")
-        os.replace(tmp, target)
+        _write_whole(target, "".join(json.dumps(dict(zip(keys, r)), ensure_ascii=False) + "\n" for r in rows))
         return target
 
     def _prune(self, keep: Path) -> None:
@@ -141,6 +135,14 @@ class Workspaces:
 
 
 EXAMPLES_SUFFIX = ".examples.jsonl"
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
 
 
 @dataclass
