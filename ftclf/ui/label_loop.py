@@ -28,6 +28,8 @@ DEFAULT_K = 8
 MAX_POOL_LINES = 5000
 #: actions of the suspects table
 ACTIONS = ("fix", "drop", "keep")
+#: the most characters the paste box takes (a full table of long rows is far less)
+MAX_PASTE_CHARS = 400_000
 
 _workspaces: Workspaces | None = None
 
@@ -110,6 +112,52 @@ def on_table_change(visitor: str | None, task: str, table) -> str:
         if len(found.rows) <= MAX_ROWS and (found.rows or workspaces().get(visitor).task == task):
             workspaces().update(visitor, task=task, rows=found.rows)
     return text
+
+
+def parse_pasted(task: str, pasted: str) -> list[list[str]]:
+    """Rows pasted from a spreadsheet (or typed): one per line, cells separated by tabs in the table's column
+    order (text, label; pairs: text, second text, label). Blank lines are skipped; a line with another number
+    of cells is a DataError naming it."""
+    width = len(headers(task))
+    if len(pasted or "") > MAX_PASTE_CHARS:
+        raise DataError(f"expected at most {MAX_PASTE_CHARS:,} pasted characters, found {len(pasted):,}; train on a "
+                        "file instead")
+    rows, bad = [], []
+    for n, line in enumerate((pasted or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split("\t")]
+        if len(cells) != width:
+            bad.append(f"line {n} has {len(cells)}")
+        rows.append(cells)
+    if bad:
+        raise DataError(f"expected {width} cells per line separated by tabs (columns: {', '.join(headers(task))}), "
+                        "as a spreadsheet copies them; "
+                        f"{', '.join(bad[:3])}{' …' if len(bad) > 3 else ''}; fix those lines and add again")
+    if not rows:
+        raise DataError(f"expected rows to add, found an empty box; paste lines of {', '.join(headers(task))} "
+                        "separated by tabs")
+    return rows
+
+
+def add_pasted(task: str, table, pasted: str):
+    """-> (examples table, check line, paste box): pasted rows join the typed ones (a problem leaves the table
+    and the box as they were, and the check line says what to fix)."""
+    try:
+        if not writable(task):
+            raise DataError(f"expected a text or pair task for typed examples, got {get_task(task).title}; upload a "
+                            "CoNLL or JSONL file instead")
+        added = parse_pasted(task, pasted)
+        width = len(headers(task))  # the rows typed so far, finished or not, stay as they are
+        rows = [[("" if v is None else str(v)) for v in (r + [""] * width)[:width]] for r in _cells(table)
+                if any(str(v or "").strip() for v in r)]
+        if len(rows) + len(added) > MAX_ROWS:
+            raise DataError(f"expected at most {MAX_ROWS:,} examples in the table, found {len(rows):,} typed and "
+                            f"{len(added):,} pasted; train on a file instead")
+    except DataError as exc:
+        return gr.skip(), failure(exc), gr.skip()
+    rows += added
+    return examples_table(task, rows), check_view(task, rows), ""
 
 
 def on_task_change(visitor: str | None, task: str):
@@ -347,8 +395,13 @@ def build(task: str, form: dict[str, Any]) -> dict:
                              "rows are skipped; a cell's ⋮ menu adds rows)", elem_id="train-write-table",
                              show_row_numbers=True, wrap=True)
         check = gr.Markdown(check_view(task, []), elem_id="train-write-check")
+        with gr.Accordion("Paste rows from a spreadsheet", open=False, elem_id="train-paste-box"):
+            pasted = gr.Textbox(label="One example per line, its cells separated by tabs, in the table's column order "
+                                "(text, label; pairs: text, second text, label)", lines=5, max_length=MAX_PASTE_CHARS,
+                                elem_id="train-paste")
+            paste_button = gr.Button("Add pasted rows", size="sm", elem_id="train-paste-add")
     form["write"] = table
-    return {"box": box, "table": table, "check": check}
+    return {"box": box, "table": table, "check": check, "pasted": pasted, "paste": paste_button}
 
 
 def build_loop() -> dict:

@@ -501,11 +501,17 @@ def _wire_loop(form: dict, write: dict, loop: dict, visitor, retrain, train_agai
     """The typed examples' live check and persistence, and the improve panel's suggest / add / audit / apply,
     each change of the examples followed by a run (and the round it makes)."""
     task, table = form["task"], write["table"]
-    table.change(label_loop.on_table_change, [visitor, task, table], [write["check"]], queue=False)
+    # edits send their requests unqueued, so their answers may cross: "always_last" runs the latest edit after
+    # the one in flight, and the check line and the kept rows end on the table's last value
+    table.change(label_loop.on_table_change, [visitor, task, table], [write["check"]], queue=False,
+                 trigger_mode="always_last")
+    write["paste"].click(label_loop.add_pasted, [task, table, write["pasted"]], [table, write["check"], write["pasted"]],
+                         queue=False)
     task.change(label_loop.on_task_change, [visitor, task], [table, write["check"], loop["suggestions"], loop["suspects"]],
                 queue=False)
     loop["pool"].blur(label_loop.on_pool_change, [visitor, loop["pool"]], None, queue=False)
-    loop["suggestions"].change(label_loop.on_suggestions_change, [visitor, loop["suggestions"]], None, queue=False)
+    loop["suggestions"].change(label_loop.on_suggestions_change, [visitor, loop["suggestions"]], None, queue=False,
+                               trigger_mode="always_last")
     loop["suggest"].click(label_loop.on_suggest, [visitor, task, table, loop["pool"], loop["pool_file"], loop["k"]],
                           [loop["suggestions"], loop["status"]], concurrency_limit=1)
     loop["audit"].click(label_loop.on_audit, [task, table], [loop["suspects"], loop["status"]], concurrency_limit=1)

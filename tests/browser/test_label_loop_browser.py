@@ -9,6 +9,8 @@ import pytest
 
 from .test_app_browser import open_tab, page, save_and_classify, server, shot  # noqa: F401, F811 (fixtures)
 
+PlaywrightTimeout = pytest.importorskip("playwright.sync_api").TimeoutError
+
 # ruff: noqa: F811 (the fixture "page" is imported, and named by the functions that take a page)
 TYPED = {"positive": ["A wonderful, moving film.", "I loved every minute of it.", "A beautiful and funny story.",
                       "Brilliant acting and a clever plot.", "One of the best films of the year.", "Charming, warm and smart.",
@@ -20,15 +22,24 @@ UNLABELLED = ["A masterpiece.", "What a waste of two hours.", "I would watch it 
               "The music is lovely but the story drags.", "It was okay."]
 
 
-def type_cell(page, table: str, row: int, column: int, value: str) -> None:
-    """Double-click a Dataframe cell, wait for its editor, replace the text in it, commit (keystrokes sent
-    before the editor opens, on a loaded machine, would land elsewhere)."""
+def type_cell(page, table: str, row: int, column: int, value: str, tries: int = 4) -> None:
+    """Double-click a Dataframe cell, wait for its editor, replace the text in it, commit, and check the cell
+    shows it (a re-render on a loaded machine can close the editor under the keystrokes: then type again)."""
     cell = page.locator(f'{table} [data-testid="cell-{row}-{column}"]')
-    cell.dblclick()
-    editor = page.locator(f'{table} textarea[aria-label="Edit cell"]:focus')
-    editor.wait_for()
-    editor.fill(value)
-    editor.press("Enter")
+    for _ in range(tries):
+        cell.dblclick()
+        editor = page.locator(f'{table} textarea[aria-label="Edit cell"]:focus')
+        try:
+            editor.wait_for(timeout=10_000)
+            editor.fill(value)
+            editor.press("Enter")
+            page.wait_for_function("([cell, value]) => document.querySelector(cell)?.querySelector('span[data-editable]')"
+                                   "?.innerText.trim() == value",
+                                   arg=[f'{table} [data-testid="cell-{row}-{column}"]', value], timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the cell {row},{column} of {table} did not take “{value}” in {tries} tries")
 
 
 def rounds_drawn(page, n: int) -> None:
@@ -36,8 +47,6 @@ def rounds_drawn(page, n: int) -> None:
                            f".data[0]?.x?.length == {n}", timeout=90_000)
 
 
-@pytest.mark.skip(reason="flaky: typing into the Dataframe's cells loses the editor's focus on a loaded server "
-                         "(passes alone on an idle one); to be made robust before it gates CI")
 def test_typed_examples_train_in_seconds_then_suggestions_and_suspects_improve_them(page):
     """The label → train → improve loop in the browser: 16 typed examples (one labelled wrong on purpose) train
     with the small-data default and answer in their tab (the time is printed); suggestions from pasted texts are
@@ -49,11 +58,13 @@ def test_typed_examples_train_in_seconds_then_suggestions_and_suspects_improve_t
     page.locator("#train-write-check").get_by_text("0 examples").wait_for()  # the sequence table, empty
     rows = [(text, label) for label, texts in TYPED.items() for text in texts]
     rows[7] = (rows[7][0], "negative")  # "The cast is superb.": a slip of the hand
-    for r, (text, label) in enumerate(rows):
-        type_cell(page, "#train-write-table", r, 0, text)
-        type_cell(page, "#train-write-table", r, 1, label)
-    page.locator("#train-write-check").get_by_text("ready to train").wait_for()
-    assert "16 examples · negative: 9, positive: 7" in page.locator("#train-write-check").inner_text()
+    type_cell(page, "#train-write-table", 0, 0, rows[0][0])  # one row typed, the others pasted from a "spreadsheet"
+    type_cell(page, "#train-write-table", 0, 1, rows[0][1])
+    page.locator("#train-paste-box").get_by_text("Paste rows").click()
+    page.locator("#train-paste textarea").fill("\n".join(f"{text}\t{label}" for text, label in rows[1:]))
+    page.locator("#train-paste-add").click()
+    page.locator("#train-write-check").get_by_text("16 examples · negative: 9, positive: 7").wait_for()
+    assert "ready to train" in page.locator("#train-write-check").inner_text()
     started = time.perf_counter()
     page.locator("#train-improve").get_by_text("Improve the head").click()  # where the rounds are drawn
     page.locator("#train-run").click()  # mode auto: the small-data default

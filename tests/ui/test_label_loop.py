@@ -131,3 +131,23 @@ def test_the_loop_says_what_to_do_instead_of_failing(ui):
     with pytest.raises(Exception, match="upload a CoNLL or JSONL file instead"):
         ui.typed_file(ME, "token", [["Anna went home", "B-PER O O"]])
     assert "expected a pair per line" in ui.on_suggest(ME, "pair", [], "no tab here", None, 3, page)[1]
+
+
+def test_pasted_rows_join_the_table_or_leave_it_as_it_was(ui):
+    """Rows pasted from a spreadsheet (tab-separated, the table's column order) join the typed ones and clear
+    the box; a line with the wrong number of cells, an empty box, a token task or a table past its bound
+    change nothing and say which line to fix."""
+    typed = [["a fine film", "pos"], ["", ""]]
+    table, check, box = ui.add_pasted("sequence", typed, "a dull film\tneg\n\n  a bright film \tpos\nan awful film\tneg")
+    assert [r for r in table.value["data"] if any(r)] == [["a fine film", "pos"], ["a dull film", "neg"],
+                                                          ["a bright film", "pos"], ["an awful film", "neg"]]
+    assert box == "" and "4 examples" in check and "ready to train" in check
+    table, check, box = ui.add_pasted("pair", [], "a cat sat\ta cat was sitting\tyes\nno tab here\nx\ty")
+    assert table is not None and not isinstance(table, list) and box is not None
+    assert "line 2 has 1, line 3 has 2" in check and "text, second text, label" in check
+    assert "expected rows to add" in ui.add_pasted("sequence", typed, " \n ")[1]
+    assert "upload a CoNLL or JSONL file" in ui.add_pasted("token", [], "Anna\tB-PER")[1]
+    assert "at most 2,000 examples" in ui.add_pasted("sequence", [[f"text {i}", "x"] for i in range(1999)], "a\tb\nc\td")[1]
+    assert ui.parse_pasted("pair", "one\ttwo\tyes") == [["one", "two", "yes"]]
+    table, check, _ = ui.add_pasted("sequence", [["half typed", None]], "a\tb")  # an unfinished row stays
+    assert table.value["data"][:2] == [["half typed", ""], ["a", "b"]] and "row 1 has no label" in check
