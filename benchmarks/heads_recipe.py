@@ -181,6 +181,10 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 
 #: "mrpc+carve42": MRPC's seed-42 carve whatever the recipe's seed, so ``NAME@SEED`` varies only the initial
 #: weights and the data order (for distilled recipes, whose teacher was trained beside that carve and saw the others)
+#: data sets whose validation split is another's: only their training split adds to it (the silver label sets
+#: cost minutes to make; a check of the validation figure needs none of them)
+SAME_VALIDATION = {"conll+mentions+silver": "conll+mentions"}
+
 LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
            "conll+mentions+silver": conll_mentions_silver}
 
@@ -200,6 +204,11 @@ class Recipe:
         """(train, validation) exactly as training sees them (validation carved when absent)."""
         train, val = LOADERS[self.data](data_dir)
         return prepare_data(self.model.task, train, val, self.training)[:2]
+
+    def validation(self, data_dir: Path = DATA) -> list:
+        """The validation split alone, as :meth:`load` gives it, without making what only training reads."""
+        train, val = LOADERS[SAME_VALIDATION.get(self.data, self.data)](data_dir)
+        return prepare_data(self.model.task, train, val, self.training)[1]
 
     def load_unlabeled(self, data_dir: Path = DATA) -> list:
         return UNLABELED[self.unlabeled](data_dir) if self.unlabeled else []

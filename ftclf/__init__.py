@@ -25,6 +25,7 @@ _EXPORTS = {
     "attribute": "attribution",
     "Audit": "label_issues", "Suspect": "label_issues", "audit": "label_issues",
     "Suggestion": "active_learning", "suggest": "active_learning",
+    "Suite": "behaviour", "SuiteReport": "behaviour", "load_suite": "behaviour", "run_suite": "behaviour",
     "TrainResult": "training", "TrainingEvent": "training", "fit": "training", "train": "training",
 }
 

@@ -173,6 +173,14 @@ def _parser() -> argparse.ArgumentParser:
     sug.add_argument("--no-diversity", action="store_true", help="the k most uncertain, without clustering")
     sug.add_argument("--seed", type=int, default=0)
     sug.add_argument("--output", help="write the suggestions as JSON lines (index, text, label, score, uncertainty)")
+    tst = sub.add_parser("test", help="run a behaviour suite (CheckList-style tests) against a head: pass rates per "
+                                      "test and capability, failing cases; exit 1 when a test passes under --min-pass")
+    tst.add_argument("--model", required=True, help="a saved classifier directory or a head name")
+    tst.add_argument("--suite", required=True, help="a suite file (.yaml/.json) or a built-in suite's name "
+                                                    "(sentiment, paraphrase, nli, ner)")
+    tst.add_argument("--backend", choices=BACKENDS, default="torch", help="how the encoder runs (default: torch fp32)")
+    tst.add_argument("--min-pass", type=float, help="the pass rate (0-1) every test must reach, else exit status 1")
+    tst.add_argument("--output", help="write the whole report (every test, up to 50 failing cases each) as JSON")
     serve = sub.add_parser("serve", help="serve the heads over HTTP in the Hugging Face Inference API's shapes "
                                          "(InferenceClient works unchanged; no dashboard, no gradio)")
     serve.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -387,6 +395,34 @@ def cmd_suggest(args) -> dict:
             "suggestions": lines[:10]}
 
 
+def cmd_test(args) -> dict:
+    from pathlib import Path
+
+    from .behaviour import load_suite, run_suite
+
+    if args.min_pass is not None and not 0 <= args.min_pass <= 1:
+        raise FtclfError(f"expected --min-pass between 0 and 1 (a fraction of cases), got {args.min_pass}; e.g. 0.95")
+    if args.output and (Path(args.output).is_dir() or not Path(args.output).parent.resolve().is_dir()):
+        raise FtclfError(f"expected a file path in an existing folder for --output, got {args.output!r}; name a "
+                         ".json file to write")
+    suite = load_suite(args.suite)  # a bad suite is refused before the head loads
+    report = run_suite(_classifier(args.model, args.backend), suite, head=args.model)
+    full = report.to_dict()
+    if args.output:
+        Path(args.output).write_text(json.dumps(full, ensure_ascii=False, indent=2), encoding="utf-8")
+    below = report.below(args.min_pass) if args.min_pass is not None else []
+    return {"suite": report.suite, "head": report.head, "cases": report.cases, "pass_rate": round(report.pass_rate, 4),
+            "seconds": round(report.seconds, 2), "capabilities": [{**c, "pass_rate": round(c["pass_rate"], 4)}
+                                                                  for c in report.capabilities()],
+            "tests": [{"name": t.name, "capability": t.capability, "type": t.kind, "cases": t.cases,
+                       "pass_rate": round(t.pass_rate, 4),
+                       "failing": [{"text": f.text, **({"text_pair": f.text_pair} if f.text_pair else {}),
+                                    **({"variant": f.variant} if f.variant else {}), "expected": f.expected,
+                                    "predicted": f.predicted} for f in t.failures[:3]]} for t in report.tests],
+            **({"min_pass": args.min_pass, "below": [t.name for t in below]} if args.min_pass is not None else {}),
+            **({"output": args.output} if args.output else {}), "_exit": 1 if below else 0}
+
+
 def cmd_serve(args) -> None:
     """Serve until interrupted: the shipped and user heads (the dashboard's store and engine), loaded in the background."""
     import uvicorn
@@ -418,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
                         "push": cmd_push, "calibrate": cmd_calibrate,
                         "explain": cmd_explain, "serve": cmd_serve, "audit": cmd_audit,
-                        "suggest": cmd_suggest}
+                        "suggest": cmd_suggest, "test": cmd_test}
             result = commands[args.command](args)
     except FtclfError as exc:
         print(f"error: {for_command_line(str(exc))}", file=sys.stderr)
@@ -433,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         finish()  # under a launcher: the process group goes down before the interpreter does
     if result is None:  # another process of a multi-process run: the main one reports
         return 0
+    status = result.pop("_exit", 0)  # e.g. `ftclf test` under its --min-pass
     json.dump(result, out, indent=2, ensure_ascii=False)
     out.write("\n")
-    return 0
+    return status

@@ -40,7 +40,7 @@ def test_app_backend_keeps_every_shipped_head_within_half_a_point(name, cache, m
     monkeypatch.setenv("FTCLF_CACHE", str(cache))
     clf = EncoderPool(DEFAULT_BACKEND).load(shipped_heads_dir() / name)
     meta = json.loads((shipped_heads_dir() / name / "config.json").read_text())["metrics"]
-    _, val = heads_recipe.recipe(name).load(shared_data)
+    val = heads_recipe.recipe(name).validation(shared_data)
     key = meta["main_metric"]
     value = evaluate(clf, val)[key]
     assert abs(value - meta[key]) <= 0.005, (DEFAULT_BACKEND, value, meta[key])
@@ -105,7 +105,7 @@ def test_every_backend_agrees_with_fp32_on_calibrated_probabilities(name, cache,
     directory = shipped_heads_dir() / name
     meta = json.loads((directory / "config.json").read_text())
     assert meta["calibration"]["temperature"] > 0  # shipped calibrated
-    _, val = heads_recipe.recipe(name).load(shared_data)
+    val = heads_recipe.recipe(name).validation(shared_data)
     examples = val[: meta["metrics"]["slice_examples"]]
 
     def probabilities(backend):

@@ -71,7 +71,7 @@ def test_recorded_metric_reproduces_on_fixed_slice(heads, name, shared_data):
     from ftclf.evaluation import evaluate
 
     meta = json.loads((HEADS / name / "config.json").read_text())["metrics"]
-    _, val = heads_recipe.recipe(name).load(shared_data)
+    val = heads_recipe.recipe(name).validation(shared_data)
     value = evaluate(heads[name], val[: meta["slice_examples"]])[meta["main_metric"]]
     assert value == pytest.approx(meta["slice_value"], abs=0.006)  # at most one example of 200 may flip across CPUs
 

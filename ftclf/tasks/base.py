@@ -246,6 +246,11 @@ class TaskSpec:
     #: whether whole inputs get one label each: ``ftclf.suggest`` ranks them, the dashboard's table types them
     suggestible: bool = True
 
+    def behaviour_outcome(self, prediction) -> tuple[str, dict[str, float], tuple[tuple[str, str], ...]]:
+        """What a behaviour test (``ftclf.behaviour``) reads of a prediction: (the answer compared for equality,
+        the probabilities a directional test reads, the (type, text) entities a token test looks for)."""
+        return prediction.label, prediction.probabilities, ()
+
     def audit_probabilities(self, prediction, labels: Sequence[str]) -> np.ndarray:
         """One row's out-of-fold probabilities as an audit reads them: (labels,) per text."""
         return np.array([prediction.probabilities[label] for label in labels])

@@ -154,6 +154,10 @@ class MultiLabelTask(TaskSpec):
     auditable = False  # label sets: not yet
     suggestible = False  # uncertainty over a label set: not yet
 
+    def behaviour_outcome(self, prediction):
+        """The label set (sorted, joined by ", ") as the answer; each label's probability for directional tests."""
+        return ", ".join(sorted(prediction.labels)) or "no label", prediction.probabilities, ()
+
     def without_labels(self, examples):
         return [replace(e, labels=None) for e in examples]
 

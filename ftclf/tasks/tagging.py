@@ -54,6 +54,11 @@ class TokenTask(TaskSpec):
     explained = "entity"
     suggestible = False  # a sentence has a tag per word, not one label
 
+    def behaviour_outcome(self, prediction):
+        """The entities found, their types in order as the answer (an invariance test compares those)."""
+        entities = tuple((e.label, e.text) for e in prediction.entities)
+        return " ".join(kind for kind, _ in entities) or "no entity", {}, entities
+
     def audit_probabilities(self, prediction, labels):
         """(words, tags): each word's out-of-fold tag probabilities."""
         return np.array([w.probabilities for w in prediction.words]).reshape(len(prediction.words), len(labels))
