@@ -97,7 +97,7 @@ def run_suite(classifier, suite: Suite | str | Path | dict, *, head: str = "", b
             if case.variant is not None:
                 inputs.setdefault(case.variant, len(inputs))
     keys = list(inputs)
-    pairs = [p for _, p in keys] if suite.task == "pair" else None
+    pairs = [p for _, p in keys] if "text_pair" in task.column_roles else None
     predictions = Predictor(classifier, batch_size).predict([t for t, _ in keys], pairs)
     outcomes = [task.behaviour_outcome(p) for p in predictions]
     results = [_judge(test, [(case, outcomes[inputs[(case.text, case.text_pair)]],
@@ -108,18 +108,12 @@ def run_suite(classifier, suite: Suite | str | Path | dict, *, head: str = "", b
 
 
 def _check_labels(suite: Suite, clf) -> None:
-    known = set(clf.labels)
-    if clf.task.token_level:
-        known = {label.split("-", 1)[-1] for label in clf.labels if label != "O"}
     for test in suite.tests:
         if test.kind == "inv":
             continue
+        wanted, known = clf.task.behaviour_names(test.expect, clf.labels)
         if test.kind == "dir":
-            wanted = [test.expect["label"]]
-        elif clf.task.token_level:
-            wanted = list(test.expect)
-        else:
-            wanted = [v for v in test.expect.split(", ") if v] if suite.task == "multilabel" else [test.expect]
+            wanted, known = [test.expect["label"]], clf.labels
         missing = [w for w in wanted if w not in known]
         if missing:
             raise DataError(f"test “{test.name}” expects {', '.join(missing)}, which the head does not predict (its "

@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..tasks import TASKS as TASK_SPECS
 from . import perturb as perturbations
 from .lexicons import BUILT_IN
 
 KINDS = ("mft", "inv", "dir")
 DIRECTIONS = ("up", "down")
-TASKS = ("sequence", "pair", "token", "multilabel")
 #: bounds of an untrusted suite
 MAX_SUITE_CHARS = 200_000
 MAX_TESTS = 100
@@ -158,8 +158,8 @@ def read_document(text: str) -> dict:
 def parse_suite(document: dict, *, seed: int = 0) -> Suite:
     """A checked suite from its parsed document, every test expanded (at most MAX_CASES cases)."""
     task = document.get("task", "sequence")
-    if task not in TASKS:
-        raise DataError(f"expected the suite's task among {', '.join(TASKS)}, found {task!r}; set task:")
+    if not isinstance(task, str) or task not in TASK_SPECS:
+        raise DataError(f"expected the suite's task among {', '.join(TASK_SPECS)}, found {str(task)[:40]!r}; set task:")
     tests = document.get("tests")
     if not isinstance(tests, list) or not tests:
         raise DataError("expected a list of tests under tests:, found none; add at least one test")
@@ -176,7 +176,7 @@ def parse_suite(document: dict, *, seed: int = 0) -> Suite:
         if raw.get("name"):
             where = f"test {n} (“{str(raw['name'])[:60]}”)"
         try:
-            suite.tests.append(_test(raw, task, lexicons, random.Random(f"{seed}:{n}")))
+            suite.tests.append(_test(raw, TASK_SPECS[task], lexicons, random.Random(f"{seed}:{n}")))
         except DataError as exc:
             raise DataError(f"{where}: {exc}") from None
         if suite.cases > MAX_CASES:
@@ -212,15 +212,14 @@ def _lexicons(raw) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _templates(raw, task: str, what: str = "template") -> tuple[str, str | None]:
-    pair = task == "pair"
-    if pair:
+def _templates(raw, pairs: bool, what: str = "template") -> tuple[str, str | None]:
+    if pairs:
         if not (isinstance(raw, list) and len(raw) == 2):
             raise DataError(f"expected the {what} of a pair test as two strings [text, second text], found "
                             f"{type(raw).__name__}; write [\"…\", \"…\"]")
         return _text(raw[0], f"the {what}", MAX_TEMPLATE_CHARS), _text(raw[1], f"the {what}", MAX_TEMPLATE_CHARS)
     if isinstance(raw, list):
-        raise DataError(f"expected the {what} as one string ({task} task), found a list; two strings are for pair tasks")
+        raise DataError(f"expected the {what} as one string, found a list; two strings are for pair tasks")
     return _text(raw, f"the {what}", MAX_TEMPLATE_CHARS), None
 
 
@@ -274,7 +273,7 @@ def _assignments(need: dict[str, int], lexicons: dict, limit: int, rng: random.R
     return out
 
 
-def _expect(raw, kind: str, task: str) -> Any:
+def _expect(raw, kind: str, spec) -> Any:
     if kind == "inv":
         if raw is not None:
             raise DataError("expected no expect: in an inv test (it compares each case with its perturbed copy); "
@@ -285,9 +284,9 @@ def _expect(raw, kind: str, task: str) -> Any:
                         + ("name the label every case should get" if kind == "mft" else
                            "write {label: …, direction: up or down}"))
     if kind == "dir":
-        if task == "token":
-            raise DataError("expected mft or inv tests for a token task, found dir (tags have no single probability "
-                            "to move); use inv")
+        if not spec.behaviour_directional:
+            raise DataError(f"expected mft or inv tests for a {spec.name} task, found dir (its answers have no single "
+                            "probability to move); use inv")
         if not isinstance(raw, dict) or "label" not in raw or raw.get("direction") not in DIRECTIONS:
             raise DataError(f"expected expect: {{label: …, direction: up or down, tolerance: …}}, found {raw!r}"[:300])
         tolerance = raw.get("tolerance", 0.0)
@@ -295,17 +294,13 @@ def _expect(raw, kind: str, task: str) -> Any:
             raise DataError(f"expected a tolerance between 0 and 1, found {tolerance!r}")
         return {"label": _text(raw["label"], "the label", MAX_VALUE_CHARS), "direction": raw["direction"],
                 "tolerance": float(tolerance)}
-    if task == "token":
-        if not isinstance(raw, dict) or not raw:
-            raise DataError(f"expected expect: as entity types and the slot each one names, e.g. {{PER: first_name}}, "
-                            f"found {raw!r}"[:300])
-        return {_text(k, "an entity type", 40): _text(v, "an entity's text", MAX_TEMPLATE_CHARS) for k, v in raw.items()}
-    if task == "multilabel" and isinstance(raw, list):
-        return ", ".join(sorted(_text(v, "a label", MAX_VALUE_CHARS) for v in raw))
-    return _text(raw, "the expected label", MAX_VALUE_CHARS)
+    expect = spec.behaviour_expect(raw)
+    for value in expect.values() if isinstance(expect, dict) else [expect]:
+        _text(value, "an expected answer", MAX_TEMPLATE_CHARS)
+    return expect
 
 
-def _perturbation(raw, task: str, lexicons: dict):
+def _perturbation(raw, pairs: bool, lexicons: dict):
     """-> (the perturbation's function of (case text, second text, slot values, rng), extra templates)."""
     if isinstance(raw, str):
         if raw not in perturbations.NAMED:
@@ -323,7 +318,7 @@ def _perturbation(raw, task: str, lexicons: dict):
             return (lambda text, pair, values, rng: (text.rstrip() + " " + extra.strip(), pair)), ()
         return (lambda text, pair, values, rng: (extra.strip() + " " + text.lstrip(), pair)), ()
     if key == "template":
-        first, second = _templates(value, task, "perturbed template")
+        first, second = _templates(value, pairs, "perturbed template")
         return (lambda text, pair, values, rng: (_fill(first, values), _fill(second, values))), (first, second)
     if key == "swap":
         slot = _text(value, "the slot to swap", 60)
@@ -341,19 +336,20 @@ def _perturbation(raw, task: str, lexicons: dict):
     raise DataError(f"expected perturb: to be append, prepend, template or swap, found {key[:40]!r}")
 
 
-def _test(raw: dict, task: str, lexicons: dict, rng: random.Random) -> BehaviourTest:
+def _test(raw: dict, spec, lexicons: dict, rng: random.Random) -> BehaviourTest:
     kind = raw.get("type", "mft")
     if kind not in KINDS:
         raise DataError(f"expected type mft, inv or dir, found {str(kind)[:40]!r}")
     name = _text(raw.get("name") or kind, "the test's name", 200)
     capability = _text(raw.get("capability") or "General", "the capability", 100)
-    expect = _expect(raw.get("expect"), kind, task)
-    entity_test = task == "token" and kind == "mft"  # expect: {type: entity text template}
+    expect = _expect(raw.get("expect"), kind, spec)
+    entity_test = kind == "mft" and isinstance(expect, dict)  # entities by type, their texts templates
+    pairs = "text_pair" in spec.column_roles
     perturb, extra = (None, ())
     if kind != "mft":
         if "perturb" not in raw:
             raise DataError(f"expected perturb: in an {kind} test (what changes in each case), found none")
-        perturb, extra = _perturbation(raw["perturb"], task, lexicons)
+        perturb, extra = _perturbation(raw["perturb"], pairs, lexicons)
     limit = raw.get("max_cases", DEFAULT_MAX_CASES)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_CASES:
         raise DataError(f"expected max_cases between 1 and {MAX_CASES:,}, found {limit!r}")
@@ -361,7 +357,7 @@ def _test(raw: dict, task: str, lexicons: dict, rng: random.Random) -> Behaviour
         raise DataError("expected either template: or examples:, found "
                         + ("both" if "template" in raw else "neither"))
     if "template" in raw:
-        first, second = _templates(raw["template"], task)
+        first, second = _templates(raw["template"], pairs)
         entity_templates = list(expect.values()) if entity_test else []
         unknown = set(_slots(*entity_templates)) - set(_slots(first, second))
         if unknown:
@@ -375,7 +371,7 @@ def _test(raw: dict, task: str, lexicons: dict, rng: random.Random) -> Behaviour
             raise DataError("expected examples: as a non-empty list")
         if len(examples) > limit:
             raise DataError(f"expected at most {limit:,} examples (max_cases), found {len(examples):,}")
-        raw_cases = [(*_templates(e, task, "example"), {}) for e in examples]
+        raw_cases = [(*_templates(e, pairs, "example"), {}) for e in examples]
         if entity_test and _slots(*expect.values()):
             raise DataError("expected literal entity texts with examples:, found {slots}; write the texts, or use a "
                             "template:")

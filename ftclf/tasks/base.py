@@ -246,6 +246,21 @@ class TaskSpec:
     #: whether whole inputs get one label each: ``ftclf.suggest`` ranks them, the dashboard's table types them
     suggestible: bool = True
 
+    #: whether a behaviour suite's directional tests (a label's probability moves) apply to this task's heads
+    behaviour_directional: bool = True
+
+    def behaviour_expect(self, raw):
+        """An ``mft`` test's expected answer as a suite writes it (``ftclf.behaviour``): the label every case
+        should get."""
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            raise DataError(f"expected the label every case should get, found {type(raw).__name__}; write one of the "
+                            "head's labels")
+        return str(raw)
+
+    def behaviour_names(self, expect, labels: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(the label names an ``mft`` test's expected answer uses, the names a head with ``labels`` answers)."""
+        return [expect], list(labels)
+
     def behaviour_outcome(self, prediction) -> tuple[str, dict[str, float], tuple[tuple[str, str], ...]]:
         """What a behaviour test (``ftclf.behaviour``) reads of a prediction: (the answer compared for equality,
         the probabilities a directional test reads, the (type, text) entities a token test looks for)."""

@@ -154,6 +154,16 @@ class MultiLabelTask(TaskSpec):
     auditable = False  # label sets: not yet
     suggestible = False  # uncertainty over a label set: not yet
 
+    def behaviour_expect(self, raw):
+        """The label set every case should get: a list of labels (or one label), compared as a set."""
+        values = raw if isinstance(raw, list) else [raw]
+        if not all(isinstance(v, str) for v in values):
+            raise DataError(f"expected expect: as a list of labels, found {str(raw)[:200]!r}; write [label, …]")
+        return ", ".join(sorted(values)) or "no label"
+
+    def behaviour_names(self, expect, labels):
+        return [v for v in expect.split(", ") if v and expect != "no label"], list(labels)
+
     def behaviour_outcome(self, prediction):
         """The label set (sorted, joined by ", ") as the answer; each label's probability for directional tests."""
         return ", ".join(sorted(prediction.labels)) or "no label", prediction.probabilities, ()

@@ -54,6 +54,18 @@ class TokenTask(TaskSpec):
     explained = "entity"
     suggestible = False  # a sentence has a tag per word, not one label
 
+    behaviour_directional = False  # tags have no single probability to move
+
+    def behaviour_expect(self, raw):
+        """Entities every case should contain: {entity type: its text}, the text a template of the test's slots."""
+        if not isinstance(raw, dict) or not raw or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise DataError(f"expected expect: as entity types and their texts, e.g. {{PER: \"{{first_name}}\"}}, found "
+                            f"{str(raw)[:200]!r}; name each entity the case must contain")
+        return dict(raw)
+
+    def behaviour_names(self, expect, labels):
+        return list(expect), sorted({label[2:] for label in labels if label[:2] in ("B-", "I-")})
+
     def behaviour_outcome(self, prediction):
         """The entities found, their types in order as the answer (an invariance test compares those)."""
         entities = tuple((e.label, e.text) for e in prediction.entities)
