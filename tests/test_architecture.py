@@ -39,7 +39,7 @@ LAYERS = [
      "ftclf.service.workspaces", "ftclf.service.inference_api"],
     ["ftclf.cli", "ftclf.__main__"],
     ["ftclf.ui", "ftclf.ui.context", "ftclf.ui.charts", "ftclf.ui.calibration_panel", "ftclf.ui.predict_tabs", "ftclf.ui.models_tab",
-     "ftclf.ui.why", "ftclf.ui.explain_tab", "ftclf.ui.label_loop", "ftclf.ui.train_tab"],
+     "ftclf.ui.why", "ftclf.ui.explain_tab", "ftclf.ui.test_tab", "ftclf.ui.label_loop", "ftclf.ui.train_tab"],
 ]
 RANK = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
 

@@ -13,6 +13,7 @@ from .context import store
 from .explain_tab import build_explain_tab
 from .models_tab import build_models_tab, heads_table, user_head_names
 from .predict_tabs import build_ner_tab, build_pair_tab, build_sequence_tab, refresh_picker
+from .test_tab import build_test_tab, picker_updates
 from .train_tab import build_train_tab, restore, run_calibration, save_trained
 
 INTRO = """# ftclf — fine-tuning dashboard
@@ -48,9 +49,11 @@ def build_demo() -> gr.Blocks:
             train = None if readonly else build_train_tab(visitor)
             models = build_models_tab(visitor)
             explain = build_explain_tab()
+            tests = build_test_tab()
 
         task_outputs = [c for tab in task_tabs for c in (tab["picker"], tab["notice"])]
-        outputs = [visitor, *task_outputs, models["table"], *models["pickers"], models["user_picker"], explain["picker"]]
+        outputs = [visitor, *task_outputs, models["table"], *models["pickers"], models["user_picker"], explain["picker"],
+                   tests["head"], tests["other"]]
         current = [visitor, *(tab["picker"] for tab in task_tabs)]
 
         def refresh_all(visitor_id, *selected):
@@ -63,6 +66,7 @@ def build_demo() -> gr.Blocks:
             updates += [gr.Dropdown(choices=names) for _ in models["pickers"]]
             updates.append(gr.Dropdown(choices=user_head_names(visitor_id), value=None))
             updates.append(gr.Dropdown(choices=names))
+            updates += picker_updates(names)
             return updates
 
         demo.load(refresh_all, current, outputs)

@@ -291,6 +291,35 @@ def move_slider(page, slider: str, value: float) -> None:
         str(value))
 
 
+def test_a_behaviour_suite_runs_in_the_test_tab_and_a_failure_says_why(page):
+    """The Test tab: the built-in sentiment suite on the shipped head (capabilities, tests, failing cases; a
+    failing case's words scored), a suite typed into the editor, and the NER suite picked with its head."""
+    open_tab(page, "Test")
+    page.locator("#test-run").click()
+    page.locator("#test-summary").get_by_text("sentiment-sst2 passes").wait_for()
+    assert "Negation of negatives" in page.locator("#test-capabilities").inner_text()
+    assert "typos" in page.locator("#test-tests").inner_text()
+    failing = page.locator('#test-failures [data-testid="cell-0-1"]')
+    words = "".join(failing.inner_text().split()).rstrip("⋮")
+    failing.click()  # its words, scored, in the why view
+    page.wait_for_function("(words) => document.querySelector('#test-why')?.innerText.replace(/\\s+/g, '')"
+                           ".includes(words)", arg=words)
+    shot(page, "behaviour-tests")
+    editor = page.locator("#test-code .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text('{name: mine, task: sequence, lexicons: {thing: [room, kitchen]}, tests: [{name: spotless, '
+                              'template: "The {thing} was spotless.", expect: positive}]}')
+    page.locator("#test-run").click()
+    page.locator("#test-summary").get_by_text("mine").wait_for()
+    assert "2 cases in 1 tests" in page.locator("#test-summary").inner_text()
+    pick(page, "#test-suite", "ner")
+    page.wait_for_function("document.querySelector('#test-head input')?.value == 'ner-conll2003'")
+    page.locator("#test-run").click()
+    page.locator("#test-summary").get_by_text("ner-conll2003 passes").wait_for()
+    assert "Name invariance" in page.locator("#test-capabilities").inner_text()
+
+
 def pick(page, dropdown: str, option: str) -> None:
     page.locator(f"{dropdown} input").click()
     page.locator(dropdown).get_by_role("option", name=option, exact=True).click()
