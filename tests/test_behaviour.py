@@ -178,3 +178,12 @@ def test_the_command_line_reports_and_exits_under_min_pass(tiny_encoder_dir, tmp
     capsys.readouterr()
     assert main(["test", "--model", str(model), "--suite", str(tmp_path / "missing.yaml")]) == 2
     assert "found no file missing.yaml" in capsys.readouterr().err
+
+
+def test_the_suite_in_the_docs_is_one_users_can_copy():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "behaviour.md").read_text()
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
+    suite = load_suite(block)
+    assert [t.kind for t in suite.tests] == ["mft", "inv", "dir"] and suite.cases == 4 * 4 * 3
