@@ -58,7 +58,7 @@ def main() -> int:
         suite = load_suite(Path(args.suites_dir) / f"{name}.yaml")
         reports = {b: run_suite(load(shipped_heads_dir() / head, b), suite, head=head) for b in backends}
         print(f"\n{head} on {Path(args.suites_dir).name}/{name}.yaml ({suite.cases} cases)")
-        print(f"| test | capability | type | cases | " + " | ".join(backends) + " |")
+        print("| test | capability | type | cases | " + " | ".join(backends) + " |")
         print("|---|---|---|---|" + "---|" * len(backends))
         for i, test in enumerate(suite.tests):
             rates = " | ".join(f"{reports[b].tests[i].pass_rate:.1%}" for b in backends)
