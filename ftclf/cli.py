@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         finish()  # under a launcher: the process group goes down before the interpreter does
     if result is None:  # another process of a multi-process run: the main one reports
         return 0
-    status = result.pop("_exit", 0)  # e.g. `ftclf test` under its --min-pass
+    status = result.pop("_exit", 0) if isinstance(result, dict) else 0  # e.g. `ftclf test` under its --min-pass
     json.dump(result, out, indent=2, ensure_ascii=False)
     out.write("\n")
     return status
