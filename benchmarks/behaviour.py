@@ -57,13 +57,14 @@ def main() -> int:
     for head, name in HEADS.items():
         suite = load_suite(Path(args.suites_dir) / f"{name}.yaml")
         reports = {b: run_suite(load(shipped_heads_dir() / head, b), suite, head=head) for b in backends}
-        print(f"\n{head} on {Path(args.suites_dir).name}/{name}.yaml ({suite.cases} cases)")
+        took = ", ".join(f"{b} {r.seconds:.1f} s" for b, r in reports.items())
+        print(f"\n{head} on {Path(args.suites_dir).name}/{name}.yaml ({suite.cases} cases; the whole suite: {took})")
         print("| test | capability | type | cases | " + " | ".join(backends) + " |")
         print("|---|---|---|---|" + "---|" * len(backends))
         for i, test in enumerate(suite.tests):
             rates = " | ".join(f"{reports[b].tests[i].pass_rate:.1%}" for b in backends)
             print(f"| {test.name} | {test.capability} | {test.kind} | {len(test.cases)} | {rates} |")
-        out["heads"][head] = {b: {"pass_rate": r.pass_rate, "capabilities": r.capabilities(),
+        out["heads"][head] = {b: {"pass_rate": r.pass_rate, "seconds": r.seconds, "capabilities": r.capabilities(),
                                   "tests": {t.name: t.pass_rate for t in r.tests}} for b, r in reports.items()}
 
     suite = first_cases(load_suite(Path(args.suites_dir) / "sentiment.yaml"), 500)
