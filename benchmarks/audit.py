@@ -2,7 +2,10 @@
 of at least 8 words), 100 of their labels flipped uniformly at random, per seed; how many flipped rows the audit
 ranks in its top 100 and top 200, and how long it takes on this CPU.
 
-    python benchmarks/audit.py [--seeds 0 1 2] [--mode frozen full] [--rows 1000] [--flips 100]
+    python benchmarks/audit.py [--seeds 0 1 2] [--mode frozen full] [--rows 1000] [--flips 100] [--encoder DIR]
+
+``--encoder`` audits with another encoder than the embedded default, e.g. all-mpnet-base-v2 (assembled from
+PyPI by ``benchmarks/teacher.py``; online, the hub id ``sentence-transformers/all-mpnet-base-v2``).
 
 Reads ../shared/data/sst2/train.tsv (or $FTCLF_DATA). Prints a table and one JSON line.
 """
@@ -38,7 +41,9 @@ def main() -> int:
     parser.add_argument("--mode", nargs="*", default=["frozen"], choices=("frozen", "lora", "full"))
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--flips", type=int, default=100)
+    parser.add_argument("--encoder", help="hub id or local directory (default: the embedded all-MiniLM-L6-v2)")
     args = parser.parse_args()
+    model = ModelConfig(task="sequence", **({"encoder": args.encoder} if args.encoder else {}))
     pool = sentences(Path(os.environ.get("FTCLF_DATA", ROOT.parent / "shared" / "data")))
     other = {"negative": "positive", "positive": "negative"}
     runs = []
@@ -48,7 +53,7 @@ def main() -> int:
             rows = [pool[i] for i in rng.choice(len(pool), args.rows, replace=False)]
             flipped = set(rng.choice(args.rows, args.flips, replace=False).tolist())
             noisy = [Example(e.text, label=other[e.label]) if i in flipped else e for i, e in enumerate(rows)]
-            found = audit(noisy, ModelConfig(task="sequence"), TrainingConfig(mode=mode, seed=seed), seed=seed)
+            found = audit(noisy, model, TrainingConfig(mode=mode, seed=seed), seed=seed)
             runs.append({"mode": mode, "seed": seed, "top100": len(flipped & set(found.ranking[:100])),
                          "top200": len(flipped & set(found.ranking[:200])), "flagged": len(found.suspects),
                          "flagged_flipped": len(flipped & {s.index for s in found.suspects}),

@@ -308,9 +308,11 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
         def run() -> list:
             from ..config import ModelConfig
             from ..label_issues import audit
+            from .jobs import run_apart
 
             try:
-                return [s.to_dict() for s in audit(examples, ModelConfig(task=spec.name), folds=folds, seed=seed).suspects]
+                found = run_apart(audit, examples, ModelConfig(task=spec.name), None, folds, seed)  # not in the server
+                return [s.to_dict() for s in found.suspects]
             finally:
                 auditing.release()
 

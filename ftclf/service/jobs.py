@@ -178,6 +178,23 @@ def warm_workers() -> threading.Thread | None:
     return thread
 
 
+def _apart(fn, args: tuple):
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core stays with the server
+    return fn(*args)
+
+
+def run_apart(fn, *args):
+    """``fn(*args)`` in a worker process of its own (forked from the fork server, like a training run), its
+    result or its error returned here: minutes of CPU work (an audit's five fitted heads) neither hold the
+    server's threads nor share its torch state. ``fn`` and what it takes and returns must pickle."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as pool:
+        return pool.submit(_apart, fn, args).result()
+
+
 @dataclass
 class Job:
     """One training run in its own process (so its memory goes when it ends, and a cancel or a kill

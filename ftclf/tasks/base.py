@@ -281,7 +281,9 @@ class TaskSpec:
         table = np.stack(list(probs))
         confidence = table[np.arange(len(examples)), given]
         others = np.where(np.eye(len(labels), dtype=bool)[given], -1.0, table)  # the given label left out
-        flagged = find_label_issues(given, table, return_indices_ranked_by="self_confidence")
+        # n_jobs=1: cleanlab's own process pool needs a forked parent's globals, which a worker started by a
+        # fork server does not have (and a few thousand rows take milliseconds on one core)
+        flagged = find_label_issues(given, table, return_indices_ranked_by="self_confidence", n_jobs=1)
         return ([(int(i), labels[given[i]], labels[int(others[i].argmax())], float(confidence[i])) for i in flagged],
                 np.argsort(confidence, kind="stable").tolist())
 

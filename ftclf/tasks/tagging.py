@@ -89,7 +89,7 @@ class TokenTask(TaskSpec):
             rows.append(np.clip(p[:n], 1e-9, 1.0) / np.clip(p[:n], 1e-9, 1.0).sum(axis=1, keepdims=True))
         scores, _ = get_label_quality_scores(given, rows)
         words: dict[int, list[int]] = {}
-        for i, j in find_label_issues(given, rows):
+        for i, j in find_label_issues(given, rows, n_jobs=1):  # no process pool (see TaskSpec.find_label_issues)
             words.setdefault(int(i), []).append(int(j))
         flagged = sorted(words, key=lambda i: scores[i])
 

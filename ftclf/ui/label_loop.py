@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import DataError, FtclfError
+from ..service.jobs import run_apart
 from ..service.workspaces import MAX_ROWS, Workspaces, check_rows
 from ..tasks import get_task
 from . import charts
@@ -308,7 +309,7 @@ def _audit(task, table):
     if not found.ready:
         raise DataError(f"expected typed examples ready to train, found: {'; '.join(found.problems)}; fix the table")
     examples = [Example(r[0], r[1] if pairs_of(task) else None, r[-1]) for r in found.rows]
-    result = audit(examples, ModelConfig(task=task))
+    result = run_apart(audit, examples, ModelConfig(task=task))  # five heads fitted: not in the server's threads
     rows = [[s.index + 1, s.text, *([s.text_pair] if pairs_of(task) else []), s.given, s.suggested, round(s.score, 3),
              "keep"] for s in result.suspects]
     if not rows:
