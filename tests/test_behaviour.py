@@ -137,6 +137,8 @@ def test_token_and_pair_suites_read_entities_and_second_texts(tiny_encoder_dir):
     ("tests: [{type: dir, template: 'x', perturb: typos, expect: a}]", "direction: up or down"),
     ("tests: [{type: inv, template: 'x', perturb: shout}]", "expected a perturbation among"),
     ("tests: [{template: '{a#2}', expect: x}]\nlexicons: {a: [one]}", "needs 2 different values"),
+    ("tests: [{type: inv, template: 'x {city}', perturb: {swap: first_name}}]", r"expected the slot \{first_name\} in the template"),
+    ("tests: [{type: inv, examples: [a], perturb: {swap: city}}]", "expected a template: for a perturbation by swap"),
     ("task: pair\ntests: [{template: 'just one', expect: x}]", "two strings"),
     ("task: token\ntests: [{type: dir, template: 'x', perturb: typos, expect: {label: PER, direction: up}}]", "mft or inv tests for a token task"),
     ("tests: [{template: '{a} {b} {c}', expect: x, max_cases: 5000}, {template: '{a} {b} {c}', expect: x, max_cases: 5000}]\n"

@@ -111,9 +111,10 @@ def _check_labels(suite: Suite, clf) -> None:
     for test in suite.tests:
         if test.kind == "inv":
             continue
-        wanted, known = clf.task.behaviour_names(test.expect, clf.labels)
         if test.kind == "dir":
             wanted, known = [test.expect["label"]], clf.labels
+        else:
+            wanted, known = clf.task.behaviour_names(test.expect, clf.labels)
         missing = [w for w in wanted if w not in known]
         if missing:
             raise DataError(f"test “{test.name}” expects {', '.join(missing)}, which the head does not predict (its "

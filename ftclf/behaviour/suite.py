@@ -300,8 +300,9 @@ def _expect(raw, kind: str, spec) -> Any:
     return expect
 
 
-def _perturbation(raw, pairs: bool, lexicons: dict):
-    """-> (the perturbation's function of (case text, second text, slot values, rng), extra templates)."""
+def _perturbation(raw, pairs: bool, lexicons: dict, templates: tuple[str, str | None] | None):
+    """-> (the perturbation, a function of (text, second text, slot values, rng) giving the perturbed pair of
+    texts; the templates it fills beyond the test's own). ``templates``: the test's, None for literal examples."""
     if isinstance(raw, str):
         if raw not in perturbations.NAMED:
             raise DataError(f"expected a perturbation among {', '.join(perturbations.NAMED)}, append, prepend, "
@@ -313,27 +314,30 @@ def _perturbation(raw, pairs: bool, lexicons: dict):
                         "{prepend: …}, {template: …}, {swap: SLOT}")
     (key, value), = raw.items()
     if key in ("append", "prepend"):
-        extra = _text(value, f"the text to {key}", MAX_TEMPLATE_CHARS)
+        extra = _text(value, f"the text to {key}", MAX_TEMPLATE_CHARS).strip()
         if key == "append":
-            return (lambda text, pair, values, rng: (text.rstrip() + " " + extra.strip(), pair)), ()
-        return (lambda text, pair, values, rng: (extra.strip() + " " + text.lstrip(), pair)), ()
+            return (lambda text, pair, values, rng: (text.rstrip() + " " + extra, pair)), ()
+        return (lambda text, pair, values, rng: (extra + " " + text.lstrip(), pair)), ()
+    if key not in ("template", "swap"):
+        raise DataError(f"expected perturb: to be append, prepend, template or swap, found {str(key)[:40]!r}")
+    if templates is None:
+        raise DataError(f"expected a template: for a perturbation by {key} (it refills slots); use a named "
+                        "perturbation, append or prepend with examples")
     if key == "template":
         first, second = _templates(value, pairs, "perturbed template")
         return (lambda text, pair, values, rng: (_fill(first, values), _fill(second, values))), (first, second)
-    if key == "swap":
-        slot = _text(value, "the slot to swap", 60)
-        if slot not in lexicons or len(lexicons[slot]) < 2:
-            raise DataError(f"expected a slot with a lexicon of two values or more to swap, found {slot!r}")
+    slot = _text(value, "the slot to swap", 60)
+    if slot not in _slots(*templates):
+        raise DataError(f"expected the slot {{{slot}}} in the template to swap it, found none; swap one of its slots")
+    if len(lexicons.get(slot, ())) < 2:
+        raise DataError(f"expected a slot with a lexicon of two values or more to swap, found {slot!r}")
 
-        def swapped(text, pair, values, rng, slot=slot):
-            if slot not in values:
-                raise DataError(f"expected the slot {{{slot}}} in the template to swap it, found none")
-            others = [v for v in lexicons[slot] if v not in values[slot]]
-            new = {**values, slot: [rng.choice(others)] + values[slot][1:]}
-            return None, new  # refilled by the caller from the test's templates
+    def swapped(text, pair, values, rng):  # the same templates, the slot's first value another of its lexicon
+        others = [v for v in lexicons[slot] if v not in values[slot]]
+        new = {**values, slot: [rng.choice(others)] + values[slot][1:]}
+        return _fill(templates[0], new), _fill(templates[1], new)
 
-        return swapped, ()
-    raise DataError(f"expected perturb: to be append, prepend, template or swap, found {key[:40]!r}")
+    return swapped, ()
 
 
 def _test(raw: dict, spec, lexicons: dict, rng: random.Random) -> BehaviourTest:
@@ -345,19 +349,18 @@ def _test(raw: dict, spec, lexicons: dict, rng: random.Random) -> BehaviourTest:
     expect = _expect(raw.get("expect"), kind, spec)
     entity_test = kind == "mft" and isinstance(expect, dict)  # entities by type, their texts templates
     pairs = "text_pair" in spec.column_roles
-    perturb, extra = (None, ())
-    if kind != "mft":
-        if "perturb" not in raw:
-            raise DataError(f"expected perturb: in an {kind} test (what changes in each case), found none")
-        perturb, extra = _perturbation(raw["perturb"], pairs, lexicons)
+    if kind != "mft" and "perturb" not in raw:
+        raise DataError(f"expected perturb: in an {kind} test (what changes in each case), found none")
     limit = raw.get("max_cases", DEFAULT_MAX_CASES)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_CASES:
         raise DataError(f"expected max_cases between 1 and {MAX_CASES:,}, found {limit!r}")
     if ("template" in raw) == ("examples" in raw):
         raise DataError("expected either template: or examples:, found "
                         + ("both" if "template" in raw else "neither"))
-    if "template" in raw:
-        first, second = _templates(raw["template"], pairs)
+    templates = _templates(raw["template"], pairs) if "template" in raw else None
+    perturb, extra = _perturbation(raw["perturb"], pairs, lexicons, templates) if kind != "mft" else (None, ())
+    if templates is not None:
+        first, second = templates
         entity_templates = list(expect.values()) if entity_test else []
         unknown = set(_slots(*entity_templates)) - set(_slots(first, second))
         if unknown:
@@ -375,17 +378,9 @@ def _test(raw: dict, spec, lexicons: dict, rng: random.Random) -> BehaviourTest:
         if entity_test and _slots(*expect.values()):
             raise DataError("expected literal entity texts with examples:, found {slots}; write the texts, or use a "
                             "template:")
-        if isinstance(raw.get("perturb"), dict) and set(raw["perturb"]) & {"template", "swap"}:
-            raise DataError("expected a template: for a perturbation by template or swap (it refills slots); "
-                            "use a named perturbation, append or prepend with examples")
     cases = []
     for text, pair, values in raw_cases:
-        variant = None
-        if perturb is not None:
-            new_text, new_pair = perturb(text, pair, values, rng)
-            if new_text is None:  # swap: the same templates, other values
-                new_text, new_pair = _fill(first, new_pair), _fill(second, new_pair)
-            variant = (new_text, new_pair)
+        variant = perturb(text, pair, values, rng) if perturb is not None else None
         entities = tuple((k, _fill(v, values)) for k, v in expect.items()) if entity_test else ()
         cases.append(Case(text=text, text_pair=pair, variant=variant, entities=entities))
     return BehaviourTest(name=name, kind=kind, capability=capability, cases=cases, expect=expect,
