@@ -66,6 +66,8 @@ def test_the_tab_refuses_what_it_cannot_run_with_a_message(heads):
         test_tab.run_tests("small-a", None, "  ")
     with pytest.raises(gr.Error, match="expected a pair suite|expected a sequence suite"):
         test_tab.run_tests("small-a", None, test_tab.suite_text("nli"))
+    with pytest.raises(gr.Error, match="expected a suite .a mapping"):  # a file name is text, never a file read
+        test_tab.run_tests("small-a", None, str(test_tab.built_in_suites()["sentiment"]))
     with pytest.raises(gr.Error, match="syntax error"):
         test_tab.run_tests("small-a", None, "tests: [unclosed")
     with pytest.raises(gr.Error, match="expects positive, which the head does not predict"):
