@@ -348,13 +348,13 @@ def cmd_export(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _jsonl_target(output: str | None) -> None:
+def _jsonl_target(output: str | None, kind: str = ".jsonl") -> None:
     """Refuse an --output that cannot be written before any work is done."""
     from pathlib import Path
 
     if output and (Path(output).is_dir() or not Path(output).parent.resolve().is_dir()):
         raise FtclfError(f"expected a file path in an existing folder for --output, got {output!r}; name a "
-                         ".jsonl file to write")
+                         f"{kind} file to write")
 
 
 def _write_jsonl(output: str | None, lines: list[dict]) -> None:
@@ -402,9 +402,7 @@ def cmd_test(args) -> dict:
 
     if args.min_pass is not None and not 0 <= args.min_pass <= 1:
         raise FtclfError(f"expected --min-pass between 0 and 1 (a fraction of cases), got {args.min_pass}; e.g. 0.95")
-    if args.output and (Path(args.output).is_dir() or not Path(args.output).parent.resolve().is_dir()):
-        raise FtclfError(f"expected a file path in an existing folder for --output, got {args.output!r}; name a "
-                         ".json file to write")
+    _jsonl_target(args.output, ".json")
     suite = load_suite(args.suite)  # a bad suite is refused before the head loads
     report = run_suite(_classifier(args.model, args.backend), suite, head=args.model)
     full = report.to_dict()

@@ -128,9 +128,7 @@ def _train_in_child(request: TrainRequest, messages, cancel, environ: dict | Non
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core stays with the server
+    _leave_a_core()
     try:
         outcome = run_training(request, on_event=lambda e: messages.put(("event", e)), cancel=cancel)
         # Plain data only: the decoded predictions (tensors) have served their purpose (the mistakes table).
@@ -178,10 +176,15 @@ def warm_workers() -> threading.Thread | None:
     return thread
 
 
-def _apart(fn, args: tuple):
+def _leave_a_core() -> None:
+    """A worker's torch threads: every core but one, which stays with the server."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # a core stays with the server
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
+def _apart(fn, args: tuple):
+    _leave_a_core()
     return fn(*args)
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..attribution import attribute
 from ..errors import InputError
 from ..explain import explain
 from ..heads import HEADS
 from . import charts
 from .context import md, store, ui_errors
-from .why import scored_segments
+from .why import input_segments
 
 EQUATIONS = r"""
 **Sequence / pair** (eq. 11.11): $y = \mathrm{softmax}(h \cdot W + b)$, where $h$ is the pooled encoder vector
@@ -67,11 +66,7 @@ def run_explain(head: str, text: str, text_pair: str):
 def _why(clf, text: str, text_pair: str) -> list:
     """Step 5: how far each word moves the shown probability of the top label (leave-one-word-out);
     for a pair, both texts one after the other; for a tagger, every entity's evidence summed."""
-    (a,) = attribute(clf, [text], clf.task.second_texts([text_pair or ""]))
-    segments = scored_segments(text, a.words)
-    if a.pair_words is not None:
-        segments += [("  ‖  ", None)] + scored_segments(text_pair, a.pair_words)
-    return segments
+    return input_segments(clf, text, text_pair)
 
 
 def _numbers(out):

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..attribution import attribute
 from ..behaviour import built_in_suites, parse_suite, run_suite
 from ..behaviour.suite import read_document
 from ..errors import InputError
 from .context import md, store, ui_errors
-from .why import scored_segments
+from .why import input_segments
 
 #: the failing cases the table lists per head (each test keeps up to 50)
 MAX_SHOWN_FAILURES = 500
@@ -83,12 +82,7 @@ def explain_failure(head: str | None, kept: list, evt: gr.SelectData):
     text, pair, variant, variant_pair = kept[row]
     if variant:
         text, pair = variant, variant_pair
-    clf = store().get(head)
-    (a,) = attribute(clf, [text], clf.task.second_texts([pair or ""]))
-    segments = scored_segments(text, a.words)
-    if a.pair_words is not None:
-        segments += [("  ‖  ", None)] + scored_segments(pair or "", a.pair_words)
-    return segments
+    return input_segments(store().get(head), text, pair)
 
 
 def build_test_tab() -> dict:

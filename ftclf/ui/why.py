@@ -7,7 +7,7 @@ import time
 
 import gradio as gr
 
-from ..attribution import DEFAULT_METHOD, METHODS
+from ..attribution import DEFAULT_METHOD, METHODS, attribute
 from ..errors import InputError
 from .context import md, store, ui_errors
 
@@ -30,6 +30,16 @@ def scored_segments(text: str, words) -> list[tuple[str, float | None]]:
         cursor = w.end
     if cursor < len(text):
         segments.append((text[cursor:], None))
+    return segments
+
+
+def input_segments(clf, text: str, text_pair: str | None) -> list[tuple[str, float | None]]:
+    """One input's words scored (occlusion of the predicted label; for a pair, both texts one after the other;
+    for a tagger, every entity's evidence summed), as gr.HighlightedText segments."""
+    (a,) = attribute(clf, [text], clf.task.second_texts([text_pair or ""]))
+    segments = scored_segments(text, a.words)
+    if a.pair_words is not None:
+        segments += [("  ‖  ", None)] + scored_segments(text_pair or "", a.pair_words)
     return segments
 
 
