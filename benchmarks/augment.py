@@ -55,6 +55,42 @@ def _perturb(words, rng, p, vocabulary, tokenized):
     return _splice(words, rng.choice(tokenized), rng)
 
 
+#: keyboard neighbours of each letter (QWERTY), for typos that a hand makes
+_KEYS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
+_NEAR = {c: "".join(row[max(0, i - 1):i] + row[i + 1:i + 2] + "".join(r[min(i, len(r) - 1)] for r in _KEYS if r is not row))
+         for row in _KEYS for i, c in enumerate(row)}
+
+
+def _typo(word: str, rng) -> str:
+    """One typo inside a word (its first letter kept): a letter dropped, doubled, replaced by a keyboard
+    neighbour, or swapped with the next one."""
+    i = rng.randrange(1, len(word))
+    kind = rng.randrange(4)
+    if kind == 0:
+        return word[:i] + word[i + 1:]
+    if kind == 1:
+        return word[:i] + word[i] + word[i:]
+    if kind == 2:
+        return word[:i] + rng.choice(_NEAR.get(word[i].lower(), word[i])) + word[i + 1:]
+    return word[:i] + word[i + 1] + word[i] + word[i + 2:] if i + 1 < len(word) else word[:i]
+
+
+def typo_variants(sentences: Sequence[str], typos: tuple[int, int] = (1, 2), seed: int = 0) -> list[str]:
+    """A copy of every sentence with 1-2 typos in words of four letters or more (sentences without such a
+    word are skipped), seeded: noise the label does not depend on."""
+    rng = random.Random(seed)
+    out = []
+    for sentence in sentences:
+        words = sentence.split()
+        spots = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+        if not spots:
+            continue
+        for i in rng.sample(spots, min(len(spots), rng.randint(*typos))):
+            words[i] = _typo(words[i], rng)
+        out.append(" ".join(words))
+    return out
+
+
 def variants(sentences: Sequence[str], per_sentence: int = 4, p: float = 0.15, seed: int = 0) -> list[str]:
     """``per_sentence`` perturbed copies of every sentence (fewer where copies coincide), seeded."""
     rng = random.Random(seed)

@@ -68,6 +68,17 @@ def mrpc_swap(data: Path):
     return train + [Example(e.text_pair, e.text, e.label) for e in train], val
 
 
+def mrpc_counterfactual(data: Path):
+    """MRPC's seed-42 carve, its training pairs joined by counterfactuals of a third of their paraphrases (a
+    changed number, name or negation: ``counterfactual.py``), made from training pairs only."""
+    import counterfactual
+
+    train, val = mrpc_carve(data)
+    made = counterfactual.counterfactual_pairs([(e.text, e.text_pair, e.label) for e in train], "paraphrase",
+                                               "not_paraphrase")
+    return train + [Example(a, b, label) for a, b, label in made], val
+
+
 def sick(data: Path):
     return read_examples(data / "sick" / "train.tsv", "pair"), read_examples(data / "sick" / "trial.tsv", "pair")
 
@@ -85,6 +96,23 @@ def sst2_sentences(data: Path):
     train, val = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
     as_examples = lambda rows: [Example(text, None, SST2_LABELS[label]) for text, label in rows]  # noqa: E731
     return as_examples(train), as_examples(val)
+
+
+def sst2_sentences_robust(data: Path, negated_copies: int = 5):
+    """The sentence-level split's training phrases, its negated negatives (positive phrases whose negator scopes
+    over a negative phrase, by SST's own labels) repeated ``negated_copies`` more times, and a copy of every
+    whole training sentence with typos in it (``augment.typo_variants``): nothing from a held-out sentence."""
+    import augment
+    import sst2_sentences
+
+    rows, val = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
+    negated = sst2_sentences.negated_negatives(rows)
+    whole = sst2_sentences.whole_training_sentences(path=str(data / "sst2" / "train.tsv"))
+    typos = augment.typo_variants([text for text, _ in whole])
+    labels = [label for text, label in whole if any(len(w) >= 4 and w.isalpha() for w in text.split())]
+    rows = rows + negated * negated_copies + list(zip(typos, labels))
+    as_examples = lambda rows: [Example(text, None, SST2_LABELS[label]) for text, label in rows]  # noqa: E731
+    return as_examples(rows), as_examples(val)
 
 
 def sst2_whole_sentences(data: Path):
@@ -185,7 +213,7 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 #: cost minutes to make; a check of the validation figure needs none of them)
 SAME_VALIDATION = {"conll+mentions+silver": "conll+mentions"}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
            "conll+mentions+silver": conll_mentions_silver}
 
 
@@ -249,6 +277,9 @@ RECIPES = {r.name: r for r in [
     _r("sst2-lora", "sst2", "sequence", "lora", epochs=3, batch_size=32, evals_per_epoch=2, **{**_LORA, "learning_rate": 5e-4}),
     # sentiment on the sentence-level split (validation: 1,000 whole held-out sentences)
     _r("sst2s-lora", "sst2+sentences", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4, **{**_LORA, "learning_rate": 5e-4}),
+    # the shipped recipe with SST's negated negatives oversampled and typo'd copies of the training sentences
+    _r("sst2s+robust-lora", "sst2+sentences+robust", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4,
+       **{**_LORA, "learning_rate": 5e-4}),
     # every weight of the student tuned instead of adapters
     _r("sst2s-full", "sst2+sentences", "sequence", "full", **_SST2S_FULL),
     _r("sst2s-full-e3", "sst2+sentences", "sequence", "full", **{**_SST2S_FULL, "epochs": 3, "evals_per_epoch": 2}),
@@ -268,6 +299,9 @@ RECIPES = {r.name: r for r in [
     _r("mrpc-lora-cross-mlp", "mrpc", "pair", "lora", "mlp", pair_mode="cross", epochs=12, batch_size=32, validation_fraction=0.1, **{**_LORA, "learning_rate": 5e-4, "patience": 4}),
     _r("mrpc+swap-lora32-cross", "mrpc+swap", "pair", "lora", pair_mode="cross", epochs=8, batch_size=32,
        **{**_LORA, "learning_rate": 5e-4, "patience": 3, "lora_r": 32, "lora_alpha": 64}),
+    # the shipped recipe with counterfactual pairs (a changed number, name or negation is no paraphrase)
+    _r("mrpc+cf-lora32-cross", "mrpc+cf", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32,
+       **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     _r("mrpc-full-cross", "mrpc", "pair", "full", pair_mode="cross", epochs=5, batch_size=32, validation_fraction=0.1,
        learning_rate=5e-5, patience=2, note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
     # NLI (SICK; trial is the validation split)

@@ -66,7 +66,7 @@ def calibrate(clf, val, recipe):
 
 def validation_words(recipe, n: int) -> str:
     """The recipe's validation split, in words (what the shipped head's card and config say)."""
-    if recipe.data == "sst2+sentences":
+    if recipe.data.startswith("sst2+sentences"):
         return f"{n:,} held-out whole SST-2 training sentences (their phrases removed from training)"
     if recipe.data.split("+")[0] in ("sst2", "mrpc"):
         return f"a seeded {n:,}-example carve of the {recipe.data.split('+')[0].upper()} training file"

@@ -86,6 +86,29 @@ def sentence_like(rows, min_words: int = 6):
     return [row for row in rows if len(row[0].split()) >= min_words]
 
 
+#: words that negate what follows them in a phrase
+NEGATORS = frozenset(["not", "n't", "never", "no", "nothing", "hardly", "without", "nobody", "none", "nor", "neither"])
+
+
+def negated_negatives(rows, max_scope: int = 6) -> list[tuple[str, str]]:
+    """Positive training phrases in which a negator scopes over a negative phrase ("does n't become smug",
+    "never dull", "without stooping to gooeyness"): SST's own annotators' labels of negated negatives, found by
+    a negator followed by a run of at most ``max_scope`` tokens that is itself a training phrase labelled
+    negative."""
+    label = dict(rows)
+    out = []
+    for text, y in rows:
+        if y != "1":
+            continue
+        words = text.split()
+        for i, word in enumerate(words):
+            rest = words[i + 1 : i + 1 + max_scope]
+            if word in NEGATORS and any(label.get(" ".join(rest[:j])) == "0" for j in range(1, len(rest) + 1)):
+                out.append((text, y))
+                break
+    return out
+
+
 if __name__ == "__main__":
     train, val = split()
     print(f"phrases {len(phrases())}, whole sentences {len(whole_sentences())}, "

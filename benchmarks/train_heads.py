@@ -53,7 +53,7 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
             print(f"[{name}] epoch {event.epoch:.2f} step {event.step}/{event.total_steps} loss {event.loss} "
                   f"{event.metric_name} {event.metric} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
 
-    validation = ("1,000 held-out whole sentences (sentence-level split)" if r.data == "sst2+sentences" else
+    validation = ("1,000 held-out whole sentences (sentence-level split)" if r.data.startswith("sst2+sentences") else
                   "carved split" if r.data.split("+")[0] in ("sst2", "mrpc") else f"{r.data} validation file")
     data_info = {"train": f"{r.data} train (recipe {heads_recipe.SHIPPED.get(name, name)})", "validation": validation}
     unlabeled = r.load_unlabeled()

@@ -77,6 +77,8 @@ def out_of_fold(model: ModelConfig, training: TrainingConfig, examples: Sequence
     if k < 2:
         raise DataError("expected at least two rows of every label to audit, found a label with one; add rows or "
                         "drop that label")
+    if _one_pass(model, training, len(examples), folds):
+        return _out_of_fold_one_pass(model, training, examples, k, seed, on_fold), k
     probs: list = [None] * len(examples)
     for f, held in enumerate(folds_of(strata, k, seed)):
         kept = set(held)
@@ -87,6 +89,43 @@ def out_of_fold(model: ModelConfig, training: TrainingConfig, examples: Sequence
         if on_fold is not None:
             on_fold(f + 1, k)
     return probs, k
+
+
+def _one_pass(model: ModelConfig, training: TrainingConfig, n: int, folds: int) -> bool:
+    """Whether the out-of-fold probabilities can come from one frozen-encoder fit: a frozen encoder whose head
+    the recipe fits full-batch (``lbfgs``) cross-validates it on ``FOLDS`` folds of cached features anyway, so
+    one encoder pass over the rows gives every row's probabilities from a head fitted without it."""
+    from .training.fullbatch import FOLDS as CV_FOLDS
+    from .training.recipes import resolve
+
+    if training.mode != "frozen" or folds != CV_FOLDS or training.head_fit == "adamw":
+        return False
+    return resolve(training, model.task_spec, n, on_gpu=False).head_fit == "lbfgs"
+
+
+def _out_of_fold_one_pass(model: ModelConfig, training: TrainingConfig, examples: Sequence, k: int, seed: int,
+                          on_fold: Callable[[int, int], None] | None) -> list:
+    """out_of_fold from one frozen fit: the rows encoded once, the head's weight decay chosen by the same folds
+    that score the rows (one number chosen on all rows, the heads themselves fitted without the rows they score)."""
+    from .training import fit
+    from .training.fullbatch import WEIGHT_DECAYS
+
+    task = model.task_spec
+
+    def progress(event) -> None:
+        # the folds are the outer loop of the cross-validation, the weight decays the inner one
+        if (on_fold is not None and event.stage == "train" and event.detail == "cross-validation"
+                and event.step % len(WEIGHT_DECAYS) == 0):
+            on_fold(event.step // len(WEIGHT_DECAYS), k)
+
+    cfg = dataclasses.replace(training, head_fit="lbfgs", calibrate=False, seed=seed, max_examples=None)
+    clf, result = fit(model, cfg, list(examples), val_examples=[], on_event=progress)
+    if len(result.validation_predictions or ()) != len(examples):
+        raise DataError(f"expected out-of-fold predictions of all {len(examples):,} rows, got "
+                        f"{len(result.validation_predictions or ()):,}; audit with more rows of every label")
+    inputs = task.example_inputs(list(examples))
+    return [task.audit_probabilities(task.prediction(x, d, clf.labels, False), clf.labels)
+            for x, d in zip(inputs, result.validation_predictions)]
 
 
 def audit(examples: Sequence, model: ModelConfig, training: TrainingConfig | None = None, folds: int = FOLDS,

@@ -4,6 +4,7 @@ and the engine keeps a bounded set of heads."""
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,12 +169,23 @@ def test_every_backend_answers_like_fp32(saved_heads, backend, tolerance, tmp_pa
         (why,), (exact,) = attribute(served, TEXTS[2:3]), attribute(Classifier.from_pretrained(path), TEXTS[2:3])
         assert [w.score for w in why.words] == pytest.approx([w.score for w in exact.words], abs=2 * tolerance)
     if backend.startswith("onnx"):
-        assert len(list((tmp_path / "onnx").iterdir())) == 2  # base (frozen head) and the merged LoRA head, cached
+        exports = sorted(f.name.rsplit("-", 1 + (backend == "onnx-int8"))[-1] for f in (tmp_path / "onnx").iterdir())
+        # base (frozen head) and the merged LoRA head, cached; int8 is made from the fp32 export, kept for onnx
+        assert exports == (["onnx", "onnx"] if backend == "onnx" else ["int8", "int8", "onnx", "onnx"]), exports
         assert len(pool._shared._values) == 1  # the word embeddings, held once for both sessions
     if backend == "onnx-int8":  # weight-only int8: 8-bit MatMulNBits in fp32, no activation quantization
         import onnx
 
-        for folder in (tmp_path / "onnx").iterdir():
+        from ftclf import format
+        from ftclf.serving import export_head
+
+        # made from the fp32 export, int8 is what an int8 export straight from torch is, byte for byte
+        lora = Path(saved_heads["lora"])
+        made = pool._export_folder(lora, format.read_metadata(lora)) / "encoder"
+        direct = export_head(lora, tmp_path / "direct", quantize=True) / "encoder"
+        onnx_files = lambda folder: {p.name: p.read_bytes() for p in folder.glob("model.onnx*")}  # noqa: E731
+        assert onnx_files(made) and onnx_files(made) == onnx_files(direct)
+        for folder in (f for f in (tmp_path / "onnx").iterdir() if f.name.endswith("-onnx-int8")):
             graph = onnx.load(str(folder / "encoder" / "model.onnx"), load_external_data=False).graph
             nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
             assert len(nbits) == 2 * 6, [n.op_type for n in graph.node]  # q, k, v, attention output, up, down; per layer

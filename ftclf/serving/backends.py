@@ -305,11 +305,11 @@ def export_onnx(model: nn.Module, path: str | Path, quantize: bool = False, toke
                     leftover.unlink()
             os.replace(tmp / "model.int8.onnx", fp32)
         elif quantize:
-            _quantize_weights(fp32)
+            quantize_onnx_weights(fp32)
     return path / "model.onnx"
 
 
-def _quantize_weights(path: Path) -> None:
+def quantize_onnx_weights(path: Path) -> None:
     """Weight-only int8 (``MatMulNBits``, 8 bits, block ``INT8_BLOCK``, fp32 compute) of every MatMul
     with a constant weight of the model at ``path``, in place (in a folder of its own)."""
     import logging

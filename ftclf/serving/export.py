@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import format
 from ..encoders import Encoder
 from ..errors import FtclfError
-from .backends import ONNX_PACKAGES, OnnxEncoder, SharedWeights, export_onnx, require_onnx
+from .backends import ONNX_PACKAGES, OnnxEncoder, SharedWeights, export_onnx, quantize_onnx_weights, require_onnx
 
 
 def export_head(directory: str | Path, output: str | Path, quantize: bool = False) -> Path:
@@ -31,8 +31,11 @@ def export_head(directory: str | Path, output: str | Path, quantize: bool = Fals
     require_onnx("the ONNX export", tuple(ONNX_PACKAGES) if quantize else ("onnx", "onnxscript"))  # before any work
     source, target = Path(directory), Path(output).expanduser().resolve()
     meta = format.read_metadata(source)
+    if meta.runtime == "onnx" and quantize:
+        return _quantized_copy(source, target, meta)
     if meta.runtime is not None:
-        raise FtclfError(f"expected a head with torch weights to export, got an {meta.runtime} export at {str(source)!r}")
+        raise FtclfError(f"expected a head with torch weights to export, got an {meta.runtime} export at {str(source)!r}"
+                         + ("; export int8 (--quantize int8) from an fp32 export only" if quantize else ""))
     clf = Classifier.from_pretrained(source, merged=True)  # fp32, any adapter merged
     with format.atomic_dir(target) as tmp:
         export_onnx(clf.encoder, tmp / format.ENCODER_DIR, quantize, clf.tokenizer)
@@ -42,6 +45,23 @@ def export_head(directory: str | Path, output: str | Path, quantize: bool = Fals
         shutil.copy2(source / format.CARD_NAME, tmp / format.CARD_NAME) if (source / format.CARD_NAME).is_file() else None
         exported = dataclasses.replace(meta, runtime="onnx-int8" if quantize else "onnx")
         format.write_config(tmp, exported)
+    return target
+
+
+def _quantized_copy(source: Path, target: Path, meta: format.Metadata) -> Path:
+    """The int8 export of a head from its fp32 export: the same ONNX graph rounded by the same quantizer as
+    :func:`export_head` with ``quantize`` (so the same bytes), without exporting the encoder from torch again."""
+    with format.atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        encoder, scratch = tmp / format.ENCODER_DIR, tmp / ".int8"
+        scratch.mkdir()
+        for part in [p for p in encoder.iterdir() if p.name.startswith(format.ONNX_NAME)]:
+            part.rename(scratch / part.name)  # the quantizer rewrites its model's folder: the graph alone in it
+        quantize_onnx_weights(scratch / format.ONNX_NAME)
+        for part in scratch.iterdir():
+            part.rename(encoder / part.name)
+        scratch.rmdir()
+        format.write_config(tmp, dataclasses.replace(meta, runtime="onnx-int8"))
     return target
 
 

@@ -101,8 +101,20 @@ class EncoderPool:
         return (self.backend.startswith("onnx") and meta.runtime is None
                 and not (self._export_folder(Path(directory), meta) / format.CONFIG_NAME).is_file())
 
-    def _export_folder(self, directory: Path, meta: format.Metadata) -> Path:
-        return onnx_cache_dir() / f"{onnx_key(directory, meta)}-{ONNX_RECIPE}-{self.backend}"
+    def _export_folder(self, directory: Path, meta: format.Metadata, backend: str | None = None) -> Path:
+        return onnx_cache_dir() / f"{onnx_key(directory, meta)}-{ONNX_RECIPE}-{backend or self.backend}"
+
+    def _export(self, directory: Path, meta: format.Metadata, folder: Path) -> None:
+        """Make the export ``folder`` of a head, in a child process. int8 is made from the fp32 export (made
+        first when it is not cached): the same bytes as an int8 export from torch, and the onnx backend
+        then finds its export made."""
+        if self.backend != "onnx-int8":
+            export_in_child(directory, folder, quantize=False)
+            return
+        fp32 = self._export_folder(directory, meta, "onnx")
+        if not (fp32 / format.CONFIG_NAME).is_file():
+            export_in_child(directory, fp32, quantize=False)
+        export_in_child(fp32, folder, quantize=True)
 
     def _load_onnx(self, directory: Path, meta: format.Metadata):
         """Serve through ONNX Runtime: an exported head as it is; any other head from the export of
@@ -117,7 +129,7 @@ class EncoderPool:
                 exporting = self._exports.setdefault(str(folder), threading.Lock())
             with exporting, self._export_slot:  # one export per folder, and one at a time (each takes a core and ~1 GB)
                 if not (folder / format.CONFIG_NAME).is_file():
-                    export_in_child(directory, folder, quantize=self.backend == "onnx-int8")
+                    self._export(directory, meta, folder)
         encoder = self._session(folder, meta)
         return Classifier.assemble(meta, encoder, format.read_head_state(directory, meta))
 

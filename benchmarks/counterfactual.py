@@ -1,0 +1,133 @@
+"""Counterfactual training pairs: minimal edits of a training pair that change its label.
+
+A paraphrase head trained on MRPC alone never sees two sentences that say the same thing except for one
+number, one name or one negation, so it calls them paraphrases (a behaviour suite measures it). Each
+counterfactual here is made from a *paraphrase* training pair by editing its second sentence once, so that
+it no longer says what the first one says:
+
+* a changed number: a number both sentences share is changed in the second one (a year moves by 1-9
+  years, any other number is scaled or shifted, keeping its written form: digits, commas, decimals);
+* a changed name: a capitalised word both sentences share (not the first word) becomes another name of
+  the same kind taken from the training corpus itself (words seen capitalised mid-sentence, never a
+  lexicon of the behaviour suites);
+* a negation: ``not`` goes in after the second sentence's first auxiliary verb, or comes out of it
+  when it already has one (``is not`` -> ``is``; ``didn't`` -> ``did``).
+
+Every edit is made on training pairs only (carve the validation split first), from their own words; the
+templates and lexicons of the behaviour suites are never read. Deterministic for a seed.
+
+    python benchmarks/counterfactual.py      # prints a few counterfactuals of MRPC training pairs
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.,])\d+(?:\.\d+)?(?![\w])")
+AUXILIARY = re.compile(r"\b(is|was|are|were|has|have|had|will|would|can|could|should|may|might|must|does|did|do)"
+                       r"(?:(n't)\b|\b( not\b)?)", re.IGNORECASE)
+WORD = re.compile(r"[A-Z][a-z]{2,}")
+#: capitalised words that are not names (sentence openers, titles of months and days are kept: they are facts)
+NOT_NAMES = frozenset(["The", "This", "That", "These", "Those", "There", "Then", "They", "Their", "Its", "It", "He", "She", "We", "You", "His", "Her", "Our", "Your", "But", "And", "For", "With", "From", "Into", "When", "While", "After", "Before", "Since", "Under", "Over", "About", "Also", "Both", "Each", "Many", "Most", "Some", "Such", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "Mr", "Mrs", "Ms", "Dr", "Inc", "Corp", "Co", "Ltd"])
+
+
+def _format_number(value: float, like: str) -> str:
+    decimals = len(like.split(".")[1]) if "." in like else 0
+    text = f"{value:,.{decimals}f}" if "," in like else f"{value:.{decimals}f}"
+    return text
+
+
+def _other_number(token: str, rng: random.Random) -> str:
+    value = float(token.replace(",", ""))
+    if "." not in token and "," not in token and 1900 <= value <= 2100:  # a year
+        return str(int(value) + rng.choice([-1, 1]) * rng.randint(1, 9))
+    for _ in range(10):
+        new = value * rng.choice([0.5, 2, 3, 1.5]) if value >= 10 else value + rng.randint(1, 9)
+        text = _format_number(new, token)
+        if text != token:
+            return text
+    return _format_number(value + 1, token)
+
+
+def changed_number(a: str, b: str, rng: random.Random) -> str | None:
+    """``b`` with a number it shares with ``a`` changed (None when they share none)."""
+    shared = [m for m in NUMBER.finditer(b) if m.group() in set(NUMBER.findall(a))]
+    if not shared:
+        return None
+    m = rng.choice(shared)
+    return b[: m.start()] + _other_number(m.group(), rng) + b[m.end():]
+
+
+def names_of(sentences: Sequence[str], min_count: int = 2) -> list[str]:
+    """Words seen capitalised in the middle of a sentence at least ``min_count`` times: the corpus's names."""
+    counts: Counter = Counter()
+    for s in sentences:
+        words = s.split()
+        for w in words[1:]:
+            w = w.strip(".,;:\"'()")
+            if WORD.fullmatch(w) and w not in NOT_NAMES:
+                counts[w] += 1
+    return sorted(w for w, c in counts.items() if c >= min_count)
+
+
+def changed_name(a: str, b: str, rng: random.Random, names: Sequence[str]) -> str | None:
+    """``b`` with a name it shares with ``a`` (capitalised, not its first word) replaced by another of
+    ``names`` everywhere in ``b`` (None when they share none)."""
+    known = set(names)
+    first = b.split()[0] if b.split() else ""
+    shared = sorted({w for w in WORD.findall(b) if w in known and w != first and re.search(rf"\b{w}\b", a)})
+    if not shared:
+        return None
+    old = rng.choice(shared)
+    new = rng.choice(names)
+    while new == old or re.search(rf"\b{new}\b", a):
+        new = rng.choice(names)
+    return re.sub(rf"\b{old}\b", new, b)
+
+
+def negated(b: str) -> str | None:
+    """``b`` with its first auxiliary verb negated, or un-negated when it is already (None without one)."""
+    m = AUXILIARY.search(b)
+    if m is None:
+        return None
+    verb, negation = m.group(1), m.group(2) or m.group(3)
+    return b[: m.start()] + (verb if negation else f"{verb} not") + b[m.end():]
+
+
+def counterfactual_pairs(pairs: Sequence[tuple[str, str, str]], positive: str, negative: str, share: float = 0.33,
+                         seed: int = 0) -> list[tuple[str, str, str]]:
+    """(text, text_pair, label) counterfactuals of ``pairs`` labelled ``positive``: about ``share`` of them
+    each give one, of a kind drawn among those that apply, labelled ``negative``; seeded."""
+    rng = random.Random(seed)
+    names = names_of([s for a, b, _ in pairs for s in (a, b)])
+    out: list[tuple[str, str, str]] = []
+    for a, b, label in pairs:
+        if label != positive or rng.random() >= share:
+            continue
+        kinds = ["number", "name", "negation"]
+        rng.shuffle(kinds)
+        for kind in kinds:
+            edited = (changed_number(a, b, rng) if kind == "number" else
+                      changed_name(a, b, rng, names) if kind == "name" else negated(b))
+            if edited and edited != b:
+                out.append((a, edited, negative))
+                break
+    return out
+
+
+if __name__ == "__main__":
+    import csv
+    import sys
+    from pathlib import Path
+
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "data"
+    with open(data / "mrpc" / "train.tsv", encoding="utf-8", newline="") as handle:
+        rows = [(r["sentence1"], r["sentence2"], r["label"]) for r in csv.DictReader(handle, delimiter="\t",
+                                                                                      quoting=csv.QUOTE_NONE)]
+    out = counterfactual_pairs(rows, "1", "0")
+    print(f"{len(rows):,} pairs ({sum(r[2] == '1' for r in rows):,} paraphrases) -> {len(out):,} counterfactuals")
+    for a, b, _ in out[:8]:
+        print(f"  {a}\n  {b}\n")
