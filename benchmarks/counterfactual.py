@@ -52,13 +52,22 @@ def _other_number(token: str, rng: random.Random) -> str:
     return _format_number(value + 1, token)
 
 
-def changed_number(a: str, b: str, rng: random.Random) -> str | None:
-    """``b`` with a number it shares with ``a`` changed (None when they share none)."""
+def _number_swap(a: str, b: str, rng: random.Random) -> tuple[re.Match, str] | None:
+    """(a number of ``b`` that ``a`` has too, another number for it), or None when they share none."""
     shared = [m for m in NUMBER.finditer(b) if m.group() in set(NUMBER.findall(a))]
     if not shared:
         return None
     m = rng.choice(shared)
-    return b[: m.start()] + _other_number(m.group(), rng) + b[m.end():]
+    return m, _other_number(m.group(), rng)
+
+
+def changed_number(a: str, b: str, rng: random.Random) -> str | None:
+    """``b`` with a number it shares with ``a`` changed (None when they share none)."""
+    swap = _number_swap(a, b, rng)
+    if swap is None:
+        return None
+    m, new = swap
+    return b[: m.start()] + new + b[m.end():]
 
 
 def names_of(sentences: Sequence[str], min_count: int = 2) -> list[str]:
@@ -73,9 +82,8 @@ def names_of(sentences: Sequence[str], min_count: int = 2) -> list[str]:
     return sorted(w for w, c in counts.items() if c >= min_count)
 
 
-def changed_name(a: str, b: str, rng: random.Random, names: Sequence[str]) -> str | None:
-    """``b`` with a name it shares with ``a`` (capitalised, not its first word) replaced by another of
-    ``names`` everywhere in ``b`` (None when they share none)."""
+def _name_swap(a: str, b: str, rng: random.Random, names: Sequence[str]) -> tuple[str, str] | None:
+    """(a name both sentences have, not ``b``'s first word; another of ``names`` that ``a`` lacks), or None."""
     known = set(names)
     first = b.split()[0] if b.split() else ""
     shared = sorted({w for w in WORD.findall(b) if w in known and w != first and re.search(rf"\b{w}\b", a)})
@@ -85,7 +93,28 @@ def changed_name(a: str, b: str, rng: random.Random, names: Sequence[str]) -> st
     new = rng.choice(names)
     while new == old or re.search(rf"\b{new}\b", a):
         new = rng.choice(names)
-    return re.sub(rf"\b{old}\b", new, b)
+    return old, new
+
+
+def changed_name(a: str, b: str, rng: random.Random, names: Sequence[str]) -> str | None:
+    """``b`` with a name it shares with ``a`` (capitalised, not its first word) replaced by another of
+    ``names`` everywhere in ``b`` (None when they share none)."""
+    swap = _name_swap(a, b, rng, names)
+    return None if swap is None else re.sub(rf"\b{swap[0]}\b", swap[1], b)
+
+
+def renamed_both(a: str, b: str, rng: random.Random, names: Sequence[str]) -> tuple[str, str] | None:
+    """The pair with a name they share (or, failing one, a number) changed the same way in both: what they say
+    still matches (None when they share neither)."""
+    swap = _name_swap(a, b, rng, names)
+    if swap is not None:
+        pattern, new = rf"\b{swap[0]}\b", swap[1]
+    else:
+        number = _number_swap(a, b, rng)
+        if number is None:
+            return None
+        pattern, new = rf"(?<![\w.,]){re.escape(number[0].group())}(?![\w])", number[1]
+    return re.sub(pattern, new, a), re.sub(pattern, new, b)
 
 
 def negated(b: str) -> str | None:
@@ -98,14 +127,22 @@ def negated(b: str) -> str | None:
 
 
 def counterfactual_pairs(pairs: Sequence[tuple[str, str, str]], positive: str, negative: str, share: float = 0.33,
-                         seed: int = 0) -> list[tuple[str, str, str]]:
-    """(text, text_pair, label) counterfactuals of ``pairs`` labelled ``positive``: about ``share`` of them
-    each give one, of a kind drawn among those that apply, labelled ``negative``; seeded."""
+                         seed: int = 0, every_kind: bool = False, contrast: float = 0.0) -> list[tuple[str, str, str]]:
+    """(text, text_pair, label) counterfactuals of ``pairs`` labelled ``positive``, seeded: about ``share`` of
+    them each give one, of a kind drawn among those that apply (``every_kind``: one of every kind that
+    applies), labelled ``negative``; and about ``contrast`` of them give a copy with a name or number changed
+    the same way in both sentences, still ``positive`` (so a changed word alone is no sign: only a mismatch is)."""
     rng = random.Random(seed)
     names = names_of([s for a, b, _ in pairs for s in (a, b)])
     out: list[tuple[str, str, str]] = []
     for a, b, label in pairs:
-        if label != positive or rng.random() >= share:
+        if label != positive:
+            continue
+        if contrast and rng.random() < contrast:
+            both = renamed_both(a, b, rng, names)
+            if both is not None and both != (a, b):
+                out.append((*both, positive))
+        if rng.random() >= share:
             continue
         kinds = ["number", "name", "negation"]
         rng.shuffle(kinds)
@@ -114,7 +151,8 @@ def counterfactual_pairs(pairs: Sequence[tuple[str, str, str]], positive: str, n
                       changed_name(a, b, rng, names) if kind == "name" else negated(b))
             if edited and edited != b:
                 out.append((a, edited, negative))
-                break
+                if not every_kind:
+                    break
     return out
 
 
