@@ -33,13 +33,15 @@ def mcnemar_worse(only_shipped: int, only_candidate: int) -> float:
     return 1.0 if n == 0 else binomtest(only_shipped, n, 0.5, alternative="greater").pvalue
 
 
-def per_example_correct(clf, val) -> list[bool]:
-    """Whether the head gets each validation example right (a tagged sentence: every tag right)."""
-    from ftclf.evaluation import decode_examples
+def scored(clf, val) -> tuple[dict, list[bool]]:
+    """(the head's metrics on the validation examples, whether it gets each one right: a tagged sentence
+    only with every tag right), from one decoding pass."""
+    from ftclf.evaluation import decode_examples, score
 
     examples, decoded = decode_examples(clf, val)
     gold = clf.task.gold_ids(examples, clf.model_config.label2id)
-    return [(list(d.ids) == list(g)) if isinstance(g, list) else int(d.ids) == int(g) for d, g in zip(decoded, gold)]
+    right = [(list(d.ids) == list(g)) if isinstance(g, list) else int(d.ids) == int(g) for d, g in zip(decoded, gold)]
+    return score(clf, examples, decoded), right
 
 
 def main() -> int:
@@ -52,8 +54,6 @@ def main() -> int:
     import heads_recipe
 
     from ftclf.behaviour import load_suite, run_suite
-    from ftclf.calibration import without_figures
-    from ftclf.evaluation import evaluate
     from ftclf.service import shipped_heads_dir
     from ftclf.serving import load
 
@@ -68,8 +68,7 @@ def main() -> int:
     print(f"| head | {metric} | accuracy (per example) |\n|---|---|---|")
     for who, clf in heads.items():
         clf.model_config.label_aliases = dict(heads_recipe.ALIASES.get(dataset, {}))
-        metrics = without_figures(evaluate(clf, val))
-        right[who] = per_example_correct(clf, val)
+        metrics, right[who] = scored(clf, val)
         out[who] = {metric: metrics[metric], "per_example_accuracy": sum(right[who]) / len(val)}
         print(f"| {who} | {100 * metrics[metric]:.2f} | {100 * sum(right[who]) / len(val):.2f} |")
     b = sum(s and not c for s, c in zip(right["shipped"], right["candidate"]))

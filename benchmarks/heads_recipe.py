@@ -311,6 +311,9 @@ RECIPES = {r.name: r for r in [
     # more of them, and contrast pairs (the same change in both sentences keeps a paraphrase); 5 epochs: 1.9x the data
     _r("mrpc+cf2-lora32-cross", "mrpc+cf2", "pair", "lora", pair_mode="cross", epochs=5, batch_size=32,
        **{**_LORA, "learning_rate": 5e-4, "patience": 2, "lora_r": 32, "lora_alpha": 64}),
+    _r("mrpc+cf2-lora32-cross-e12", "mrpc+cf2", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32,
+       note="mrpc+cf2-lora32-cross trained like the shipped recipe (12 epochs, patience 4)",
+       **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     _r("mrpc-full-cross", "mrpc", "pair", "full", pair_mode="cross", epochs=5, batch_size=32, validation_fraction=0.1,
        learning_rate=5e-5, patience=2, note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
     # NLI (SICK; trial is the validation split)
