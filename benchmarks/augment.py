@@ -75,6 +75,16 @@ def _typo(word: str, rng) -> str:
     return word[:i] + word[i + 1] + word[i] + word[i + 2:] if i + 1 < len(word) else word[:i]
 
 
+def _typo_spot(word: str) -> bool:
+    """Whether a typo may go into a word: letters only, four or more."""
+    return len(word) >= 4 and word.isalpha()
+
+
+def has_typo_spot(sentence: str) -> bool:
+    """Whether ``typo_variants`` makes a copy of the sentence (it skips those without a word for a typo)."""
+    return any(_typo_spot(w) for w in sentence.split())
+
+
 def typo_variants(sentences: Sequence[str], typos: tuple[int, int] = (1, 2), seed: int = 0) -> list[str]:
     """A copy of every sentence with 1-2 typos in words of four letters or more (sentences without such a
     word are skipped), seeded: noise the label does not depend on."""
@@ -82,7 +92,7 @@ def typo_variants(sentences: Sequence[str], typos: tuple[int, int] = (1, 2), see
     out = []
     for sentence in sentences:
         words = sentence.split()
-        spots = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+        spots = [i for i, w in enumerate(words) if _typo_spot(w)]
         if not spots:
             continue
         for i in rng.sample(spots, min(len(spots), rng.randint(*typos))):

@@ -115,7 +115,7 @@ def sst2_sentences_robust(data: Path, negated_copies: int = 5):
     negated = sst2_sentences.negated_negatives(rows)
     whole = sst2_sentences.whole_training_sentences(path=str(data / "sst2" / "train.tsv"))
     typos = augment.typo_variants([text for text, _ in whole])
-    labels = [label for text, label in whole if any(len(w) >= 4 and w.isalpha() for w in text.split())]
+    labels = [label for text, label in whole if augment.has_typo_spot(text)]
     rows = rows + negated * negated_copies + list(zip(typos, labels))
     as_examples = lambda rows: [Example(text, None, SST2_LABELS[label]) for text, label in rows]  # noqa: E731
     return as_examples(rows), as_examples(val)

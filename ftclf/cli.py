@@ -348,7 +348,7 @@ def cmd_export(args) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _jsonl_target(output: str | None, kind: str = ".jsonl") -> None:
+def _output_target(output: str | None, kind: str = ".jsonl") -> None:
     """Refuse an --output that cannot be written before any work is done."""
     from pathlib import Path
 
@@ -368,7 +368,7 @@ def cmd_audit(args) -> dict:
     from .label_issues import audit
     from .tasks import read_examples
 
-    _jsonl_target(args.output)
+    _output_target(args.output)
     examples = read_examples(args.data, args.task, args.format, _columns(args))
     model = ModelConfig(task=args.task, **({"encoder": args.encoder} if args.encoder else {}),
                         **({"head": args.head} if args.head else {}))
@@ -384,7 +384,7 @@ def cmd_suggest(args) -> dict:
     from .active_learning import suggest
     from .training.distill import read_unlabeled
 
-    _jsonl_target(args.output)
+    _output_target(args.output)
     clf = _classifier(args.model)
     pool = read_unlabeled(clf.task, args.data, args.format, ColumnMap(args.text_column, args.text_pair_column))
     pairs = clf.task.second_texts([e.text_pair for e in pool]) if "text_pair" in clf.task.column_roles else None
@@ -402,7 +402,7 @@ def cmd_test(args) -> dict:
 
     if args.min_pass is not None and not 0 <= args.min_pass <= 1:
         raise FtclfError(f"expected --min-pass between 0 and 1 (a fraction of cases), got {args.min_pass}; e.g. 0.95")
-    _jsonl_target(args.output, ".json")
+    _output_target(args.output, ".json")
     suite = load_suite(args.suite)  # a bad suite is refused before the head loads
     report = run_suite(_classifier(args.model, args.backend), suite, head=args.model)
     full = report.to_dict()
