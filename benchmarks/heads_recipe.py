@@ -22,6 +22,8 @@ from ftclf.training import prepare_data  # noqa: E402
 DATA = Path(os.environ.get("FTCLF_DATA", ROOT.parent / "shared" / "data"))
 #: where benchmarks/train_heads.py puts the fine-tuned teachers (recipes *-teacher-*), read by the *-distill recipes
 TEACHERS = Path(os.environ.get("FTCLF_TEACHERS", ROOT / "runs" / "teachers"))
+#: the shipped heads (a recipe may continue one: ``init_from``)
+SHIPPED_DIR = ROOT / "assets" / "heads"
 #: the teacher encoder assembled by benchmarks/teacher.py (all-mpnet-base-v2, 110M parameters)
 TEACHER = os.environ.get("FTCLF_TEACHER_ENCODER",
                          str(Path.home() / ".cache" / "ftclf" / "teachers" / "all-mpnet-base-v2" / "all-mpnet-base-v2"))
@@ -85,6 +87,23 @@ def mrpc_contrast(data: Path):
     return mrpc_counterfactual(data, share=0.5, every_kind=True, contrast=0.5)
 
 
+def mrpc_contrast_prior(data: Path):
+    """Counterfactuals of every kind that applies to a quarter of the paraphrases and a contrast copy of every
+    paraphrase that has one: MRPC's label prior kept (66 % paraphrases with them, 68 % without)."""
+    return mrpc_counterfactual(data, share=0.25, every_kind=True, contrast=1.0)
+
+
+def mrpc_minimal(data: Path):
+    """MRPC's seed-42 carve, its training pairs joined by minimal pairs of their sentences
+    (``counterfactual.minimal_pairs``: a sentence against its copy with one number, name or negation edited)."""
+    import counterfactual
+
+    train, val = mrpc_carve(data)
+    sentences = list(dict.fromkeys(s for e in train for s in (e.text, e.text_pair)))
+    made = counterfactual.minimal_pairs(sentences, "paraphrase", "not_paraphrase")
+    return train + [Example(a, b, label) for a, b, label in made], val
+
+
 def sick(data: Path):
     return read_examples(data / "sick" / "train.tsv", "pair"), read_examples(data / "sick" / "trial.tsv", "pair")
 
@@ -117,6 +136,21 @@ def sst2_sentences_robust(data: Path, negated_copies: int = 5):
     typos = augment.typo_variants([text for text, _ in whole])
     labels = [label for text, label in whole if augment.has_typo_spot(text)]
     rows = rows + negated * negated_copies + list(zip(typos, labels))
+    as_examples = lambda rows: [Example(text, None, SST2_LABELS[label]) for text, label in rows]  # noqa: E731
+    return as_examples(rows), as_examples(val)
+
+
+def sst2_sentences_negation(data: Path, replay: int = 12000, copies: int = 3, seed: int = 0):
+    """For continuing the shipped head: a seeded sample of the sentence-level split's training phrases (what it
+    was trained on), SST's negated negatives and the counterfactual negations of its short predicates, both
+    ``copies`` times (``sst2_sentences.negated_negatives`` / ``negated_predicates``): no held-out sentence."""
+    import random
+
+    import sst2_sentences
+
+    rows, val = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
+    negated = sst2_sentences.negated_negatives(rows) + sst2_sentences.negated_predicates(rows)
+    rows = random.Random(seed).sample(rows, replay) + negated * copies
     as_examples = lambda rows: [Example(text, None, SST2_LABELS[label]) for text, label in rows]  # noqa: E731
     return as_examples(rows), as_examples(val)
 
@@ -219,7 +253,7 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 #: cost minutes to make; a check of the validation figure needs none of them)
 SAME_VALIDATION = {"conll+mentions+silver": "conll+mentions"}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
            "conll+mentions+silver": conll_mentions_silver}
 
 
@@ -286,6 +320,9 @@ RECIPES = {r.name: r for r in [
     # the shipped recipe with SST's negated negatives oversampled and typo'd copies of the training sentences
     _r("sst2s+robust-lora", "sst2+sentences+robust", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4,
        **{**_LORA, "learning_rate": 5e-4}),
+    # the shipped head continued on a sample of its phrases, SST's negated negatives and negated short predicates
+    _r("sst2s+negation-cont", "sst2+sentences+negation", "sequence", "lora", epochs=2, batch_size=32, evals_per_epoch=2,
+       init_from=str(SHIPPED_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
     # every weight of the student tuned instead of adapters
     _r("sst2s-full", "sst2+sentences", "sequence", "full", **_SST2S_FULL),
     _r("sst2s-full-e3", "sst2+sentences", "sequence", "full", **{**_SST2S_FULL, "epochs": 3, "evals_per_epoch": 2}),
@@ -314,6 +351,13 @@ RECIPES = {r.name: r for r in [
     _r("mrpc+cf2-lora32-cross-e12", "mrpc+cf2", "pair", "lora", pair_mode="cross", epochs=12, batch_size=32,
        note="mrpc+cf2-lora32-cross trained like the shipped recipe (12 epochs, patience 4)",
        **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
+    # the shipped head continued on the counterfactual and contrast pairs (and MRPC's own) at a fifth of its rate
+    _r("mrpc+cf2-cont", "mrpc+cf2", "pair", "lora", pair_mode="cross", epochs=3, batch_size=32, evals_per_epoch=2,
+       init_from=str(SHIPPED_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+    _r("mrpc+cf3-cont", "mrpc+cf3", "pair", "lora", pair_mode="cross", epochs=3, batch_size=32, evals_per_epoch=2,
+       init_from=str(SHIPPED_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+    _r("mrpc+minimal-cont", "mrpc+minimal", "pair", "lora", pair_mode="cross", epochs=3, batch_size=32, evals_per_epoch=2,
+       init_from=str(SHIPPED_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
     _r("mrpc-full-cross", "mrpc", "pair", "full", pair_mode="cross", epochs=5, batch_size=32, validation_fraction=0.1,
        learning_rate=5e-5, patience=2, note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
     # NLI (SICK; trial is the validation split)

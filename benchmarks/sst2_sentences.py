@@ -109,6 +109,33 @@ def negated_negatives(rows, max_scope: int = 6) -> list[tuple[str, str]]:
     return out
 
 
+#: finite copulas "n't" and "not" follow; linking verbs "never" precedes
+COPULAS = frozenset(["is", "was", "are", "were"])
+LINKING_VERBS = frozenset(["seems", "feels", "looks", "sounds", "remains", "becomes", "gets"])
+
+
+def negated_predicates(rows, max_words: int = 3) -> list[tuple[str, str]]:
+    """Counterfactual negations of SST's own short predicates, both ways: a training phrase "COPULA X" (or a
+    linking verb and X) whose X, at most ``max_words`` tokens, is a training phrase of the same label gets a
+    negated copy with the other label ("is deadly dull" -> "is n't deadly dull", "is not deadly dull": positive;
+    "feels contrived" -> "never feels contrived"; "is top-notch" -> "is n't top-notch": negative). Made from
+    training phrases only, in SST's tokenization."""
+    label = dict(rows)
+    flip = {"0": "1", "1": "0"}
+    out = []
+    for text, y in rows:
+        words = text.split()
+        rest = " ".join(words[1:])
+        if not 1 <= len(words) - 1 <= max_words or label.get(rest) != y or y not in flip:
+            continue
+        if words[0] in COPULAS:
+            out += [(f"{words[0]} n't {rest}", flip[y]), (f"{words[0]} not {rest}", flip[y])]
+        elif words[0] in LINKING_VERBS:
+            out.append((f"never {text}", flip[y]))
+    known = {text for text, _ in rows}
+    return [row for row in out if row[0] not in known]  # SST's own label wins where it has the phrase
+
+
 if __name__ == "__main__":
     train, val = split()
     print(f"phrases {len(phrases())}, whole sentences {len(whole_sentences())}, "

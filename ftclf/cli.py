@@ -220,10 +220,13 @@ def cmd_train(args) -> dict | None:
 
     check_target(args.output)  # before any work: a run is not lost to a bad --output
     model_config, training = config_from_args(ModelConfig, args), config_from_args(TrainingConfig, args)
-    if training.teacher:  # a saved head's name, a directory or a hub id (several: an ensemble)
+    if training.teacher or training.init_from:  # a saved head's name, a directory or a hub id (teachers: several)
         from .service import HeadStore
 
-        training = dataclasses.replace(training, teacher=[str(HeadStore().resolve(t)) for t in training.teachers])
+        store = HeadStore()
+        training = dataclasses.replace(
+            training, teacher=[str(store.resolve(t)) for t in training.teachers] or None,
+            init_from=str(store.resolve(training.init_from)) if training.init_from else None)
     train_examples = read_examples(args.data, args.task, args.format, _columns(args))
     val_examples = read_examples(args.validation, args.task, args.format, _columns(args)) if args.validation else None
     unlabeled = None

@@ -222,6 +222,11 @@ class TrainingConfig(_DictIO):
                                            "(p^(1/T), renormalised); the soft loss is scaled by T^2")
     distill_weight: float = _opt(0.5, "with a teacher: weight of the soft-label loss (KL to the teacher); the gold "
                                       "labels' loss gets 1 minus it (unlabeled text: soft loss only)")
+    init_from: str | None = _opt(
+        None, "continue training a saved classifier (its directory or hub id; the command line also takes a saved "
+              "head's name) instead of a new head: its task, labels, encoder, head and adapter carry over and it "
+              "trains in its own mode (lora or full); the data may hold only its labels. A lower learning rate "
+              "than a fresh run's (e.g. a fifth) keeps what it knew")
     calibrate: bool = _opt(True, "after training, fit the probabilities to the validation split (a temperature, and a "
                                  "monotone confidence map where that calibrates better on held-out folds): a shown "
                                  "probability of 0.9 is then right about 9 times in 10; decisions never change")
@@ -258,6 +263,13 @@ class TrainingConfig(_DictIO):
         if self.teacher and self.mode in ("frozen", "contrastive"):
             raise ConfigError(f"expected mode lora, full or auto with a teacher, got {self.mode!r}; the teacher's soft "
                               "labels train through the encoder: pick lora (or full), or drop the teacher")
+        if self.init_from is not None and not (isinstance(self.init_from, str) and self.init_from.strip()):
+            raise ConfigError(f"expected init_from to be a saved classifier's directory, name or hub id, got "
+                              f"{self.init_from!r}")
+        if self.init_from and self.mode in ("frozen", "contrastive"):
+            raise ConfigError(f"expected mode lora, full or auto when continuing a saved classifier, got {self.mode!r}; "
+                              "a frozen head refits from scratch in seconds: drop init_from, or pick the saved "
+                              "classifier's mode (lora or full)")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(f"expected patience to be an integer >= 0, got {self.patience!r}")
         if not 0.0 < float(self.validation_fraction) < 0.5:

@@ -109,12 +109,20 @@ class Classifier(nn.Module):
 
     # ------------------------------------------------------------ training modes
     def set_mode(self, mode: str, training: TrainingConfig | None = None) -> None:
-        """Freeze the encoder, wrap it in LoRA adapters, or leave it all trainable."""
+        """Freeze the encoder, wrap it in LoRA adapters, or leave it all trainable; the head trains in
+        every mode. A classifier loaded with its adapter (continuing its training) keeps that adapter and
+        trains it on."""
         self.mode = mode
+        for name, param in self.named_parameters():
+            if not name.startswith(ENCODER_PREFIX):
+                param.requires_grad_(True)
         if mode == "frozen":
             self.encoder.requires_grad_(False)
         elif mode == "full":
             self.encoder.requires_grad_(True)
+        elif mode == "lora" and hasattr(self.encoder, "peft_config"):
+            for name, param in self.encoder.named_parameters():
+                param.requires_grad_("lora_" in name)
         elif mode == "lora":
             from peft import LoraConfig, get_peft_model
 

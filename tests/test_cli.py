@@ -117,6 +117,22 @@ def test_lora_train_prints_only_json_on_stdout(capsys, tmp_path, sentiment_tsv, 
     assert json.loads(out)["output"].endswith("lora")  # Trainer's log lines went to stderr
 
 
+def test_train_continues_a_saved_classifier(capsys, tmp_path, sentiment_tsv, tiny_encoder_dir):
+    first = tmp_path / "first"
+    assert run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--mode", "lora",
+               "--encoder", tiny_encoder_dir, "--epochs", "1", "--output", str(first))[0] == 0
+    code, out, err = run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--init-from", str(first),
+                         "--epochs", "1", "--learning-rate", "1e-4", "--output", str(tmp_path / "second"))
+    assert code == 0, err
+    saved = json.loads((tmp_path / "second" / "config.json").read_text())
+    assert saved["mode"] == "lora" and saved["training"]["init_from"] == str(first)
+    assert saved["data"]["continued_from"].startswith(str(first))
+    code, _, err = run(capsys, "train", "--task", "sequence", "--data", str(sentiment_tsv), "--init-from", "no-such-head",
+                       "--output", str(tmp_path / "third"))
+    assert code == 2 and "expected a saved classifier directory, a head name (" in err
+    assert not (tmp_path / "third").exists()
+
+
 def test_a_missing_column_is_named_in_each_interfaces_words(tmp_path, capsys):
     """The library names its parameter, the command line its flag (the dashboard its picker: tests/ui)."""
     import pytest

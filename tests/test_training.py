@@ -202,3 +202,52 @@ def test_evaluate_through_the_evaluate_module_equals_the_pure_scoring(tiny_encod
     calibration = {"ece", "nll", "brier"}  # the calibration of the probabilities shown, beside the task's metrics
     assert calibration <= set(scored)
     assert {k: v for k, v in scored.items() if k not in calibration} == score(clf, *decode_examples(clf, held_out))
+
+
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_continuing_a_saved_classifier_starts_from_its_weights(tiny_encoder_dir, tmp_path, mode):
+    start, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(64), mode=mode)
+    saved = start.save_pretrained(tmp_path / "start")
+    texts = ["good good film", "awful boring plot", "the movie"]
+    before = [p.probabilities for p in predict(start, texts)]
+    calibration, start.calibration = start.calibration, None
+    raw = [list(p.probabilities.values()) for p in predict(start, texts)]
+    start.calibration = calibration
+    # a learning rate too small to move anything: the continued classifier is the saved one
+    still = TrainingConfig(init_from=str(saved), learning_rate=1e-12, epochs=1, batch_size=16, patience=0, seed=3,
+                           calibrate=False)
+    same, result = fit(ModelConfig(task="sequence"), still, sentiment_examples(32, seed=1))
+    assert same.mode == mode and result.metrics["accuracy"] >= 0.9
+    for got, want in zip((list(p.probabilities.values()) for p in predict(same, texts)), raw):
+        assert got == pytest.approx(want, abs=1e-4)
+    assert same.training_config.init_from == str(saved) and "continued_from" in same.data_info
+    # trained on the opposite labels it moves away from them, and the saved classifier is untouched
+    swapped = [Example(e.text, None, "neg" if e.label == "pos" else "pos") for e in sentiment_examples(64, seed=2)]
+    moved, _ = fit(ModelConfig(task="sequence"), TrainingConfig(init_from=str(saved), batch_size=16, patience=0, seed=3,
+                                                                **FAST[mode]), swapped)
+    held_out = sentiment_examples(20, seed=5)
+    flipped = [p.label != e.label for p, e in zip(predict(moved, [e.text for e in held_out]), held_out)]
+    assert sum(flipped) >= 14, flipped  # 20 held-out examples: most follow the new labels
+    assert [p.probabilities for p in predict(Classifier.from_pretrained(saved), texts)] == before
+    if mode == "lora":
+        assert moved.count_parameters(trainable_only=True) == start.count_parameters(trainable_only=True)
+        assert moved.save_pretrained(tmp_path / "moved").joinpath("adapter").is_dir()
+
+
+def test_continuing_refuses_what_cannot_be_continued(tiny_encoder_dir, tmp_path):
+    from ftclf.errors import ConfigError
+
+    frozen, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(40))
+    lora, _ = train(tiny_encoder_dir, "sequence", sentiment_examples(40), mode="lora")
+    frozen_dir, lora_dir = frozen.save_pretrained(tmp_path / "f"), lora.save_pretrained(tmp_path / "l")
+    with pytest.raises(ConfigError, match="trained 'frozen'"):
+        fit(ModelConfig(task="sequence"), TrainingConfig(init_from=str(frozen_dir)), sentiment_examples(20))
+    with pytest.raises(ConfigError, match="expected mode lora or auto"):
+        fit(ModelConfig(task="sequence"), TrainingConfig(init_from=str(lora_dir), mode="full"), sentiment_examples(20))
+    with pytest.raises(ConfigError, match="of the pair task to continue, got one for .sequence."):
+        fit(ModelConfig(task="pair"), TrainingConfig(init_from=str(lora_dir)), pair_examples(20))
+    with pytest.raises(DataError, match=r"found \['neutral'\]"):
+        fit(ModelConfig(task="sequence"), TrainingConfig(init_from=str(lora_dir)),
+            sentiment_examples(20) + [Example("so so", None, "neutral")] * 4)
+    with pytest.raises(ConfigError, match="frozen head refits"):
+        TrainingConfig(init_from=str(lora_dir), mode="frozen")

@@ -61,6 +61,28 @@ def test_counterfactual_pairs_come_from_paraphrases_only_and_are_labelled_not_pa
     assert out == cf.counterfactual_pairs(pairs, "1", "0", share=1.0, seed=3)  # seeded
 
 
+def test_minimal_pairs_differ_by_one_edit_and_each_side_is_also_paired_with_itself():
+    sentences = ["The firm was sold for 5 million in Paris .", "Acme said Smith would resign .",
+                 "Smith met the Acme board in Paris ."] * 10
+    out = cf.minimal_pairs(sentences, "1", "0", share=1.0, seed=2)
+    negatives = [(a, b) for a, b, label in out if label == "0"]
+    assert negatives and len(out) == 3 * len(negatives)
+    for a, b in negatives:
+        original, edited = (a, b) if a in sentences else (b, a)
+        assert original in sentences and edited not in sentences
+        words = [(x, y) for x, y in zip(original.split(), edited.split()) if x != y]
+        assert len(words) <= 1 or {w for pair in words for w in pair} & {"not"}  # one word changed, or "not" in/out
+        assert (original, original, "1") in out and (edited, edited, "1") in out
+    assert out == cf.minimal_pairs(sentences, "1", "0", share=1.0, seed=2)  # seeded
+
+
+def test_negated_predicates_flip_sst_short_predicates_both_ways():
+    rows = [("boring", "0"), ("is boring", "0"), ("top-notch", "1"), ("is top-notch", "1"), ("feels contrived", "0"),
+            ("contrived", "0"), ("is a film", "1"), ("is n't boring", "1")]
+    assert sorted(sst2_sentences.negated_predicates(rows)) == [
+        ("is n't top-notch", "0"), ("is not boring", "1"), ("is not top-notch", "0"), ("never feels contrived", "1")]
+
+
 def test_typo_variants_keep_first_letters_and_change_one_or_two_words():
     sentences = ["the staff were friendly and the room was spotless .", "a moving and thoughtful film", "ok ."]
     out = augment.typo_variants(sentences, seed=1)

@@ -124,6 +124,26 @@ def _teacher(refs: Sequence[str], task: TaskSpec, labels) -> object:
     return teachers[0] if len(teachers) == 1 else teachers
 
 
+def _start_from(training: TrainingConfig, spec: TaskSpec, encoder=None):
+    """The saved classifier ``training.init_from`` names, ready to train on, and the recipe settled to its
+    mode and adapter shape. Refuses one of another task, or one trained frozen (nothing to continue)."""
+    from ..model import Classifier
+
+    start = Classifier.from_pretrained(training.init_from, encoder=encoder)
+    if start.task.name != spec.name:
+        raise ConfigError(f"expected a saved classifier of the {spec.name} task to continue, got one for "
+                          f"{start.task.name!r}; pick a head of the same task")
+    if start.mode not in ("lora", "full"):
+        raise ConfigError(f"expected a saved classifier trained in lora or full mode to continue, got one trained "
+                          f"{start.mode!r}; a frozen head refits from scratch in seconds: drop init_from")
+    if training.mode not in ("auto", start.mode):
+        raise ConfigError(f"expected mode {start.mode} or auto to continue a classifier trained {start.mode!r}, got "
+                          f"{training.mode!r}; drop --mode, or train a new classifier")
+    saved = start.training_config or TrainingConfig(mode=start.mode)
+    settled = {"lora_r": saved.lora_r, "lora_alpha": saved.lora_alpha} if start.mode == "lora" else {}
+    return start, dataclasses.replace(training, mode=start.mode, **settled)
+
+
 def _on_gpu() -> bool:
     import torch
 
@@ -189,6 +209,10 @@ def fit(
     from ..model import Classifier
 
     spec = model_config.task_spec
+    start = None
+    if training.init_from:  # continue a saved classifier: its configuration, adapter and mode carry over
+        start, training = _start_from(training, spec, encoder)
+        model_config = start.model_config
     train_ex, val_ex, training = prepare_data(spec, train_examples, val_examples, training)
     labels = model_config.labels or spec.label_list(train_ex)
     config = dataclasses.replace(model_config, labels=labels)  # re-validated by __post_init__
@@ -202,10 +226,20 @@ def fit(
     unlabeled = list(unlabeled or [])
     if unlabeled:
         spec.check_examples(unlabeled)
-    encoder = encoder or load_encoder(config.encoder)
-    set_seed(training.seed)  # the head's initial weights come from the seed, not from earlier runs
-    clf = Classifier(config, encoder)
+    if start is not None:
+        unknown = sorted(set(spec.label_list(train_ex)) - set(labels))
+        if unknown:
+            raise DataError(f"expected the labels of the classifier being continued, {labels}, found {unknown} in the "
+                            "training data; rename them, or train a new classifier for the new label set")
+        clf = start
+    else:
+        encoder = encoder or load_encoder(config.encoder)
+        set_seed(training.seed)  # the head's initial weights come from the seed, not from earlier runs
+        clf = Classifier(config, encoder)
+    before = dict(clf.data_info)
     clf.data_info = {**(data_info or {}), "train_examples": len(train_ex), "validation_examples": len(val_ex)}
+    if start is not None:
+        clf.data_info["continued_from"] = f"{training.init_from} (trained on {before.get('train', 'data not recorded')})"
     if unlabeled:
         clf.data_info["unlabeled_examples"] = len(unlabeled)
     result = train(clf, train_ex, val_ex, training, on_event, cancel, teacher, unlabeled)
