@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +23,29 @@ from ftclf.training import prepare_data  # noqa: E402
 DATA = Path(os.environ.get("FTCLF_DATA", ROOT.parent / "shared" / "data"))
 #: where benchmarks/train_heads.py puts the fine-tuned teachers (recipes *-teacher-*), read by the *-distill recipes
 TEACHERS = Path(os.environ.get("FTCLF_TEACHERS", ROOT / "runs" / "teachers"))
-#: the shipped heads (a recipe may continue one: ``init_from``)
-SHIPPED_DIR = ROOT / "assets" / "heads"
+#: recipes that continue a shipped head (``init_from``) start from it as it was shipped at BASE_COMMIT, restored
+#: from git into BASE_DIR by ``restore_base`` (the working tree's copy may be the continued head itself)
+BASE_COMMIT = "20542a3"
+BASE_DIR = ROOT / "runs" / "base"
+
+
+def restore_base(path: str | None) -> None:
+    """Put a shipped head of BASE_COMMIT at ``path`` (under BASE_DIR) if it is not there yet."""
+    import io
+    import subprocess
+    import tarfile
+    import tempfile
+
+    if not path or Path(path).parent != BASE_DIR or (Path(path) / "config.json").exists():
+        return
+    name = Path(path).name
+    archive = subprocess.run(["git", "archive", BASE_COMMIT, f"assets/heads/{name}"], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    with tempfile.TemporaryDirectory(dir=ROOT / "runs") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        BASE_DIR.mkdir(parents=True, exist_ok=True)
+        (Path(tmp) / "assets" / "heads" / name).rename(path)
 #: the teacher encoder assembled by benchmarks/teacher.py (all-mpnet-base-v2, 110M parameters)
 TEACHER = os.environ.get("FTCLF_TEACHER_ENCODER",
                          str(Path.home() / ".cache" / "ftclf" / "teachers" / "all-mpnet-base-v2" / "all-mpnet-base-v2"))
@@ -253,7 +275,7 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 #: cost minutes to make; a check of the validation figure needs none of them)
 SAME_VALIDATION = {"conll+mentions+silver": "conll+mentions"}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+sentences+negation24k": partial(sst2_sentences_negation, replay=24000), "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
            "conll+mentions+silver": conll_mentions_silver}
 
 
@@ -322,7 +344,9 @@ RECIPES = {r.name: r for r in [
        **{**_LORA, "learning_rate": 5e-4}),
     # the shipped head continued on a sample of its phrases, SST's negated negatives and negated short predicates
     _r("sst2s+negation-cont", "sst2+sentences+negation", "sequence", "lora", epochs=2, batch_size=32, evals_per_epoch=2,
-       init_from=str(SHIPPED_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+       init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+    _r("sst2s+negation-cont-gentle", "sst2+sentences+negation24k", "sequence", "lora", epochs=1, batch_size=32,
+       evals_per_epoch=4, init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 5e-5, "patience": 4}),
     # every weight of the student tuned instead of adapters
     _r("sst2s-full", "sst2+sentences", "sequence", "full", **_SST2S_FULL),
     _r("sst2s-full-e3", "sst2+sentences", "sequence", "full", **{**_SST2S_FULL, "epochs": 3, "evals_per_epoch": 2}),
@@ -353,11 +377,11 @@ RECIPES = {r.name: r for r in [
        **{**_LORA, "learning_rate": 5e-4, "patience": 4, "lora_r": 32, "lora_alpha": 64}),
     # the shipped head continued on the counterfactual and contrast pairs (and MRPC's own) at a fifth of its rate
     _r("mrpc+cf2-cont", "mrpc+cf2", "pair", "lora", pair_mode="cross", epochs=3, batch_size=32, evals_per_epoch=2,
-       init_from=str(SHIPPED_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+       init_from=str(BASE_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
     _r("mrpc+cf3-cont", "mrpc+cf3", "pair", "lora", pair_mode="cross", epochs=3, batch_size=32, evals_per_epoch=2,
-       init_from=str(SHIPPED_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+       init_from=str(BASE_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
     _r("mrpc+minimal-cont", "mrpc+minimal", "pair", "lora", pair_mode="cross", epochs=3, batch_size=32, evals_per_epoch=2,
-       init_from=str(SHIPPED_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+       init_from=str(BASE_DIR / "paraphrase-mrpc"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
     _r("mrpc-full-cross", "mrpc", "pair", "full", pair_mode="cross", epochs=5, batch_size=32, validation_fraction=0.1,
        learning_rate=5e-5, patience=2, note="not shippable (a full encoder copy); measures what LoRA leaves on the table"),
     # NLI (SICK; trial is the validation split)
@@ -435,7 +459,7 @@ RECIPES = {r.name: r for r in [
 
 #: shipped head name -> the recipe it is trained with (chosen on validation metrics, see README)
 SHIPPED = {
-    "sentiment-sst2": "sst2s-lora",
+    "sentiment-sst2": "sst2s+negation-cont-gentle",
     "paraphrase-mrpc": "mrpc-lora32-cross",
     "nli-sick": "sick-lora32-cross",
     "ner-conll2003": "conll-lora32-crf-shape",

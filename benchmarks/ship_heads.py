@@ -128,6 +128,13 @@ def ship(name: str, src: Path, dest: Path, allow_int8_shift: bool = False) -> di
             portable.append(f"{name_seed} (benchmarks/heads_recipe.py recipe, all-mpnet-base-v2, {how})")
             cfg.recipe = cfg.recipe.replace(path, portable[-1])
         cfg.teacher = portable if len(portable) > 1 else portable[0]
+    if cfg is not None and cfg.init_from:  # a path on the training machine: name the head it continued instead
+        base = Path(cfg.init_from)
+        words = (f"assets/heads/{base.name} as shipped at commit {heads_recipe.BASE_COMMIT}"
+                 if base.parent in (heads_recipe.BASE_DIR, heads_recipe.ROOT / "assets" / "heads") else base.name)
+        if "continued_from" in clf.data_info:
+            clf.data_info["continued_from"] = clf.data_info["continued_from"].replace(cfg.init_from, words)
+        cfg.recipe, cfg.init_from = cfg.recipe.replace(cfg.init_from, words), words
     with tempfile.TemporaryDirectory(prefix=f"ftclf-ship-{name}-") as staging:  # measured as it will be shipped
         backend, served = app_backend_value(clf.save_pretrained(Path(staging) / name), val, metric)
     check_int8(name, metric, shipped_value, backend, served, allow_int8_shift)

@@ -40,6 +40,7 @@ def train_one(name: str, out: Path, encoder_dir: str | None, record: str | None,
     r = heads_recipe.recipe(name)
     if smoke:  # a quick end-to-end check of the recipe on a few examples
         r.training = dataclasses.replace(r.training, max_examples=smoke, epochs=1, max_validation=smoke)
+    heads_recipe.restore_base(r.training.init_from)  # a continued shipped head, as shipped at BASE_COMMIT
     train, val = r.load()
     encoder = None
     if encoder_dir:
