@@ -459,7 +459,7 @@ RECIPES = {r.name: r for r in [
 
 #: shipped head name -> the recipe it is trained with (chosen on validation metrics, see README)
 SHIPPED = {
-    "sentiment-sst2": "sst2s+negation-cont-gentle",
+    "sentiment-sst2": "sst2s+negation-cont-gentle@1",
     "paraphrase-mrpc": "mrpc-lora32-cross",
     "nli-sick": "sick-lora32-cross",
     "ner-conll2003": "conll-lora32-crf-shape",
@@ -482,5 +482,5 @@ def recipe(name: str) -> Recipe:
                              f"validation pairs are in its training data; train a teacher per carve instead")
         return replace(r, name=name, training=replace(r.training, seed=int(seed)))
     if name in SHIPPED:
-        return replace(RECIPES[SHIPPED[name]], name=name)
+        return replace(recipe(SHIPPED[name]), name=name)
     return RECIPES[name]
