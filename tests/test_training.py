@@ -221,6 +221,7 @@ def test_continuing_a_saved_classifier_starts_from_its_weights(tiny_encoder_dir,
     for got, want in zip((list(p.probabilities.values()) for p in predict(same, texts)), raw):
         assert got == pytest.approx(want, abs=1e-4)
     assert same.training_config.init_from == str(saved) and "continued_from" in same.data_info
+    assert f"of {saved} trained on" in same.training_config.recipe  # the recipe's words name the start
     # trained on the opposite labels it moves away from them, and the saved classifier is untouched
     swapped = [Example(e.text, None, "neg" if e.label == "pos" else "pos") for e in sentiment_examples(64, seed=2)]
     moved, _ = fit(ModelConfig(task="sequence"), TrainingConfig(init_from=str(saved), batch_size=16, patience=0, seed=3,

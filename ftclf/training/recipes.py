@@ -124,6 +124,8 @@ def describe(cfg: TrainingConfig, why: str = "") -> str:
         what = (f"{cfg.mode}: encoder {'adapters' if cfg.mode == 'lora' else 'weights'} and head trained together "
                 f"for up to {cfg.epochs} epochs (learning rate {cfg.learning_rate:g}, batch size {cfg.batch_size}), "
                 "best validation evaluation kept")
+        if cfg.init_from:
+            what = what.replace(" trained together", f" of {cfg.init_from} trained on", 1)
         if cfg.teacher:
             by = (f"teacher {cfg.teacher}" if len(cfg.teachers) == 1
                   else f"the mean of {len(cfg.teachers)} teachers ({', '.join(cfg.teachers)})")
