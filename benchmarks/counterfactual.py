@@ -145,16 +145,23 @@ def counterfactual_pairs(pairs: Sequence[tuple[str, str, str]], positive: str, n
                 out.append((*both, positive))
         if rng.random() >= share:
             continue
-        kinds = ["number", "name", "negation"]
-        rng.shuffle(kinds)
-        for kind in kinds:
-            edited = (changed_number(a, b, rng) if kind == "number" else
-                      changed_name(a, b, rng, names) if kind == "name" else negated(b))
-            if edited and edited != b:
-                out.append((a, edited, negative))
-                if not every_kind:
-                    break
+        for edited in _edits(a, b, rng, names):
+            out.append((a, edited, negative))
+            if not every_kind:
+                break
     return out
+
+
+def _edits(a: str, b: str, rng: random.Random, names: Sequence[str]):
+    """``b`` edited once by each kind of edit that applies (a number or a name it shares with ``a``, or a
+    negation), the kinds in a seeded order; lazily, so that a caller taking the first draws no more."""
+    kinds = ["number", "name", "negation"]
+    rng.shuffle(kinds)
+    for kind in kinds:
+        edited = (changed_number(a, b, rng) if kind == "number" else
+                  changed_name(a, b, rng, names) if kind == "name" else negated(b))
+        if edited and edited != b:
+            yield edited
 
 
 def minimal_pairs(sentences: Sequence[str], positive: str, negative: str, share: float = 0.15,
@@ -173,15 +180,10 @@ def minimal_pairs(sentences: Sequence[str], positive: str, negative: str, share:
     for a in sentences:
         if rng.random() >= share:
             continue
-        kinds = ["number", "name", "negation"]
-        rng.shuffle(kinds)
-        for kind in kinds:
-            edited = (changed_number(a, a, rng) if kind == "number" else
-                      changed_name(a, a, rng, names) if kind == "name" else negated(a))
-            if edited and edited != a:
-                out.append((a, edited, negative) if rng.random() < 0.5 else (edited, a, negative))
-                out += [(a, a, positive), (edited, edited, positive)]
-                break
+        for edited in _edits(a, a, rng, names):
+            out.append((a, edited, negative) if rng.random() < 0.5 else (edited, a, negative))
+            out += [(a, a, positive), (edited, edited, positive)]
+            break
     return out
 
 
