@@ -223,8 +223,8 @@ class TrainingConfig(_DictIO):
     distill_weight: float = _opt(0.5, "with a teacher: weight of the soft-label loss (KL to the teacher); the gold "
                                       "labels' loss gets 1 minus it (unlabeled text: soft loss only)")
     init_from: str | None = _opt(
-        None, "continue training a saved classifier (its directory or hub id; the command line also takes a saved "
-              "head's name) instead of a new head: its task, labels, encoder, head and adapter carry over and it "
+        None, "continue training a saved classifier (its directory or hub id; the command line and the Train tab "
+              "also take a saved head's name) instead of a new head: its task, labels, encoder, head and adapter carry over and it "
               "trains in its own mode (lora or full); the data may hold only its labels. A lower learning rate "
               "than a fresh run's (e.g. a fifth) keeps what it knew")
     calibrate: bool = _opt(True, "after training, fit the probabilities to the validation split (a temperature, and a "

@@ -41,6 +41,17 @@ def teacher_names(task: str) -> list[str]:
     return [h.name for h in store().list() if h.task == task]
 
 
+def continuable_names(task: str) -> list[str]:
+    """Saved heads of ``task`` a run can continue (trained with LoRA or every weight; a frozen head refits)."""
+    return [h.name for h in store().list() if h.task == task and h.meta.mode in ("lora", "full")]
+
+
+def _refresh_starts(task: str, current: str | None):
+    """The "continue from" picker with the heads saved since; a pick deleted since is dropped."""
+    names = continuable_names(task)
+    return gr.Dropdown(choices=[""] + names, value=current if current in names else "")
+
+
 def _refresh_teachers(task: str, current: list[str] | None):
     """The teacher picker with the heads saved since; picks of heads deleted since are dropped."""
     names = teacher_names(task)
@@ -72,6 +83,8 @@ def read_form(values: dict[str, Any]) -> TrainRequest:
         training["teacher"] = [str(store().info(t).path) for t in teachers]
     else:
         training.pop("distill_weight", None)
+    if values.get("init_from"):  # a saved head's name: continue it instead of a new head
+        training["init_from"] = str(store().info(values["init_from"]).path)
     return TrainRequest(
         DataSource(task, kind, value or "", columns),
         ModelConfig(task=task, **_given(shown, MODEL_FIELDS)),
@@ -172,6 +185,7 @@ def on_task_change(task: str):
     return (
         gr.Textbox(placeholder=get_task(task).name_example),
         _refresh_teachers(task, None),
+        _refresh_starts(task, None),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
         gr.Radio(visible="pair_mode" in spec.options),
@@ -424,6 +438,11 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             form["distill_weight"] = gr.Slider(0, 1, value=training_defaults.distill_weight, step=0.05,
                                                label="Teacher weight", elem_id="train-teacher-weight",
                                                info="share of the loss on the teacher's soft labels; the rest on the gold labels")
+            form["init_from"] = gr.Dropdown([""] + continuable_names(start_task), value="", label="Continue from",
+                                            elem_id="train-init-from",
+                                            info="a saved head of this task (lora/full) to train on instead of a new "
+                                                 "one: its encoder, labels and head carry over; a lower learning "
+                                                 "rate (e.g. a fifth) keeps what it knew")
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train-run")  # a sample needs no preview
             cancel_button = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -472,7 +491,7 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
 
         previewed = [table, counts, form["text_column"], form["text_pair_column"], form["label_column"], train_button]
         form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
-            "teacher", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape", "case_markers"))])
+            "teacher", "init_from", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape", "case_markers"))])
         columns = [form["text_column"], form["text_pair_column"], form["label_column"]]
         form["source"].change(on_source_change, [form["source"]],  # a pure form update: no queue, no wait
                               [form["sample"], form["upload"], form["hub"], write["box"], train_button, *columns,
@@ -491,6 +510,7 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
         cancel_button.click(cancel_train, [visitor], [status], queue=False)
         form["teacher"].focus(_refresh_teachers,
                               [form["task"], form["teacher"]], [form["teacher"]], queue=False)  # heads saved since
+        form["init_from"].focus(_refresh_starts, [form["task"], form["init_from"]], [form["init_from"]], queue=False)
     return {"save_button": save_button, "name": name, "saved": saved, "train_event": train_event, "write": write,
             "loop": loop, "task": form["task"], "source": form["source"],
             "results": [curves, status, metrics, matrix, confused], "calibration": panel.outputs,

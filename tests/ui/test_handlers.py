@@ -238,6 +238,25 @@ def test_read_form_takes_a_saved_head_as_teacher(ui_store):
     assert ensemble.teacher == [str(ui_store.info(n).path) for n in ("paraphrase-mrpc", "nli-sick")]
 
 
+def test_train_tab_continues_a_saved_head(ui_store):
+    from ftclf import TrainingConfig
+    from ftclf.errors import ConfigError
+
+    assert "sentiment-sst2" in train_tab.continuable_names("sequence")
+    assert "ner-conll2003" not in train_tab.continuable_names("sequence")  # another task's head
+    path = str(ui_store.info("sentiment-sst2").path)
+    request = train_tab.read_form(form(mode="auto", init_from="sentiment-sst2", learning_rate=1e-4, epochs=1))
+    assert request.training == TrainingConfig(init_from=path, learning_rate=1e-4, epochs=1)
+    outs = train(form(sample="sentiment (120 reviews)", mode="auto", init_from="sentiment-sst2", learning_rate=1e-4,
+                      epochs=1), "continue-session")
+    status = outs[-1][1]
+    assert "Training finished" in status and f"of {path} trained on" in status, status
+    draft = Classifier.from_pretrained(train_tab.jobs().get("continue-session").outcome.draft)
+    assert draft.mode == "lora" and draft.training_config.init_from == path and draft.labels == ["negative", "positive"]
+    with pytest.raises(ConfigError, match="a frozen head refits from scratch"):  # the status line shows it
+        train_tab.read_form(form(mode="frozen", init_from="sentiment-sst2"))
+
+
 def test_no_head_notice_points_to_train(tmp_path):
     empty = HeadStore(tmp_path / "none", tmp_path / "user")
     context.set_store(empty)
