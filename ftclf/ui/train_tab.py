@@ -41,20 +41,21 @@ def teacher_names(task: str) -> list[str]:
     return [h.name for h in store().list() if h.task == task]
 
 
-def continuable_names(task: str) -> list[str]:
-    """Saved heads of ``task`` a run can continue (trained with LoRA or every weight; a frozen head refits)."""
-    return [h.name for h in store().list() if h.task == task and h.meta.mode in ("lora", "full")]
+def continuable_names(task: str, heads=None) -> list[str]:
+    """Saved heads of ``task`` a run can continue (trained with LoRA or every weight; a frozen head refits);
+    ``heads``: the store's heads of the task, when already listed."""
+    return [h.name for h in (store().list(task) if heads is None else heads) if h.meta.mode in ("lora", "full")]
 
 
-def _refresh_starts(task: str, current: str | None):
+def _refresh_starts(task: str, current: str | None, heads=None):
     """The "continue from" picker with the heads saved since; a pick deleted since is dropped."""
-    names = continuable_names(task)
+    names = continuable_names(task, heads)
     return gr.Dropdown(choices=[""] + names, value=current if current in names else "")
 
 
-def _refresh_teachers(task: str, current: list[str] | None):
+def _refresh_teachers(task: str, current: list[str] | None, heads=None):
     """The teacher picker with the heads saved since; picks of heads deleted since are dropped."""
-    names = teacher_names(task)
+    names = teacher_names(task) if heads is None else [h.name for h in heads]
     return gr.Dropdown(choices=names, value=[c for c in current or [] if c in names], multiselect=True)
 
 
@@ -181,11 +182,11 @@ def on_task_change(task: str):
     """Choices that depend on the task: samples, heads (and the task's default head), pair and
     pooling options, word shapes, the head name's example."""
     spec, names = get_task(task), sample_names(task)
-    defaults = ModelConfig(task=task)
+    defaults, heads = ModelConfig(task=task), store().list(task)  # one scan of the saved heads for both pickers
     return (
         gr.Textbox(placeholder=get_task(task).name_example),
-        _refresh_teachers(task, None),
-        _refresh_starts(task, None),
+        _refresh_teachers(task, None, heads),
+        _refresh_starts(task, None, heads),
         gr.Dropdown(choices=names, value=names[0] if names else None),
         gr.Radio(choices=heads_for(spec), value=defaults.head),
         gr.Radio(visible="pair_mode" in spec.options),
@@ -490,8 +491,9 @@ def build_train_tab(visitor: gr.BrowserState) -> dict:
             yield from train(values, request, progress)
 
         previewed = [table, counts, form["text_column"], form["text_pair_column"], form["label_column"], train_button]
-        form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (
-            "teacher", "init_from", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape", "case_markers"))])
+        form["task"].change(on_task_change, [form["task"]], [name, *(form[k] for k in (  # a form update: no queue
+            "teacher", "init_from", "sample", "head", "pair_mode", "pair_features", "pooling", "word_shape", "case_markers"))],
+            queue=False)
         columns = [form["text_column"], form["text_pair_column"], form["label_column"]]
         form["source"].change(on_source_change, [form["source"]],  # a pure form update: no queue, no wait
                               [form["sample"], form["upload"], form["hub"], write["box"], train_button, *columns,

@@ -193,20 +193,21 @@ def test_a_registered_head_appears_in_the_dashboard(monkeypatch):
     from ftclf.heads import HEADS, HeadSpec, LinearHead
 
     monkeypatch.setitem(HEADS, "toy", HeadSpec("toy", lambda n, c, t: LinearHead(t, n, c.num_labels), "a toy head"))
-    _, _, _, head, *_ = train_tab.on_task_change("sequence")  # (name, teacher, sample, head, …)
+    _, _, _, _, head, *_ = train_tab.on_task_change("sequence")  # (name, teacher, start, sample, head, …)
     assert ("toy", "toy") in head.choices, head.choices
     assert "`toy` — a toy head" in explain_tab._heads_md()
 
 
 def test_task_change_updates_choices():
-    name, teacher, sample, head, pair_mode, pair_features, pooling, word_shape, case = train_tab.on_task_change("token")
+    name, teacher, start, sample, head, pair_mode, pair_features, pooling, word_shape, case = train_tab.on_task_change("token")
     assert name.placeholder == "my-ner-tagger"  # the head name's example follows the task
     assert teacher.value == [] and ("ner-conll2003", "ner-conll2003") in teacher.choices
+    assert start.value == "" and ("ner-conll2003", "ner-conll2003") in start.choices  # heads to continue follow it too
     assert ("crf", "crf") in head.choices and head.value == "crf"
     assert pair_mode.visible is False and pair_features.visible is False and pooling.visible is False
     assert word_shape.visible and word_shape.value is True and not case.visible
     assert train_tab.on_task_change("multilabel")[-1].visible  # case markers: text tasks only
-    _, teacher, _, head, pair_mode, *_ = train_tab.on_task_change("pair")
+    _, teacher, _, _, head, pair_mode, *_ = train_tab.on_task_change("pair")
     assert {c[0] for c in teacher.choices} >= {"paraphrase-mrpc", "nli-sick"}
     assert ("sentiment-sst2", "sentiment-sst2") not in teacher.choices
     assert ("crf", "crf") not in head.choices and head.value == "linear" and pair_mode.visible
