@@ -10,7 +10,7 @@ import gradio as gr  # noqa: E402
 
 from ftclf.service import MAX_UPLOAD_BYTES  # noqa: E402
 from ftclf.service.inference_api import create_api  # noqa: E402
-from ftclf.service.jobs import warm_workers  # noqa: E402
+from ftclf.service.jobs import warm_server_imports, warm_workers  # noqa: E402
 from ftclf.ui import CSS, build_demo  # noqa: E402
 from ftclf.ui.context import store  # noqa: E402
 
@@ -26,6 +26,7 @@ def serve() -> None:
 
     store().warm()  # the shipped heads load in the background (their ONNX export, the first time on a machine)
     warm_workers()  # and the training workers' fork server, so the first run starts at once
+    warm_server_imports()  # and what the server needs when that run's head first answers
     demo.max_threads, demo.state_session_capacity = MAX_THREADS, SESSIONS
     demo._queue.max_thread_count = MAX_THREADS  # what launch(max_threads=...) sets
     app = gr.mount_gradio_app(create_api(store()), demo, path="/", max_file_size=MAX_UPLOAD_BYTES, css=CSS)

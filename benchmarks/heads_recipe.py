@@ -177,6 +177,22 @@ def sst2_sentences_negation(data: Path, replay: int = 12000, copies: int = 3, se
     return as_examples(rows), as_examples(val)
 
 
+def sst2_sentences_lexicon(data: Path, replay: int = 24000, copies: int = 3, seed: int = 0):
+    """``sst2_sentences_negation`` (24,000 phrases) plus vocabulary the movie reviews lack, from published
+    lexicons (``sst2_sentences.sentiment_adjectives``, every word of the sentiment suites left out): SST's own
+    short predicates with the adjective swapped for another of its polarity, or negated, and the lexicon's
+    adjectives that are no SST phrase as one-word phrases, ``copies`` times."""
+    import sst2_sentences
+
+    rows, _ = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
+    adjectives = sst2_sentences.sentiment_adjectives(exclude=sst2_sentences.suite_words())
+    known = dict(rows)
+    extra = sst2_sentences.adjective_substitutions(rows, adjectives, per_frame=3, seed=seed)
+    extra += [(word, y) for word, y in adjectives.items() if word not in known]
+    train, val = sst2_sentences_negation(data, replay=replay, copies=copies, seed=seed)
+    return train + [Example(text, None, SST2_LABELS[y]) for text, y in extra] * copies, val
+
+
 def sst2_whole_sentences(data: Path):
     """The sentence-level split's training sentences only (no fragments): a teacher's cheaper diet."""
     import sst2_sentences
@@ -275,7 +291,7 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 #: cost minutes to make; a check of the validation figure needs none of them)
 SAME_VALIDATION = {"conll+mentions+silver": "conll+mentions"}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+sentences+negation24k": partial(sst2_sentences_negation, replay=24000), "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+sentences+negation24k": partial(sst2_sentences_negation, replay=24000), "sst2+sentences+lexicon": sst2_sentences_lexicon, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
            "conll+mentions+silver": conll_mentions_silver}
 
 
@@ -346,6 +362,9 @@ RECIPES = {r.name: r for r in [
     _r("sst2s+negation-cont", "sst2+sentences+negation", "sequence", "lora", epochs=2, batch_size=32, evals_per_epoch=2,
        init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
     _r("sst2s+negation-cont-gentle", "sst2+sentences+negation24k", "sequence", "lora", epochs=1, batch_size=32,
+       evals_per_epoch=4, init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 5e-5, "patience": 4}),
+    # the gentle continuation with vocabulary from published lexicons (requirements-lexicon.txt)
+    _r("sst2s+lexicon-cont-gentle", "sst2+sentences+lexicon", "sequence", "lora", epochs=1, batch_size=32,
        evals_per_epoch=4, init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 5e-5, "patience": 4}),
     # every weight of the student tuned instead of adapters
     _r("sst2s-full", "sst2+sentences", "sequence", "full", **_SST2S_FULL),

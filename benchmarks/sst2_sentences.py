@@ -136,6 +136,78 @@ def negated_predicates(rows, max_words: int = 3) -> list[tuple[str, str]]:
     return [row for row in out if row[0] not in known]  # SST's own label wins where it has the phrase
 
 
+def suite_words() -> frozenset[str]:
+    """Every word of every lexicon of the sentiment suites, built-in (``assets/suites``) and held out
+    (``benchmarks/suites``): left out of any lexicon that generates training data, so that the suites still
+    test words the head never saw in generated text."""
+    import yaml
+
+    words = set()
+    for path in (ROOT / "assets" / "suites" / "sentiment.yaml", ROOT / "benchmarks" / "suites" / "sentiment.yaml"):
+        for values in (yaml.safe_load(path.read_text(encoding="utf-8")).get("lexicons") or {}).values():
+            words.update(str(v).lower() for v in values)
+    return frozenset(words)
+
+
+def sentiment_adjectives(min_valence: float = 1.5, exclude: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Adjective -> SST label ("1" positive, "0" negative) from two published lexicons on PyPI
+    (``benchmarks/requirements-lexicon.txt``): VADER's human-rated valence (the mean of ten raters, -4 … 4;
+    kept where its magnitude is at least ``min_valence``) for the words whose first tag in the Brill tagger's
+    lexicon (as TextBlob ships it) is JJ. The packages' data files are read, not their code imported."""
+    from importlib.util import find_spec
+
+    def data(package: str, *parts: str) -> Path:
+        spec = find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit(f"expected the package {package} (pip install -r benchmarks/requirements-lexicon.txt)")
+        return Path(list(spec.submodule_search_locations)[0], *parts)
+
+    adjective = set()
+    for line in data("textblob", "en", "en-lexicon.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith(";") and parts[1] == "JJ":
+            adjective.add(parts[0])
+    out = {}
+    for line in data("vaderSentiment", "vader_lexicon.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) < 2 or not parts[0].isalpha() or parts[0] not in adjective or parts[0] in exclude:
+            continue
+        valence = float(parts[1])
+        if abs(valence) >= min_valence:
+            out[parts[0]] = "1" if valence > 0 else "0"
+    return out
+
+
+def adjective_substitutions(rows, adjectives: dict[str, str], per_frame: int = 2, max_words: int = 12,
+                            seed: int = 0) -> list[tuple[str, str]]:
+    """Counterfactual vocabulary from SST's own predicates: a training phrase of at most ``max_words`` tokens in
+    which a copula or linking verb is followed by a lexicon adjective whose polarity is the phrase's label
+    ("the acting is terrific ." positive) gets ``per_frame`` copies with the adjective replaced by other lexicon
+    adjectives of that polarity (label kept), and, where the predicate ends the phrase (at most a full stop
+    after it), a copy with a replacement negated ("the acting is n't splendid ."; the other label)."""
+    rng = random.Random(seed)
+    flip = {"0": "1", "1": "0"}
+    by_label = {y: sorted(w for w, lab in adjectives.items() if lab == y) for y in flip}
+    out = []
+    for text, y in rows:
+        words = text.split()
+        if y not in flip or len(words) > max_words:
+            continue
+        for i in range(len(words) - 1):
+            if words[i] not in COPULAS | LINKING_VERBS or adjectives.get(words[i + 1]) != y:
+                continue
+            others = [w for w in by_label[y] if w != words[i + 1]]
+            for w in rng.sample(others, per_frame):
+                out.append((" ".join([*words[: i + 1], w, *words[i + 2 :]]), y))
+            if len(words) - (i + 2) <= 1 and all(t not in NEGATORS for t in words[: i + 1]):
+                negation = ["n't"] if words[i] in COPULAS else []
+                verb = words[: i + 1] if negation else [*words[:i], "never", words[i]]
+                out.append((" ".join([*verb, *negation, rng.choice(others), *words[i + 2 :]]), flip[y]))
+            break
+    known = {text for text, _ in rows}
+    return [row for row in out if row[0] not in known]
+
+
 if __name__ == "__main__":
     train, val = split()
     print(f"phrases {len(phrases())}, whole sentences {len(whole_sentences())}, "

@@ -21,6 +21,9 @@ from .errors import DataError
 
 #: folds of the out-of-fold predictions (fewer when the smallest class has fewer rows)
 FOLDS = 5
+#: the encoder a server's audits use (the dashboard's *Find suspect labels*, ``POST /v1/audit``): a hub id or a
+#: local directory the operator chose; unset, the embedded default. A larger encoder finds more wrong labels.
+AUDIT_ENCODER_ENV = "FTCLF_AUDIT_ENCODER"
 
 
 @dataclass
@@ -126,6 +129,15 @@ def _out_of_fold_one_pass(model: ModelConfig, training: TrainingConfig, examples
     inputs = task.example_inputs(list(examples))
     return [task.audit_probabilities(task.prediction(x, d, clf.labels, False), clf.labels)
             for x, d in zip(inputs, result.validation_predictions)]
+
+
+def served_audit_model(task: str) -> ModelConfig:
+    """The model a server audits ``task`` with: its encoder from ``FTCLF_AUDIT_ENCODER`` (the operator's, never
+    a visitor's), else the embedded default."""
+    import os
+
+    encoder = os.environ.get(AUDIT_ENCODER_ENV, "").strip()
+    return ModelConfig(task=task, **({"encoder": encoder} if encoder else {}))
 
 
 def audit(examples: Sequence, model: ModelConfig, training: TrainingConfig | None = None, folds: int = FOLDS,

@@ -174,3 +174,20 @@ def test_audit_route_finds_flipped_labels_without_a_model(api):
     assert missing.status_code == 400 and "label" in missing.json()["error"]
     assert api.post("/v1/audit", json={"task": "multilabel", "inputs": rows}).status_code == 400
     assert api.post("/v1/audit", json={"task": "sequence", "inputs": rows, "parameters": {"folds": 1}}).status_code == 400
+
+
+def test_the_operator_picks_the_encoder_audits_use(api, monkeypatch, tmp_path):
+    """``FTCLF_AUDIT_ENCODER`` (the operator's setting, not a request's) is the encoder of the server's audits:
+    the dashboard's and ``POST /v1/audit``; unset, the embedded default."""
+    from ftclf.encoders import is_default_encoder
+    from ftclf.label_issues import AUDIT_ENCODER_ENV, served_audit_model
+
+    monkeypatch.delenv(AUDIT_ENCODER_ENV, raising=False)
+    assert is_default_encoder(served_audit_model("pair").encoder) and served_audit_model("pair").task == "pair"
+    missing = tmp_path / "no-such-encoder"
+    monkeypatch.setenv(AUDIT_ENCODER_ENV, str(missing))
+    assert served_audit_model("sequence").encoder == str(missing)
+    rows = [{"text": f"the film was {word} .", "label": label} for word, label in
+            (("good", "positive"), ("great", "positive"), ("bad", "negative"), ("awful", "negative"))] * 3
+    r = api.post("/v1/audit", json={"task": "sequence", "inputs": rows, "parameters": {"folds": 2}})
+    assert r.status_code >= 400 and "no-such-encoder" in r.text, r.text  # the operator's encoder was the one loaded

@@ -306,12 +306,11 @@ def create_api(store, config: ApiConfig | None = None) -> FastAPI:
             raise ApiError(503, "expected no other audit to be running, one is; retry in a minute")
 
         def run() -> list:
-            from ..config import ModelConfig
-            from ..label_issues import audit
+            from ..label_issues import audit, served_audit_model
             from .jobs import run_apart
 
             try:
-                found = run_apart(audit, examples, ModelConfig(task=spec.name), None, folds, seed)  # not in the server
+                found = run_apart(audit, examples, served_audit_model(spec.name), None, folds, seed)  # not in the server
                 return [s.to_dict() for s in found.suspects]
             finally:
                 auditing.release()

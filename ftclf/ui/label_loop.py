@@ -299,9 +299,8 @@ def on_audit(task: str, table):
 
 
 def _audit(task, table):
-    from ..config import ModelConfig
     from ..data import Example
-    from ..label_issues import audit
+    from ..label_issues import audit, served_audit_model
 
     if not writable(task):
         raise DataError(f"expected a text or pair task to audit here, got {task}; audit a file with ftclf audit")
@@ -309,7 +308,7 @@ def _audit(task, table):
     if not found.ready:
         raise DataError(f"expected typed examples ready to train, found: {'; '.join(found.problems)}; fix the table")
     examples = [Example(r[0], r[1] if pairs_of(task) else None, r[-1]) for r in found.rows]
-    result = run_apart(audit, examples, ModelConfig(task=task))  # five heads fitted: not in the server's threads
+    result = run_apart(audit, examples, served_audit_model(task))  # five heads fitted: not in the server's threads
     rows = [[s.index + 1, s.text, *([s.text_pair] if pairs_of(task) else []), s.given, s.suggested, round(s.score, 3),
              "keep"] for s in result.suspects]
     if not rows:

@@ -77,6 +77,7 @@ def test_typed_examples_train_in_seconds_then_suggestions_and_suspects_improve_t
     print(f"[typed examples] Train → answer in the tab: {time.perf_counter() - started:.1f} s")  # measured, not judged
     # what to label next: the head ranks pasted texts; two get a label and join the examples
     open_tab(page, "Train")
+    page.locator("#train-mode").get_by_text("frozen", exact=True).click()  # the next rounds: seconds, not a minute
     page.locator("#train-pool textarea").fill("\n".join(UNLABELLED))
     page.locator("#train-suggest").click()
     page.locator("#train-loop-status").get_by_text("suggestions").wait_for()
