@@ -282,6 +282,26 @@ def sick_augmented(data: Path):
     return _pair_copies(sick(data)[0], 4)
 
 
+def sst2_sentences_rated(data: Path, per_word: int = 6, negated: int = 3, copies: int = 1, replay: int | None = 24000,
+                         seed: int = 0):
+    """``sst2_sentences_negation`` (24,000 phrases) plus English adjectives with published human ratings
+    (``sst2_sentences.rated_adjectives``: VADER, AFINN, Pattern; requirements-lexicon.txt) in SST's own training
+    predicates, ``per_word`` frames with the word's label and ``negated`` negated ones with the other (a word that
+    is an SST training phrase of the other label is left out), ``copies`` times. ``replay=None``: every training
+    phrase (for a head trained from the encoder rather than continued)."""
+    import sst2_sentences
+
+    rows, _ = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
+    known = dict(rows)
+    rated = {w: y for w, y in sst2_sentences.rated_adjectives().items() if known.get(w, y) == y}  # SST's label wins
+    flip = {"0": "1", "1": "0"}
+    texts = sst2_sentences.vocabulary_texts(rows, list(rated), per_word, negated, seed=seed)
+    words = [w for w in rated for _ in range(per_word + negated)]
+    extra = [Example(text, None, SST2_LABELS[flip[rated[w]] if neg else rated[w]]) for (text, neg), w in zip(texts, words)]
+    train, val = sst2_sentences_negation(data, replay=replay or len(rows), seed=seed)
+    return train + extra * copies, val
+
+
 #: unlabeled text for distillation recipes (``Recipe.unlabeled``)
 UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_augmented, "sick-aug": sick_augmented}
 
@@ -291,7 +311,8 @@ UNLABELED = {"snli": snli_pairs, "sst2-aug": sst2_augmented, "mrpc-aug": mrpc_au
 #: cost minutes to make; a check of the validation figure needs none of them)
 SAME_VALIDATION = {"conll+mentions+silver": "conll+mentions"}
 
-LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+sentences+negation24k": partial(sst2_sentences_negation, replay=24000), "sst2+sentences+lexicon": sst2_sentences_lexicon, "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
+LOADERS = {"sst2": sst2, "sst2+sentences": sst2_sentences, "sst2+sentences+robust": sst2_sentences_robust, "sst2+sentences+negation": sst2_sentences_negation, "sst2+sentences+negation24k": partial(sst2_sentences_negation, replay=24000), "sst2+sentences+lexicon": sst2_sentences_lexicon, "sst2+sentences+rated": sst2_sentences_rated, "sst2+sentences+rated3": partial(sst2_sentences_rated, copies=3),
+           "sst2+sentences+rated-all": partial(sst2_sentences_rated, replay=None), "sst2+whole": sst2_whole_sentences, "mrpc": mrpc, "mrpc+carve42": mrpc_carve, "mrpc+swap": mrpc_swap, "mrpc+cf": mrpc_counterfactual, "mrpc+cf2": mrpc_contrast, "mrpc+cf3": mrpc_contrast_prior, "mrpc+minimal": mrpc_minimal, "sick": sick, "sick+snli": sick_snli, "conll": conll, "conll+mentions": conll_mentions,
            "conll+mentions+silver": conll_mentions_silver}
 
 
@@ -366,6 +387,14 @@ RECIPES = {r.name: r for r in [
     # the gentle continuation with vocabulary from published lexicons (requirements-lexicon.txt)
     _r("sst2s+lexicon-cont-gentle", "sst2+sentences+lexicon", "sequence", "lora", epochs=1, batch_size=32,
        evals_per_epoch=4, init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 5e-5, "patience": 4}),
+    # the gentle continuation with every adjective that published human ratings agree on (requirements-lexicon.txt)
+    _r("sst2s+rated-cont-gentle", "sst2+sentences+rated", "sequence", "lora", epochs=1, batch_size=32,
+       evals_per_epoch=4, init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 5e-5, "patience": 4}),
+    _r("sst2s+rated-cont", "sst2+sentences+rated3", "sequence", "lora", epochs=1, batch_size=32,
+       evals_per_epoch=4, init_from=str(BASE_DIR / "sentiment-sst2"), **{**_LORA, "learning_rate": 1e-4, "patience": 4}),
+    # the shipped recipe from the encoder, on every training phrase, the negations and the rated adjectives
+    _r("sst2s+rated-lora", "sst2+sentences+rated-all", "sequence", "lora", epochs=1, batch_size=32, evals_per_epoch=4,
+       **{**_LORA, "learning_rate": 5e-4}),
     # every weight of the student tuned instead of adapters
     _r("sst2s-full", "sst2+sentences", "sequence", "full", **_SST2S_FULL),
     _r("sst2s-full-e3", "sst2+sentences", "sequence", "full", **{**_SST2S_FULL, "epochs": 3, "evals_per_epoch": 2}),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -154,21 +155,9 @@ def sentiment_adjectives(min_valence: float = 1.5, exclude: frozenset[str] = fro
     (``benchmarks/requirements-lexicon.txt``): VADER's human-rated valence (the mean of ten raters, -4 … 4;
     kept where its magnitude is at least ``min_valence``) for the words whose first tag in the Brill tagger's
     lexicon (as TextBlob ships it) is JJ. The packages' data files are read, not their code imported."""
-    from importlib.util import find_spec
-
-    def data(package: str, *parts: str) -> Path:
-        spec = find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit(f"expected the package {package} (pip install -r benchmarks/requirements-lexicon.txt)")
-        return Path(list(spec.submodule_search_locations)[0], *parts)
-
-    adjective = set()
-    for line in data("textblob", "en", "en-lexicon.txt").read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and not line.startswith(";") and parts[1] == "JJ":
-            adjective.add(parts[0])
+    adjective = _brill_adjectives()
     out = {}
-    for line in data("vaderSentiment", "vader_lexicon.txt").read_text(encoding="utf-8").splitlines():
+    for line in _package_data("vaderSentiment", "vader_lexicon.txt").read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
         if len(parts) < 2 or not parts[0].isalpha() or parts[0] not in adjective or parts[0] in exclude:
             continue
@@ -206,6 +195,112 @@ def adjective_substitutions(rows, adjectives: dict[str, str], per_frame: int = 2
             break
     known = {text for text, _ in rows}
     return [row for row in out if row[0] not in known]
+
+
+def _brill_adjectives() -> set[str]:
+    """Lowercase alphabetic words whose first tag in the Brill tagger's lexicon (as TextBlob ships it) is JJ."""
+    out = set()
+    for line in _package_data("textblob", "en", "en-lexicon.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith(";") and parts[1] == "JJ" and parts[0].isalpha() and parts[0].islower():
+            out.add(parts[0])
+    return out
+
+
+def _package_data(package: str, *parts: str) -> Path:
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"expected the package {package} (pip install -r benchmarks/requirements-lexicon.txt)")
+    return Path(list(spec.submodule_search_locations)[0], *parts)
+
+
+def common_adjectives(min_zipf: float = 3.0, exclude: frozenset[str] = frozenset()) -> list[str]:
+    """English adjectives without labels: the Brill lexicon's JJ words (TextBlob) that occur at least once per
+    million words of general English (wordfreq's Zipf frequency >= ``min_zipf``; 3,061 words at 3.0), sorted."""
+    from wordfreq import zipf_frequency
+
+    return sorted(w for w in _brill_adjectives() if w not in exclude and zipf_frequency(w, "en") >= min_zipf)
+
+
+_WORD = re.compile(r"[a-z][a-z'-]*|'s")
+_NOT_OPENING = frozenset(["and", "but", "or", "while", "yet", "as", "if", "that", "which", "who", "so", "because", "still"])
+_NOT_IN_SUBJECT = frozenset(["as", "that", "it", "at", "which", "who", "than"])
+
+
+def predicate_frames(rows, max_words: int = 12) -> list[tuple[str, str, str]]:
+    """SST's own short predicates as frames for another adjective: a training phrase of at most ``max_words``
+    tokens that ends in a copula or linking verb and one adjective of the Brill lexicon (a full stop may follow)
+    whose subject is one to five plain words gives (subject, verb, after): "the acting is terrific ." ->
+    ("the acting", "is", ".")."""
+    adjectives = _brill_adjectives()
+    frames = set()
+    for text, _ in rows:
+        words = text.split()
+        end = len(words) - 1 if words and words[-1] == "." else len(words)
+        subject = words[: end - 2]
+        if (len(words) > max_words or not 1 <= len(subject) <= 5 or words[end - 1] not in adjectives
+                or words[end - 2] not in COPULAS | LINKING_VERBS or subject[0] in _NOT_OPENING
+                or any(t in NEGATORS | _NOT_IN_SUBJECT or not _WORD.fullmatch(t) for t in subject)):
+            continue
+        frames.add((" ".join(words[: end - 2]), words[end - 2], " ".join(words[end:])))
+    return sorted(frames)
+
+
+def vocabulary_texts(rows, adjectives, per_word: int = 2, negated: int = 1, seed: int = 0) -> list[tuple[str, bool]]:
+    """Each adjective in SST's own predicates (``predicate_frames``): ``per_word`` frames as they are ("the
+    acting is spotless .") and ``negated`` negated ones ("the acting is n't spotless .", "the plot never seems
+    spotless ."), as (text, negated). Training phrases only."""
+    rng = random.Random(seed)
+    frames = predicate_frames(rows)
+    out = []
+    for word in adjectives:
+        for i, (before, verb, after) in enumerate(rng.sample(frames, per_word + negated)):
+            if i < per_word:
+                middle = [verb, word]
+            elif verb in COPULAS:
+                middle = [verb, "n't", word]
+            else:
+                middle = ["never", verb, word]
+            out.append((" ".join(t for t in (before, *middle, after) if t), i >= per_word))
+    return out
+
+
+def rated_adjectives(exclude: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Adjective -> SST label ("1" positive, "0" negative) where published human ratings agree, for the Brill
+    lexicon's JJ words: a word enters when one of VADER's mean valence (|v| >= 1.5), AFINN-165's score (|s| >= 2)
+    or the Pattern lexicon's polarity as TextBlob ships it (the mean over its senses, |p| >= 0.4) rates it
+    clearly, and is left out when any of them leans the other way at all (VADER |v| >= 0.5, any AFINN score,
+    Pattern |p| >= 0.1; AFINN calls "ominous" +3, VADER -1.4). Read from the packages' data files
+    (requirements-lexicon.txt)."""
+    import xml.etree.ElementTree as ET
+
+    adjectives = _brill_adjectives()
+    strong: dict[str, set[int]] = {}
+    leans: dict[str, set[int]] = {}
+
+    def rate(word: str, value: float, clear: float, lean: float) -> None:
+        if word in adjectives and word not in exclude and abs(value) >= lean:
+            leans.setdefault(word, set()).add(1 if value > 0 else -1)
+            if abs(value) >= clear:
+                strong.setdefault(word, set()).add(1 if value > 0 else -1)
+
+    for line in _package_data("vaderSentiment", "vader_lexicon.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            rate(parts[0], float(parts[1]), 1.5, 0.5)
+    for line in _package_data("afinn", "data", "AFINN-en-165.txt").read_text(encoding="utf-8").splitlines():
+        word, _, score = line.rpartition("\t")
+        if word:
+            rate(word, int(score), 2, 1)
+    senses: dict[str, list[float]] = {}
+    for node in ET.parse(_package_data("textblob", "en", "en-sentiment.xml")).getroot():
+        if node.get("pos") == "JJ":
+            senses.setdefault(node.get("form", ""), []).append(float(node.get("polarity", 0)))
+    for word, polarities in senses.items():
+        rate(word, sum(polarities) / len(polarities), 0.4, 0.1)
+    return {w: "1" if 1 in signs else "0" for w, signs in sorted(strong.items()) if len(leans[w]) == 1}
 
 
 if __name__ == "__main__":
