@@ -4,7 +4,7 @@ Each adjective is put into three sentences ("I found it X.", "Everything about t
 is X."); a head passes a frame when its top label is the word's label:
 
 * **rated**: the adjectives published human ratings agree on (``sst2_sentences.rated_adjectives``; VADER,
-  AFINN, Pattern), labelled by those ratings: the words ``sst2s+rated-cont-gentle`` trains on in SST's
+  AFINN, Pattern), labelled by those ratings: the words the ``sst2s+rated-*`` recipes train on in SST's
   predicates (what a head was shown);
 * **unrated**: the commonest adjectives of English (``sst2_sentences.common_adjectives``, Zipf >= 3) that no
   lexicon rates, where the MPNet teacher (``sst2s-teacher-mpnet``, trained on SST's sentences) is sure in all
