@@ -294,10 +294,8 @@ def sst2_sentences_rated(data: Path, per_word: int = 6, negated: int = 3, copies
     rows, _ = sst2_sentences.split(path=str(data / "sst2" / "train.tsv"))
     known = dict(rows)
     rated = {w: y for w, y in sst2_sentences.rated_adjectives().items() if known.get(w, y) == y}  # SST's label wins
-    flip = {"0": "1", "1": "0"}
-    texts = sst2_sentences.vocabulary_texts(rows, list(rated), per_word, negated, seed=seed)
-    words = [w for w in rated for _ in range(per_word + negated)]
-    extra = [Example(text, None, SST2_LABELS[flip[rated[w]] if neg else rated[w]]) for (text, neg), w in zip(texts, words)]
+    extra = [Example(text, None, SST2_LABELS[y])
+             for text, y in sst2_sentences.vocabulary_rows(rows, rated, per_word, negated, seed=seed)]
     train, val = sst2_sentences_negation(data, replay=replay or len(rows), seed=seed)
     return train + extra * copies, val
 

@@ -197,14 +197,15 @@ def adjective_substitutions(rows, adjectives: dict[str, str], per_frame: int = 2
     return [row for row in out if row[0] not in known]
 
 
-def _brill_adjectives() -> set[str]:
+@lru_cache(maxsize=1)
+def _brill_adjectives() -> frozenset[str]:
     """Lowercase alphabetic words whose first tag in the Brill tagger's lexicon (as TextBlob ships it) is JJ."""
     out = set()
     for line in _package_data("textblob", "en", "en-lexicon.txt").read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) >= 2 and not line.startswith(";") and parts[1] == "JJ" and parts[0].isalpha() and parts[0].islower():
             out.add(parts[0])
-    return out
+    return frozenset(out)
 
 
 def _package_data(package: str, *parts: str) -> Path:
@@ -216,12 +217,12 @@ def _package_data(package: str, *parts: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0], *parts)
 
 
-def common_adjectives(min_zipf: float = 3.0, exclude: frozenset[str] = frozenset()) -> list[str]:
+def common_adjectives(min_zipf: float = 3.0) -> list[str]:
     """English adjectives without labels: the Brill lexicon's JJ words (TextBlob) that occur at least once per
     million words of general English (wordfreq's Zipf frequency >= ``min_zipf``; 3,061 words at 3.0), sorted."""
     from wordfreq import zipf_frequency
 
-    return sorted(w for w in _brill_adjectives() if w not in exclude and zipf_frequency(w, "en") >= min_zipf)
+    return sorted(w for w in _brill_adjectives() if zipf_frequency(w, "en") >= min_zipf)
 
 
 _WORD = re.compile(r"[a-z][a-z'-]*|'s")
@@ -248,22 +249,24 @@ def predicate_frames(rows, max_words: int = 12) -> list[tuple[str, str, str]]:
     return sorted(frames)
 
 
-def vocabulary_texts(rows, adjectives, per_word: int = 2, negated: int = 1, seed: int = 0) -> list[tuple[str, bool]]:
-    """Each adjective in SST's own predicates (``predicate_frames``): ``per_word`` frames as they are ("the
-    acting is spotless .") and ``negated`` negated ones ("the acting is n't spotless .", "the plot never seems
-    spotless ."), as (text, negated). Training phrases only."""
+def vocabulary_rows(rows, adjectives: dict[str, str], per_word: int = 2, negated: int = 1,
+                    seed: int = 0) -> list[tuple[str, str]]:
+    """Each adjective (word -> SST label) in SST's own predicates (``predicate_frames``): ``per_word`` frames as
+    they are, with its label ("the acting is spotless ." positive), and ``negated`` negated ones, with the other
+    ("the acting is n't spotless .", "the plot never seems spotless ." negative). Training phrases only."""
     rng = random.Random(seed)
+    flip = {"0": "1", "1": "0"}
     frames = predicate_frames(rows)
     out = []
-    for word in adjectives:
+    for word, y in adjectives.items():
         for i, (before, verb, after) in enumerate(rng.sample(frames, per_word + negated)):
             if i < per_word:
-                middle = [verb, word]
+                middle, label = [verb, word], y
             elif verb in COPULAS:
-                middle = [verb, "n't", word]
+                middle, label = [verb, "n't", word], flip[y]
             else:
-                middle = ["never", verb, word]
-            out.append((" ".join(t for t in (before, *middle, after) if t), i >= per_word))
+                middle, label = ["never", verb, word], flip[y]
+            out.append((" ".join(t for t in (before, *middle, after) if t), label))
     return out
 
 
